@@ -1,0 +1,80 @@
+/**
+ * The Authenticator contract: turn a login request into an identity.
+ *
+ * The hub owns the pipeline around `authenticate` (contracts §6.1): normalise the name, validate
+ * it, apply blocked/allowed/admin users and groups, create the user, store auth state encrypted,
+ * set the session cookie. An authenticator only answers "who is this, if anyone".
+ */
+import type { Logger } from 'pino';
+
+/** The parts of the HTTP request an authenticator may look at. */
+export interface AuthRequest {
+  /** Lower-cased header names, as Node gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  /**
+   * The TCP peer address (not X-Forwarded-For). Header authenticators must only trust
+   * headers from configured proxies; the hub also checks this before calling them.
+   */
+  peerAddress: string;
+  method: string;
+  url: string;
+}
+
+export interface AuthResult {
+  /** Raw user name; the hub normalises and validates it. */
+  name: string;
+  /** Stored encrypted (AES-256-GCM); handed to spawners and hooks, never shown to the user. */
+  authState?: Record<string, unknown>;
+  /** true/false sets admin; undefined leaves it to the hub's admin lists. */
+  admin?: boolean;
+  /** Group names, synced when the config lets the authenticator manage groups. */
+  groups?: string[];
+}
+
+/**
+ * The identity source could not be asked (directory down, timeout). The hub answers 503 with
+ * `message` ("directory unavailable") and logs `detail`; it is not a failed login.
+ */
+export class AuthUnavailableError extends Error {
+  readonly detail?: string;
+  constructor(message: string, detail?: string) {
+    super(message);
+    this.name = 'AuthUnavailableError';
+    this.detail = detail;
+  }
+}
+
+/**
+ * The request carries an identity that must be refused outright (untrusted peer sent an identity
+ * header, forged or expired JWT). The hub answers 403 with `message`.
+ */
+export class AuthRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuthRefusedError';
+  }
+}
+
+export interface Authenticator {
+  /**
+   * 'form': the hub shows a user name + password page and calls authenticate with the form.
+   * 'request': identity comes with the request (headers); the hub calls authenticate on
+   * every visit to the login URL (and on any unauthenticated page when autoLogin is on).
+   */
+  readonly mode: 'form' | 'request';
+
+  /**
+   * Resolve with the identity, or null for "wrong user name or password" / "no identity here".
+   * Throw AuthUnavailableError when the backend is down, AuthRefusedError for hostile input
+   * that must not fall back to another method. Never throws for wrong credentials.
+   */
+  authenticate(request: AuthRequest, form: Record<string, string>): Promise<AuthResult | null>;
+
+  /** Release connections (LDAP pools) at hub shutdown. */
+  close?(): Promise<void>;
+}
+
+export interface AuthenticatorKind<Options = unknown> {
+  kind: string;
+  create(args: { options: Options; log: Logger }): Authenticator;
+}

@@ -1,0 +1,49 @@
+/**
+ * The Hook contract: a closed, typed set of steps the hub runs around a spawn.
+ *
+ * Hooks are configured as an ordered list (`hooks:` in atrium.yaml); each has a timeout. A
+ * preSpawn that throws aborts the spawn, and the hook's message is shown on the spawn page.
+ * postStop errors are logged and never block the stop.
+ */
+import type { Logger } from 'pino';
+
+export interface HookContext {
+  user: { name: string; admin: boolean; groups: string[] };
+  serverName: string;
+  /** Decrypted auth state (e.g. the X.509 DN a portal forwarded), or null. */
+  authState: Record<string, unknown> | null;
+  /** The spawn environment so far; read-only here, return additions from preSpawn. */
+  env: Readonly<Record<string, string>>;
+  userOptions: Readonly<Record<string, unknown>>;
+  log: Logger;
+  /** Aborted when the hook's timeout passes or the spawn is cancelled. */
+  signal: AbortSignal;
+}
+
+/** What a preSpawn hook may add to the spawn; later hooks see earlier hooks' additions. */
+export interface PreSpawnResult {
+  env?: Record<string, string>;
+  userOptions?: Record<string, unknown>;
+}
+
+/** An expected refusal: the user sees `message` on the spawn page, the log gets `detail`. */
+export class HookError extends Error {
+  readonly detail?: string;
+  constructor(message: string, detail?: string) {
+    super(message);
+    this.name = 'HookError';
+    this.detail = detail;
+  }
+}
+
+export interface Hook {
+  readonly name: string;
+  preSpawn?(ctx: HookContext): Promise<PreSpawnResult | void>;
+  postStop?(ctx: HookContext): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export interface HookKind<Options = unknown> {
+  kind: string;
+  create(args: { options: Options; log: Logger }): Hook;
+}
