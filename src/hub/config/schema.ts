@@ -1,0 +1,210 @@
+/**
+ * The one configuration schema: TypeScript types, JSON Schema validation and docs/config.md all
+ * come from here. Conventions:
+ * - a key with a `default` is filled in by the loader, so its type is not optional;
+ * - units live in key names (`...Seconds`, `...Bytes`) or in strings parsed by units.ts;
+ * - every object rejects unknown keys (the loader turns that into a did-you-mean).
+ * Implementations own their option blocks (`src/<room>/<kind>/options.ts`); this file composes.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { LocalSpawnerOptions } from '../../spawners/local/options.js';
+import { SwarmSpawnerOptions } from '../../spawners/swarm/options.js';
+import { DummyAuthenticatorOptions } from '../../authenticators/dummy/options.js';
+import { HeaderAuthenticatorOptions } from '../../authenticators/header/options.js';
+import { LdapAuthenticatorOptions } from '../../authenticators/ldap/options.js';
+import { LdapAccountHookOptions } from '../../hooks/ldap-account/options.js';
+
+const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: object = {}) =>
+  Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
+
+const StringList = (description: string) => Type.Array(Type.String(), { default: [], description });
+
+export const HubSection = Obj(
+  {
+    ip: Type.String({ default: '127.0.0.1', description: 'Address the hub listens on (the proxy forwards /hub/ here).' }),
+    port: Type.Integer({ default: 8081, minimum: 0, maximum: 65535, description: 'Hub port; 0 picks a free one.' }),
+    baseUrl: Type.String({
+      default: '/',
+      pattern: '^/(.*/)?$',
+      description: 'URL prefix of the whole deployment; starts and ends with "/".',
+    }),
+    publicUrl: Type.Optional(
+      Type.String({
+        format: 'uri',
+        description: 'Public URL users see (https://notebooks.example.edu/). Sets Secure cookies when https.',
+      }),
+    ),
+    connectUrl: Type.Optional(
+      Type.String({
+        description:
+          'URL single-user servers use to reach the hub API (default http://<ip>:<port>). Set when servers run on other hosts.',
+      }),
+    ),
+    stateDir: Type.String({
+      default: './.atrium-state',
+      description: 'Directory for the SQLite database, generated secrets (0600) and per-server logs.',
+    }),
+    cookieMaxAgeSeconds: Type.Integer({ default: 14 * 86400, minimum: 60, description: 'Login session lifetime.' }),
+    oauthTokenExpiresSeconds: Type.Integer({
+      default: 14 * 86400,
+      minimum: 60,
+      description: 'Lifetime of OAuth tokens issued to browsers for single-user servers.',
+    }),
+    trustedProxies: Type.Array(Type.String(), {
+      default: [],
+      description:
+        'CIDRs (or addresses) whose X-Forwarded-* headers are believed for the client address and protocol. The local proxy (127.0.0.1) is always trusted for X-Forwarded-Proto.',
+    }),
+    maxBodyBytes: Type.Integer({ default: 1048576, minimum: 1024, description: 'Largest request body the hub accepts.' }),
+  },
+  'The hub process.',
+);
+
+export const ProxySection = Obj(
+  {
+    external: Type.Boolean({
+      default: false,
+      description:
+        'false: the hub starts atrium-proxy as a child process. true: a proxy (atrium-proxy or configurable-http-proxy) is run separately; the hub only uses its API.',
+    }),
+    ip: Type.String({ default: '127.0.0.1', description: 'Public address of the proxy (child proxy only).' }),
+    port: Type.Integer({ default: 8000, minimum: 0, maximum: 65535, description: 'Public port of the proxy.' }),
+    apiUrl: Type.String({ default: 'http://127.0.0.1:8001', description: 'The proxy REST API (CHP-compatible).' }),
+    authToken: Type.Optional(
+      Type.String({
+        description:
+          'Token for the proxy API (CONFIGPROXY_AUTH_TOKEN). Required when external; generated and stored in stateDir otherwise.',
+      }),
+    ),
+    command: Type.Array(Type.String(), {
+      default: [],
+      description: 'Command to start the child proxy; empty = the bundled atrium-proxy.',
+    }),
+    checkRoutesIntervalSeconds: Type.Integer({
+      default: 300,
+      minimum: 5,
+      description: 'How often routes are reconciled with the database (also done at start and after a proxy restart).',
+    }),
+    checkRunningIntervalSeconds: Type.Integer({
+      default: 5,
+      minimum: 1,
+      description: 'How often a child proxy is checked; it is restarted and its routes restored when it died.',
+    }),
+  },
+  'The configurable HTTP proxy in front of the hub and the single-user servers.',
+);
+
+export const AuthenticatorSection = Obj(
+  {
+    kind: Type.Union([Type.Literal('dummy'), Type.Literal('header'), Type.Literal('ldap')], {
+      default: 'dummy',
+      description: 'Which authenticator logs users in; its block below configures it.',
+    }),
+    dummy: DummyAuthenticatorOptions,
+    header: HeaderAuthenticatorOptions,
+    ldap: LdapAuthenticatorOptions,
+    allowedUsers: StringList('If non-empty, only these users (after normalisation) may log in; existing users stay allowed.'),
+    blockedUsers: StringList('These users may never log in.'),
+    adminUsers: StringList('These users are made admins at every start and login.'),
+    allowedGroups: StringList('If non-empty, members of these groups (from the authenticator) may log in as well.'),
+    adminGroups: StringList('Members of these groups (from the authenticator) are admins.'),
+    allowAll: Type.Boolean({
+      default: true,
+      description: 'When allowedUsers and allowedGroups are both empty: true lets every authenticated user in.',
+    }),
+    usernamePattern: Type.String({
+      default: '^[a-z0-9][a-z0-9._@-]{0,62}$',
+      description: 'Regular expression a normalised user name must match (checked after lowercasing and usernameMap).',
+    }),
+    usernameMap: Type.Record(Type.String(), Type.String(), {
+      default: {},
+      description: 'Rename users at login: {"Alice@EXAMPLE.org": "alice"}.',
+    }),
+    manageGroups: Type.Boolean({
+      default: false,
+      description: 'Take group membership from the authenticator at every login (the group API is then read-only).',
+    }),
+    autoLogin: Type.Boolean({
+      default: false,
+      description: 'Skip the login page: request-mode authenticators (header) log the user in on first visit.',
+    }),
+  },
+  'How users log in.',
+);
+
+export const SpawnerSection = Obj(
+  {
+    kind: Type.Union([Type.Literal('local'), Type.Literal('swarm')], {
+      default: 'local',
+      description: 'Which spawner starts single-user servers; its block below configures it.',
+    }),
+    local: LocalSpawnerOptions,
+    swarm: SwarmSpawnerOptions,
+    environment: Type.Record(Type.String(), Type.String(), {
+      default: {},
+      description:
+        'Extra environment for every server; overrides the JupyterHub variables. {username} and {servername} are filled in.',
+    }),
+    defaultUrl: Type.Optional(Type.String({ description: 'JUPYTERHUB_DEFAULT_URL, e.g. /lab or /tree.' })),
+    notebookDir: Type.Optional(Type.String({ description: 'JUPYTERHUB_ROOT_DIR; {username} is filled in.' })),
+    startTimeoutSeconds: Type.Integer({ default: 120, minimum: 1, description: 'Time for the spawner to report where the server listens.' }),
+    httpTimeoutSeconds: Type.Integer({ default: 60, minimum: 1, description: 'Time for the started server to answer HTTP.' }),
+    pollIntervalSeconds: Type.Integer({ default: 30, minimum: 0, description: 'How often running servers are polled (jittered); 0 disables.' }),
+    concurrentSpawnLimit: Type.Integer({ default: 100, minimum: 0, description: 'Spawns pending at once before new ones get 429 (0 = no limit).' }),
+    activeServerLimit: Type.Integer({ default: 0, minimum: 0, description: 'Running plus pending servers before new spawns get 429 (0 = no limit).' }),
+    namedServers: Obj(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Allow users to run named servers besides the default one.' }),
+        limitPerUser: Type.Integer({ default: 0, minimum: 0, description: 'Named servers per user (0 = no limit).' }),
+      },
+      'Named servers (/user/NAME/SERVER/).',
+    ),
+    slowSpawnTimeoutSeconds: Type.Number({
+      default: 10,
+      minimum: 0,
+      description: 'The start API answers 201 if the spawn finished within this time, else 202.',
+    }),
+  },
+  'How single-user servers are started.',
+);
+
+export const HookEntry = Type.Union(
+  [
+    Type.Object(
+      {
+        kind: Type.Literal('ldap-account'),
+        timeoutSeconds: Type.Number({ default: 30, minimum: 0.1, description: 'Time the hook may take.' }),
+        ldapAccount: LdapAccountHookOptions,
+      },
+      { additionalProperties: false, description: 'Create or find the user\'s POSIX account in LDAP before a spawn.' },
+    ),
+  ],
+  { description: 'One hook.' },
+);
+
+export const AtriumConfigSchema = Type.Object(
+  {
+    hub: HubSection,
+    proxy: ProxySection,
+    authenticator: AuthenticatorSection,
+    spawner: SpawnerSection,
+    hooks: Type.Array(HookEntry, {
+      default: [],
+      description: 'Pre-spawn / post-stop hooks, run in this order. A failing pre-spawn hook aborts the spawn.',
+    }),
+    logLevel: Type.Union(
+      [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
+      { default: 'info', description: 'pino log level for hub and proxy.' },
+    ),
+    metrics: Obj(
+      {
+        authenticate: Type.Boolean({ default: true, description: '/hub/metrics needs a token with read:metrics.' }),
+      },
+      'Prometheus metrics at /hub/metrics.',
+    ),
+  },
+  { additionalProperties: false, description: 'atrium.yaml' },
+);
+
+export type AtriumConfig = Static<typeof AtriumConfigSchema>;
+export type HookConfig = Static<typeof HookEntry>;

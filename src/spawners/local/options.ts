@@ -1,0 +1,28 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const LocalSpawnerOptions = Type.Object(
+  {
+    cmd: Type.Array(Type.String(), {
+      default: ['jupyterhub-singleuser'],
+      description: 'Command that starts the single-user server (it reads the JupyterHub environment).',
+    }),
+    args: Type.Array(Type.String(), { default: [], description: 'Extra arguments appended to cmd.' }),
+    ip: Type.String({ default: '127.0.0.1', description: 'Address the server listens on.' }),
+    runAs: Type.Union([Type.Literal('hub'), Type.Literal('system-user')], {
+      default: 'hub',
+      description:
+        '"hub": run as the hub\'s own user (development, or a dedicated service account). "system-user": run as the Unix account named like the Atrium user (or NB_UID/NB_GID from a hook); needs root.',
+    }),
+    homeTemplate: Type.String({
+      default: '',
+      description: 'Working directory and HOME, {username} filled in; empty = the system user\'s home, or stateDir/homes/{username} when runAs is hub.',
+    }),
+    stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
+    envKeep: Type.Array(Type.String(), {
+      default: ['PATH', 'PYTHONPATH', 'CONDA_ROOT', 'CONDA_DEFAULT_ENV', 'VIRTUAL_ENV', 'LANG', 'LC_ALL', 'JUPYTERHUB_SINGLEUSER_APP'],
+      description: 'Variables copied from the hub\'s environment when present.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'The local process spawner (spawner.kind: local).' },
+);
+export type LocalSpawnerOptions = Static<typeof LocalSpawnerOptions>;
