@@ -4,7 +4,9 @@ export const LocalSpawnerOptions = Type.Object(
   {
     cmd: Type.Array(Type.String(), {
       default: ['jupyterhub-singleuser'],
-      description: 'Command that starts the single-user server (it reads the JupyterHub environment).',
+      minItems: 1,
+      description:
+        'Command that starts the single-user server (it reads the JupyterHub environment). When it is jupyterhub-singleuser and the server would run as root, --allow-root is added.',
     }),
     args: Type.Array(Type.String(), { default: [], description: 'Extra arguments appended to cmd.' }),
     ip: Type.String({ default: '127.0.0.1', description: 'Address the server listens on.' }),
@@ -15,7 +17,8 @@ export const LocalSpawnerOptions = Type.Object(
     }),
     homeTemplate: Type.String({
       default: '',
-      description: 'Working directory and HOME, {username} filled in; empty = the system user\'s home, or stateDir/homes/{username} when runAs is hub.',
+      description:
+        'Working directory and HOME, {username} filled in (created 0700 if missing). Empty = the system user\'s home (runAs system-user), or <tmpdir>/atrium-homes/{username} (runAs hub).',
     }),
     stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
     envKeep: Type.Array(Type.String(), {

@@ -1,0 +1,15 @@
+/**
+ * The local process spawner (`spawner.kind: local`). See docs/spawners/local.md.
+ */
+import type { SpawnerKind } from '../spawner.js';
+import { LocalSpawner } from './local-spawner.js';
+import type { LocalSpawnerOptions } from './options.js';
+
+export const localSpawnerKind: SpawnerKind<LocalSpawnerOptions> = {
+  kind: 'local',
+  create: ({ options, user, serverName, log }) => new LocalSpawner(options, user, serverName, log),
+};
+
+export { LocalSpawner, type LocalSpawnerState } from './local-spawner.js';
+export { LocalSpawnerOptions } from './options.js';
+export { LOG_DIR_ENV } from './files.js';
