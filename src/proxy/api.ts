@@ -1,0 +1,171 @@
+/**
+ * The CHP REST API: GET/POST/DELETE /api/routes[/path], token auth, CHP's status codes and
+ * bodies. The body is parsed as JSON whatever its Content-Type, because JupyterHub sends
+ * application/x-www-form-urlencoded.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ProxyMetrics } from './metrics.js';
+import { normalizePrefix, type RouteData, type RouteTable } from './routes.js';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const ROUTES_RE = /^\/api\/routes(\/.*)?$/;
+
+export interface ApiContext {
+  table: RouteTable;
+  authToken: string;
+  hostRouting: boolean;
+  metrics: ProxyMetrics;
+  log: Logger;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time check of `Authorization: token X`; hashing makes the lengths equal. */
+export function makeAuthCheck(token: string): (header: string | undefined) => boolean {
+  if (token === '') return () => true;
+  const expected = digest(token);
+  return (header) => {
+    if (header === undefined) return false;
+    const m = /token\s+(\S+)/.exec(header);
+    return m !== null && timingSafeEqual(digest(m[1]!), expected);
+  };
+}
+
+function reply(res: ServerResponse, code: number, body?: string, json = false): void {
+  const headers: Record<string, string | number> = {};
+  if (body !== undefined) {
+    headers['content-type'] = json ? 'application/json' : 'text/plain; charset=utf-8';
+    headers['content-length'] = Buffer.byteLength(body);
+  }
+  res.writeHead(code, headers);
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(null);
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const authorized = makeAuthCheck(ctx.authToken);
+  return (req, res) => {
+    ctx.metrics.apiRequests.inc();
+    handle(ctx, authorized, req, res).catch((err: unknown) => {
+      ctx.log.error({ err }, 'API request failed');
+      if (!res.headersSent) reply(res, 500, 'Internal Server Error');
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(
+  ctx: ApiContext,
+  authorized: (h: string | undefined) => boolean,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://api');
+  } catch {
+    return reply(res, 400, 'Bad Request');
+  }
+  const m = ROUTES_RE.exec(url.pathname);
+  if (!m) return reply(res, 404, 'Not Found');
+  if (!authorized(req.headers.authorization)) {
+    res.writeHead(403);
+    res.end();
+    return;
+  }
+  let path: string | undefined;
+  try {
+    path = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
+  } catch {
+    return reply(res, 400, 'Invalid URL encoding');
+  }
+  switch (req.method) {
+    case 'GET':
+      return getRoutes(ctx, url, path, res);
+    case 'POST':
+      return postRoute(ctx, req, path ?? '/', res);
+    case 'DELETE':
+      if (ctx.table.delete(path ?? '/')) {
+        res.writeHead(204);
+        res.end();
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+      return;
+    default:
+      return reply(res, 405, 'Method not supported');
+  }
+}
+
+function getRoutes(ctx: ApiContext, url: URL, path: string | undefined, res: ServerResponse): void {
+  if (path !== undefined && path !== '/') {
+    const route = ctx.table.get(path);
+    if (!route) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    return reply(res, 200, JSON.stringify(ctx.table.toJSON(route)), true);
+  }
+  const since = url.searchParams.get('inactive_since') ?? url.searchParams.get('inactiveSince');
+  let cutoff = Infinity;
+  if (since !== null) {
+    cutoff = Date.parse(since);
+    if (Number.isNaN(cutoff)) return reply(res, 400, `Invalid datestamp '${since}' must be ISO8601.`);
+  }
+  const all: Record<string, unknown> = {};
+  for (const route of ctx.table.entries()) {
+    if (route.lastActivity < cutoff) all[route.prefix] = ctx.table.toJSON(route);
+  }
+  reply(res, 200, JSON.stringify(all), true);
+}
+
+async function postRoute(ctx: ApiContext, req: IncomingMessage, path: string, res: ServerResponse): Promise<void> {
+  const body = await readBody(req);
+  if (body === null) return reply(res, 413, 'Body too large');
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch (err) {
+    return reply(res, 400, `Body not valid JSON: ${(err as Error).message}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || typeof (data as RouteData).target !== 'string') {
+    return reply(res, 400, "Must specify 'target' as string");
+  }
+  const route = data as RouteData;
+  try {
+    const t = new URL(route.target);
+    if (!/^https?:$/.test(t.protocol)) throw new Error('protocol');
+  } catch {
+    return reply(res, 400, `Invalid target URL: ${route.target}`);
+  }
+  const key = normalizePrefix(path);
+  if (ctx.hostRouting && key !== '/') route.host = key.split('/')[1];
+  delete route.last_activity;
+  ctx.table.set(key, route);
+  ctx.log.debug({ path: key, target: route.target }, 'route added');
+  res.writeHead(201);
+  res.end();
+}

@@ -1,0 +1,56 @@
+/**
+ * atrium-proxy entry point: flags → options → listeners. Survives stray exceptions (logged),
+ * exits on SIGINT/SIGTERM.
+ */
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { parseArgs, USAGE, type ParsedArgs } from './options.js';
+import { startProxy } from './server.js';
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`atrium-proxy: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { options } = parsed;
+  const log = pino({ name: 'atrium-proxy', level: options.logLevel });
+  for (const w of parsed.warnings) log.warn(w);
+
+  // One bad request or a bug in a rarely used path must not take every user's traffic down.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+
+  let proxy;
+  try {
+    proxy = await startProxy(options, log);
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  if (options.pidFile) {
+    writeFileSync(options.pidFile, String(process.pid));
+  }
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    if (options.pidFile) {
+      try { unlinkSync(options.pidFile); } catch { /* already gone */ }
+    }
+    const force = setTimeout(() => process.exit(0), 2000);
+    force.unref();
+    proxy.close().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+await main();

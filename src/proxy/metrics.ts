@@ -1,0 +1,58 @@
+/**
+ * Prometheus metrics. Label children are bound once so the request path only does an add.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RouteTable } from './routes.js';
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly webRequests;
+  readonly wsRequests;
+  readonly apiRequests;
+  readonly openWebsockets;
+  private readonly upstreamErrors;
+  private readonly errorChildren = new Map<string, { inc: () => void }>();
+
+  constructor(table: RouteTable) {
+    const registers = [this.registry];
+    const requests = new Counter({
+      name: 'atrium_proxy_requests_total',
+      help: 'Requests received on the public port, by kind (web, ws) and on the API port (api)',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+    this.webRequests = requests.labels('web');
+    this.wsRequests = requests.labels('ws');
+    this.apiRequests = requests.labels('api');
+    this.upstreamErrors = new Counter({
+      name: 'atrium_proxy_errors_total',
+      help: 'Requests answered with a proxy error, by status (404 no route, 502, 503, 504)',
+      labelNames: ['code'] as const,
+      registers,
+    });
+    this.openWebsockets = new Gauge({
+      name: 'atrium_proxy_websockets_open',
+      help: 'Websocket (upgrade) connections currently open',
+      registers,
+    });
+    new Gauge({
+      name: 'atrium_proxy_routes',
+      help: 'Routes in the routing table',
+      registers,
+      collect() {
+        this.set(table.size);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'atrium_proxy_' });
+  }
+
+  error(code: number): void {
+    const key = String(code);
+    let child = this.errorChildren.get(key);
+    if (!child) {
+      child = this.upstreamErrors.labels(key);
+      this.errorChildren.set(key, child);
+    }
+    child.inc();
+  }
+}
