@@ -56,8 +56,8 @@ export class LdapAuthenticator implements Authenticator {
     this.membershipFilter =
       opts.groupMembership === 'nested' ? `(member:${MATCHING_RULE_IN_CHAIN}:={userDn})` : opts.groupMembershipFilter;
     // Fail at start-up, not at the first login, when an admin-written filter does not parse.
-    validateFilterTemplate('authenticator.ldap.searchFilter', opts.searchFilter);
-    validateFilterTemplate('authenticator.ldap.groupMembershipFilter', this.membershipFilter);
+    validateFilterTemplate('authenticator.ldap.searchFilter', opts.searchFilter, { username: null, userAttribute: opts.userAttribute });
+    validateFilterTemplate('authenticator.ldap.groupMembershipFilter', this.membershipFilter, { username: null, userDn: null });
     this.connector = new LdapConnector({ ...opts, urls: opts.urls }, log);
   }
 

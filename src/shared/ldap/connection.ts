@@ -123,7 +123,9 @@ export class LdapConnector {
       url,
       connectTimeout: this.connectTimeoutMs,
       timeout: this.operationTimeoutMs,
-      tlsOptions: this.tlsOptions,
+      // ldapts switches to TLS-from-the-first-byte whenever tlsOptions is set, even for
+      // ldap:// URLs, so only ldaps gets them here; StartTLS passes them to startTLS().
+      ...(this.opts.tls === 'ldaps' ? { tlsOptions: this.tlsOptions } : {}),
       strictDN: true,
     });
   }
