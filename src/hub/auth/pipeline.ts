@@ -1,0 +1,90 @@
+/**
+ * The login pipeline the hub owns around every authenticator (contracts §6.1):
+ * normalise → validate → blocked → allowed → admin → create/update the user → store auth state.
+ */
+import type { AuthResult } from '../../authenticators/authenticator.js';
+import type { HubContext } from '../context.js';
+import type { UserRow } from '../db/index.js';
+import { atriumError } from '../errors.js';
+
+// Control characters, separators and anything that could break a path or a header.
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/\\\u2028\u2029]/;
+
+export function normalizeUsername(hub: HubContext, raw: string): string {
+  const map = hub.config.authenticator.usernameMap;
+  const mapped = map[raw] ?? map[raw.toLowerCase()];
+  return (mapped ?? raw).normalize('NFC').toLowerCase();
+}
+
+/** Returns the reason a name is invalid, or null. */
+export function invalidUsername(hub: HubContext, name: string): string | null {
+  if (!name) return 'user name is empty';
+  if (name.length > 255) return 'user name is longer than 255 characters';
+  if (name !== name.trim()) return 'user name has leading or trailing whitespace';
+  if (FORBIDDEN.test(name)) return 'user name contains a slash, backslash or control character';
+  if (name === '.' || name === '..') return 'user name may not be "." or ".."';
+  if (!new RegExp(hub.config.authenticator.usernamePattern, 'u').test(name)) {
+    return `user name does not match the allowed pattern ${hub.config.authenticator.usernamePattern}`;
+  }
+  return null;
+}
+
+export function checkedUsername(hub: HubContext, raw: string): string {
+  const name = normalizeUsername(hub, raw);
+  const why = invalidUsername(hub, name);
+  if (why) throw atriumError('ATRIUM_ERR_AUTH_BAD_NAME', `Invalid username: ${why}`);
+  return name;
+}
+
+function isAllowed(hub: HubContext, name: string, groups: string[]): boolean {
+  const a = hub.config.authenticator;
+  if (a.allowedUsers.map((u) => normalizeUsername(hub, u)).includes(name)) return true;
+  if (groups.some((g) => a.allowedGroups.includes(g))) return true;
+  if (a.allowedUsers.length === 0 && a.allowedGroups.length === 0) return a.allowAll;
+  // Users created by an admin (API or admin page) stay allowed, as in JupyterHub.
+  return a.allowedUsers.length > 0 && hub.stores.users.get(name) !== undefined;
+}
+
+export function completeLogin(hub: HubContext, result: AuthResult): UserRow {
+  const a = hub.config.authenticator;
+  const name = normalizeUsername(hub, result.name);
+  const why = invalidUsername(hub, name);
+  if (why) {
+    hub.log.info({ reason: why }, 'login refused: invalid user name');
+    hub.metrics.logins.inc({ result: 'invalid' });
+    throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
+  }
+  const groups = result.groups ?? [];
+  if (a.blockedUsers.map((u) => normalizeUsername(hub, u)).includes(name) || !isAllowed(hub, name, groups)) {
+    hub.log.info({ user: name }, 'login refused: user not allowed');
+    hub.metrics.logins.inc({ result: 'not_allowed' });
+    throw atriumError('ATRIUM_ERR_AUTH_NOT_ALLOWED');
+  }
+  let admin = result.admin;
+  if (admin === undefined) {
+    if (a.adminUsers.map((u) => normalizeUsername(hub, u)).includes(name) || groups.some((g) => a.adminGroups.includes(g))) {
+      admin = true;
+    }
+  }
+  const { users, groups: groupStore } = hub.stores;
+  const user = hub.stores.db.transaction(() => {
+    const { user } = users.ensure(name);
+    if (admin !== undefined) users.setAdmin(user.id, admin);
+    if (a.manageGroups && result.groups) groupStore.syncUser(user.id, result.groups);
+    if (result.authState !== undefined) users.setAuthState(user.id, hub.cipher.encrypt(result.authState));
+    users.touch(user.id, new Date().toISOString());
+    return users.getById(user.id)!;
+  })();
+  hub.metrics.logins.inc({ result: 'success' });
+  return user;
+}
+
+export function readAuthState(hub: HubContext, user: UserRow): Record<string, unknown> | null {
+  if (!user.auth_state) return null;
+  try {
+    return hub.cipher.decrypt(user.auth_state) as Record<string, unknown>;
+  } catch (err) {
+    hub.log.warn({ user: user.name, err: (err as Error).message }, 'auth_state could not be decrypted; treating it as empty');
+    return null;
+  }
+}

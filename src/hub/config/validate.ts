@@ -1,0 +1,144 @@
+/**
+ * Schema validation with ajv, and the translation of ajv's errors into one readable problem per
+ * mistake. Unions need care: ajv reports every failing branch, which for `kind: dokcer` would be
+ * one "must be equal to constant" per allowed kind. Literal unions become "must be one of",
+ * and unions of objects discriminated by `kind` only report the branch the value chose.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { AtriumConfigSchema } from './schema.js';
+import { didYouMean } from './suggest.js';
+import type { RawProblem, Segment } from './yaml-source.js';
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  // strict off: TypeBox emits unions of literals and defaults inside anyOf, which strict mode
+  // rejects; verbose gives parentSchema and data for the messages below.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+  // Only "uri" is used (hub.publicUrl); defined here rather than pulling in ajv-formats.
+  ajv.addFormat('uri', (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i.test(s) && URL.canParse(s));
+  compiled = ajv.compile(AtriumConfigSchema);
+  return compiled;
+}
+
+type Schema = Record<string, unknown>;
+
+const quoteAll = (values: unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  return `a ${typeof v}`;
+}
+
+/** ajv instancePath → segments, with array indexes as numbers (for line lookup and "[0]" paths). */
+function toSegments(pointer: string, data: unknown): Segment[] {
+  const segments: Segment[] = [];
+  let cur: unknown = data;
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const asIndex = Array.isArray(cur) ? Number(seg) : NaN;
+    segments.push(Number.isInteger(asIndex) ? asIndex : seg);
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
+  }
+  return segments;
+}
+
+function literalValues(anyOf: Schema[]): unknown[] | null {
+  return anyOf.every((s) => 'const' in s) ? anyOf.map((s) => s.const) : null;
+}
+
+function discriminant(anyOf: Schema[]): unknown[] | null {
+  const kinds = anyOf.map((s) => ((s.properties as Record<string, Schema> | undefined)?.kind as Schema | undefined)?.const);
+  return kinds.every((k) => k !== undefined) ? kinds : null;
+}
+
+function enumProblem(segments: Segment[], allowed: unknown[], value: unknown): RawProblem {
+  const hint = typeof value === 'string' ? didYouMean(value, allowed.map(String)) : undefined;
+  const got = typeof value === 'string' || typeof value === 'number' ? ` (got ${JSON.stringify(value)})` : '';
+  return {
+    segments,
+    message: `must be one of ${quoteAll(allowed)}${got}${hint ? ` (did you mean "${hint}"?)` : ''}`,
+  };
+}
+
+/** Validate in place (defaults are filled into `data`) and return the problems. */
+export function validateSchema(data: unknown, skipUnknown: (path: string) => boolean): RawProblem[] {
+  const validate = validator();
+  if (validate(data)) return [];
+  const errors = validate.errors ?? [];
+  const dropPrefixes: string[] = [];
+  const problems: RawProblem[] = [];
+
+  // First pass: unions decide which of their branch errors are worth showing.
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf') continue;
+    const anyOf = (e.parentSchema as Schema).anyOf as Schema[];
+    const segments = toSegments(e.instancePath, data);
+    const literals = literalValues(anyOf);
+    const kinds = discriminant(anyOf);
+    if (literals) {
+      problems.push(enumProblem(segments, literals, e.data));
+      dropPrefixes.push(`${e.schemaPath}/`);
+    } else if (kinds && e.data !== null && typeof e.data === 'object' && !Array.isArray(e.data)) {
+      const chosen = kinds.indexOf((e.data as Record<string, unknown>).kind);
+      if (chosen === -1) {
+        problems.push(enumProblem([...segments, 'kind'], kinds, (e.data as Record<string, unknown>).kind));
+        dropPrefixes.push(`${e.schemaPath}/`);
+      } else {
+        anyOf.forEach((_, i) => i !== chosen && dropPrefixes.push(`${e.schemaPath}/${i}/`));
+      }
+    } else if (!errors.some((o) => o !== e && o.schemaPath.startsWith(`${e.schemaPath}/`))) {
+      problems.push({ segments, message: `does not match any of the allowed forms (got ${typeName(e.data)})` });
+    }
+  }
+
+  for (const e of errors) {
+    if (e.keyword === 'anyOf' || dropPrefixes.some((p) => e.schemaPath.startsWith(p))) continue;
+    const p = translate(e, toSegments(e.instancePath, data));
+    if (p && !(e.keyword === 'additionalProperties' && skipUnknown(p.segments.join('.')))) problems.push(p);
+  }
+  return problems;
+}
+
+function translate(e: ErrorObject, segments: Segment[]): RawProblem | null {
+  const schema = e.parentSchema as Schema;
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const allowed = Object.keys((schema.properties as object | undefined) ?? {});
+      const hint = didYouMean(key, allowed);
+      const message = hint
+        ? `unknown key (did you mean "${hint}"?)`
+        : `unknown key (allowed: ${allowed.join(', ') || 'none'})`;
+      return { segments: [...segments, key], message, atKey: true };
+    }
+    case 'required':
+      return { segments: [...segments, String(params.missingProperty)], message: 'required key is missing' };
+    case 'type':
+      return { segments, message: `must be ${articled(String(params.type))} (got ${typeName(e.data)})` };
+    case 'const':
+      return { segments, message: `must be ${JSON.stringify(params.allowedValue)}` };
+    case 'enum':
+      return enumProblem(segments, params.allowedValues as unknown[], e.data);
+    case 'format':
+      return params.format === 'uri'
+        ? { segments, message: 'must be an absolute URL such as https://notebooks.example.edu/' }
+        : { segments, message: `must be a valid ${String(params.format)}` };
+    case 'pattern':
+      return { segments, message: `must match the regular expression ${String(params.pattern)}` };
+    case 'minLength':
+      return { segments, message: params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters` };
+    default:
+      return { segments, message: e.message ?? `fails the ${e.keyword} check` };
+  }
+}
+
+function articled(type: string): string {
+  const names: Record<string, string> = { object: 'a mapping', array: 'a list', integer: 'an integer' };
+  return names[type] ?? `a ${type}`;
+}

@@ -1,0 +1,67 @@
+import type { Db } from './database.js';
+
+export interface GroupRow {
+  id: number;
+  name: string;
+}
+
+export class GroupStore {
+  constructor(private readonly db: Db) {}
+
+  get(name: string): GroupRow | undefined {
+    return this.db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?').get(name);
+  }
+
+  list(offset = 0, limit = -1): GroupRow[] {
+    return this.db.prepare<[number, number], GroupRow>('SELECT * FROM groups ORDER BY id LIMIT ? OFFSET ?').all(limit, offset);
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM groups').get() as { n: number }).n;
+  }
+
+  create(name: string): GroupRow {
+    this.db.prepare('INSERT INTO groups (name) VALUES (?)').run(name);
+    return this.get(name)!;
+  }
+
+  ensure(name: string): GroupRow {
+    return this.get(name) ?? this.create(name);
+  }
+
+  delete(id: number): void {
+    this.db.prepare('DELETE FROM groups WHERE id = ?').run(id);
+  }
+
+  members(groupId: number): string[] {
+    return (
+      this.db
+        .prepare('SELECT u.name FROM users u JOIN user_groups ug ON ug.user_id = u.id WHERE ug.group_id = ? ORDER BY u.id')
+        .all(groupId) as { name: string }[]
+    ).map((r) => r.name);
+  }
+
+  groupsOf(userId: number): string[] {
+    return (
+      this.db
+        .prepare('SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ? ORDER BY g.name')
+        .all(userId) as { name: string }[]
+    ).map((r) => r.name);
+  }
+
+  addMember(groupId: number, userId: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO user_groups (user_id, group_id) VALUES (?, ?)').run(userId, groupId);
+  }
+
+  removeMember(groupId: number, userId: number): void {
+    this.db.prepare('DELETE FROM user_groups WHERE user_id = ? AND group_id = ?').run(userId, groupId);
+  }
+
+  /** Make the user's membership exactly `names` (authenticator-managed groups). */
+  syncUser(userId: number, names: string[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM user_groups WHERE user_id = ?').run(userId);
+      for (const n of names) this.addMember(this.ensure(n).id, userId);
+    })();
+  }
+}

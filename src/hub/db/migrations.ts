@@ -1,0 +1,85 @@
+/**
+ * Numbered schema migrations. Append only: a released migration is never edited, a change is a
+ * new entry. Each runs in a transaction together with its row in schema_migrations.
+ */
+export const migrations: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL,
+        last_activity TEXT,
+        auth_state BLOB
+      );
+      CREATE TABLE groups (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+      );
+      CREATE TABLE user_groups (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, group_id)
+      );
+      -- One row per (user, server name). status: stopped | pending | running | stopping.
+      CREATE TABLE servers (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'stopped',
+        url TEXT,
+        state TEXT NOT NULL DEFAULT '{}',
+        user_options TEXT,
+        started TEXT,
+        last_activity TEXT,
+        UNIQUE (user_id, name)
+      );
+      CREATE TABLE oauth_clients (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL DEFAULT '',
+        redirect_uri TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        allowed_scopes TEXT NOT NULL DEFAULT '[]',
+        server_id INTEGER REFERENCES servers(id) ON DELETE CASCADE
+      );
+      INSERT INTO oauth_clients (id, description) VALUES ('jupyterhub', 'JupyterHub');
+      -- API tokens and OAuth access tokens. Only a hash of the token is stored.
+      CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        prefix TEXT NOT NULL,
+        hashed TEXT NOT NULL,
+        client_id TEXT NOT NULL DEFAULT 'jupyterhub' REFERENCES oauth_clients(id) ON DELETE CASCADE,
+        scopes TEXT NOT NULL DEFAULT '["inherit"]',
+        note TEXT NOT NULL DEFAULT '',
+        session_id TEXT,
+        created TEXT NOT NULL,
+        last_activity TEXT,
+        expires_at TEXT,
+        server_id INTEGER REFERENCES servers(id) ON DELETE CASCADE
+      );
+      CREATE INDEX api_tokens_prefix ON api_tokens(prefix);
+      CREATE TABLE oauth_codes (
+        code_hash TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        scopes TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        session_id TEXT,
+        expires_at TEXT NOT NULL
+      );
+      -- Browser login sessions; id is the hash of the cookie value.
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        created TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX sessions_user ON sessions(user_id);
+    `,
+  },
+];

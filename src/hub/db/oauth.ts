@@ -1,0 +1,68 @@
+import type { Db } from './database.js';
+
+export interface OAuthClientRow {
+  id: string;
+  secret_hash: string;
+  redirect_uri: string;
+  description: string;
+  allowed_scopes: string;
+  server_id: number | null;
+}
+
+export interface OAuthCodeRow {
+  code_hash: string;
+  client_id: string;
+  user_id: number;
+  scopes: string;
+  redirect_uri: string;
+  session_id: string | null;
+  expires_at: string;
+}
+
+export class OAuthStore {
+  constructor(private readonly db: Db) {}
+
+  client(id: string): OAuthClientRow | undefined {
+    return this.db.prepare<[string], OAuthClientRow>('SELECT * FROM oauth_clients WHERE id = ?').get(id);
+  }
+
+  /** Upsert keeps the row (and so the tokens issued to it) when a server restarts with the same id. */
+  upsertClient(c: Omit<OAuthClientRow, 'allowed_scopes'> & { allowedScopes: string[] }): void {
+    this.db
+      .prepare(
+        `INSERT INTO oauth_clients (id, secret_hash, redirect_uri, description, allowed_scopes, server_id)
+         VALUES (@id, @secret_hash, @redirect_uri, @description, @allowed_scopes, @server_id)
+         ON CONFLICT(id) DO UPDATE SET secret_hash = excluded.secret_hash, redirect_uri = excluded.redirect_uri,
+           description = excluded.description, allowed_scopes = excluded.allowed_scopes, server_id = excluded.server_id`,
+      )
+      .run({ ...c, allowed_scopes: JSON.stringify(c.allowedScopes) });
+  }
+
+  /** Deleting a client revokes every token issued to it (ON DELETE CASCADE). */
+  deleteClient(id: string): void {
+    if (id === 'jupyterhub') return;
+    this.db.prepare('DELETE FROM oauth_clients WHERE id = ?').run(id);
+  }
+
+  insertCode(c: OAuthCodeRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, session_id, expires_at)
+         VALUES (@code_hash, @client_id, @user_id, @scopes, @redirect_uri, @session_id, @expires_at)`,
+      )
+      .run(c);
+  }
+
+  /** Codes are single use: taking one deletes it. */
+  takeCode(codeHash: string): OAuthCodeRow | undefined {
+    return this.db.transaction(() => {
+      const row = this.db.prepare<[string], OAuthCodeRow>('SELECT * FROM oauth_codes WHERE code_hash = ?').get(codeHash);
+      if (row) this.db.prepare('DELETE FROM oauth_codes WHERE code_hash = ?').run(codeHash);
+      return row;
+    })();
+  }
+
+  deleteExpiredCodes(nowIso: string): void {
+    this.db.prepare('DELETE FROM oauth_codes WHERE expires_at < ?').run(nowIso);
+  }
+}

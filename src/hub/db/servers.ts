@@ -1,0 +1,77 @@
+import type { Db } from './database.js';
+
+export type ServerStatus = 'stopped' | 'pending' | 'running' | 'stopping';
+
+export interface ServerRow {
+  id: number;
+  user_id: number;
+  name: string;
+  status: ServerStatus;
+  /** Where the server listens (scheme://host:port), null when stopped. */
+  url: string | null;
+  /** JSON spawner state. */
+  state: string;
+  user_options: string | null;
+  started: string | null;
+  last_activity: string | null;
+}
+
+export interface ServerWithUser extends ServerRow {
+  user_name: string;
+}
+
+export class ServerStore {
+  constructor(private readonly db: Db) {}
+
+  get(userId: number, name: string): ServerRow | undefined {
+    return this.db.prepare<[number, string], ServerRow>('SELECT * FROM servers WHERE user_id = ? AND name = ?').get(userId, name);
+  }
+
+  getById(id: number): ServerRow | undefined {
+    return this.db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE id = ?').get(id);
+  }
+
+  ofUser(userId: number): ServerRow[] {
+    return this.db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE user_id = ? ORDER BY name').all(userId);
+  }
+
+  /** Servers that are not stopped, with their owner's name (for restore and route reconciliation). */
+  active(): ServerWithUser[] {
+    return this.db
+      .prepare<[], ServerWithUser>(
+        "SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.status != 'stopped' ORDER BY s.id",
+      )
+      .all();
+  }
+
+  countActive(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM servers WHERE status != 'stopped'").get() as { n: number }).n;
+  }
+
+  ensure(userId: number, name: string): ServerRow {
+    this.db.prepare('INSERT OR IGNORE INTO servers (user_id, name) VALUES (?, ?)').run(userId, name);
+    return this.get(userId, name)!;
+  }
+
+  update(id: number, fields: Partial<Omit<ServerRow, 'id' | 'user_id' | 'name'>>): void {
+    const keys = Object.keys(fields) as (keyof typeof fields)[];
+    if (keys.length === 0) return;
+    const sql = `UPDATE servers SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`;
+    this.db.prepare(sql).run({ ...fields, id });
+  }
+
+  touch(id: number, when: string): void {
+    this.db
+      .prepare('UPDATE servers SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)')
+      .run(when, id, when);
+  }
+
+  delete(id: number): void {
+    this.db.prepare('DELETE FROM servers WHERE id = ?').run(id);
+  }
+
+  /** Named servers of a user that exist in the DB (running or not), excluding the default one. */
+  countNamed(userId: number): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM servers WHERE user_id = ? AND name != ''").get(userId) as { n: number }).n;
+  }
+}

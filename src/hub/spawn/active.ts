@@ -1,0 +1,55 @@
+/**
+ * One server the hub is currently responsible for (spawning, running or stopping), with its
+ * progress events buffered so a spawn-pending page opened late still sees the whole story.
+ */
+import type { ProgressEvent, Spawner } from '../../spawners/spawner.js';
+
+export type Phase = 'spawn' | 'running' | 'stop';
+
+export interface HubProgressEvent extends ProgressEvent {
+  ready?: boolean;
+  failed?: boolean;
+  url?: string;
+}
+
+export class ActiveServer {
+  phase: Phase = 'spawn';
+  readonly events: HubProgressEvent[] = [];
+  private readonly listeners = new Set<(e: HubProgressEvent | null) => void>();
+  /** Settles when the current spawn or stop is over (never rejects). */
+  done: Promise<void> = Promise.resolve();
+  readonly abort = new AbortController();
+  url: string | null = null;
+  pollTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly userId: number,
+    readonly userName: string,
+    readonly serverName: string,
+    readonly serverId: number,
+    readonly prefix: string,
+    public spawner: Spawner | null,
+  ) {}
+
+  get key(): string {
+    return `${this.userName}/${this.serverName}`;
+  }
+
+  emit(e: HubProgressEvent): void {
+    const event: HubProgressEvent = { ...e, progress: Math.max(0, Math.min(100, Math.round(e.progress))) };
+    this.events.push(event);
+    if (this.events.length > 200) this.events.splice(1, this.events.length - 200);
+    for (const l of this.listeners) l(event);
+  }
+
+  /** Listen for new events; `null` means the spawn is over. Returns the unsubscribe function. */
+  subscribe(fn: (e: HubProgressEvent | null) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  finishEvents(): void {
+    for (const l of this.listeners) l(null);
+    this.listeners.clear();
+  }
+}

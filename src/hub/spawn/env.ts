@@ -1,0 +1,54 @@
+/**
+ * The JupyterHub environment contract for a single-user server (contracts §1.2). The spawner adds
+ * JUPYTERHUB_SERVICE_URL itself once it knows where the server listens.
+ */
+import type { HubContext } from '../context.js';
+
+/** Python's urllib.parse.quote(v, safe='@~'), used for names in URLs. */
+export function escapePath(v: string): string {
+  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%40/g, '@');
+}
+
+export function serverPrefix(hub: HubContext, user: string, server: string): string {
+  return `${hub.urls.base}user/${escapePath(user)}/${server ? escapePath(server) + '/' : ''}`;
+}
+
+export function oauthClientId(user: string, server: string): string {
+  const q = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
+  return `jupyterhub-user-${q(user)}${server ? '-' + q(server) : ''}`;
+}
+
+export function accessScopes(user: string, server: string): string[] {
+  return [`access:servers!server=${user}/${server}`, `access:servers!user=${user}`];
+}
+
+export function buildEnv(hub: HubContext, args: { user: string; server: string; apiToken: string }): Record<string, string> {
+  const { user, server, apiToken } = args;
+  const prefix = serverPrefix(hub, user, server);
+  const scopes = JSON.stringify(accessScopes(user, server));
+  const sp = hub.config.spawner;
+  const env: Record<string, string> = {
+    JUPYTERHUB_API_TOKEN: apiToken,
+    JPY_API_TOKEN: apiToken,
+    JUPYTERHUB_CLIENT_ID: oauthClientId(user, server),
+    JUPYTERHUB_HOST: '',
+    JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
+    JUPYTERHUB_OAUTH_SCOPES: scopes,
+    JUPYTERHUB_OAUTH_ACCESS_SCOPES: scopes,
+    JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: '[]',
+    JUPYTERHUB_USER: user,
+    JUPYTERHUB_SERVER_NAME: server,
+    JUPYTERHUB_API_URL: hub.urls.apiForServers,
+    JUPYTERHUB_ACTIVITY_URL: `${hub.urls.apiForServers}/users/${escapePath(user)}/activity`,
+    JUPYTERHUB_BASE_URL: hub.urls.base,
+    JUPYTERHUB_SERVICE_PREFIX: prefix,
+  };
+  if (sp.defaultUrl) env.JUPYTERHUB_DEFAULT_URL = sp.defaultUrl;
+  if (sp.notebookDir) env.JUPYTERHUB_ROOT_DIR = fill(sp.notebookDir, user, server);
+  for (const [k, v] of Object.entries(sp.environment)) env[k] = fill(v, user, server);
+  return env;
+}
+
+function fill(template: string, user: string, server: string): string {
+  return template.replaceAll('{username}', user).replaceAll('{servername}', server);
+}

@@ -1,0 +1,372 @@
+/**
+ * The spawn lifecycle (contracts §2.7): limits, the server's token and OAuth client, hooks,
+ * start with a timeout, readiness wait, proxy route, progress, polling, stop, and re-attaching
+ * after a hub restart. The database row is written at every step so a restarted hub knows the
+ * truth; in-memory ActiveServer objects only carry what cannot be persisted (the spawner object,
+ * listeners, timers).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HubContext } from '../context.js';
+import type { UserRow } from '../db/index.js';
+import { now } from '../db/index.js';
+import { atriumError, AtriumError } from '../errors.js';
+import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
+import { ROLES } from '../auth/scopes.js';
+import { readAuthState } from '../auth/pipeline.js';
+import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
+import { ActiveServer } from './active.js';
+import { SpawnError, type SpawnUser } from '../../spawners/spawner.js';
+import { HookError } from '../../hooks/hook.js';
+import { runPostStop, runPreSpawn } from '../../hooks/run.js';
+import { waitUp } from './wait-up.js';
+
+const SERVER_NAME = /^[^/\\\u0000-\u001f\u007f]{1,255}$/;
+
+export class SpawnManager {
+  readonly active = new Map<string, ActiveServer>();
+  /** Last failure per user/server, shown by the progress stream until the next spawn. */
+  readonly failures = new Map<string, string>();
+  private stopped = false;
+
+  constructor(private readonly hub: HubContext) {}
+
+  get(user: string, server: string): ActiveServer | undefined {
+    return this.active.get(`${user}/${server}`);
+  }
+
+  pendingCount(): number {
+    let n = 0;
+    for (const a of this.active.values()) if (a.phase === 'spawn') n++;
+    return n;
+  }
+
+  spawnUser(user: UserRow): SpawnUser {
+    return { name: user.name, admin: Boolean(user.admin), groups: this.hub.stores.groups.groupsOf(user.id) };
+  }
+
+  /** Validate user options through the spawner kind (admin limits enforced there). */
+  parseOptions(user: UserRow, input: unknown): Record<string, unknown> {
+    if (input === null || input === undefined) return {};
+    if (typeof input !== 'object' || Array.isArray(input)) {
+      throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', 'Spawn options must be a JSON object');
+    }
+    const kind = this.hub.spawnerKind;
+    if (!kind.parseOptions) return input as Record<string, unknown>;
+    try {
+      return kind.parseOptions(this.hub.spawnerOptions, input as Record<string, unknown>, this.spawnUser(user));
+    } catch (err) {
+      if (err instanceof SpawnError) throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', err.message);
+      throw err;
+    }
+  }
+
+  checkServerName(user: UserRow, server: string): void {
+    const cfg = this.hub.config.spawner.namedServers;
+    if (server === '') return;
+    if (!cfg.enabled) throw atriumError('ATRIUM_ERR_SERVER_NAMED_DISABLED');
+    if (!SERVER_NAME.test(server) || server !== server.trim()) throw atriumError('ATRIUM_ERR_SERVER_BAD_NAME');
+  }
+
+  /**
+   * Request a spawn. Resolves 'started' if the server is up within slowSpawnTimeoutSeconds,
+   * otherwise 'pending' (the spawn goes on). Throws AtriumError for refusals.
+   */
+  async spawn(user: UserRow, server: string, options: Record<string, unknown> | null): Promise<'started' | 'pending'> {
+    const { config, stores } = this.hub;
+    this.checkServerName(user, server);
+    const key = `${user.name}/${server}`;
+    const existing = this.active.get(key);
+    if (existing?.phase === 'spawn') return 'pending';
+    if (existing?.phase === 'running') throw atriumError('ATRIUM_ERR_SERVER_RUNNING', `${key} is already running`);
+    if (existing?.phase === 'stop') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${key} is pending stop`);
+    const limits = config.spawner;
+    if (server && limits.namedServers.limitPerUser > 0 && !stores.servers.get(user.id, server)) {
+      if (stores.servers.countNamed(user.id) >= limits.namedServers.limitPerUser) {
+        throw atriumError('ATRIUM_ERR_SERVER_NAMED_LIMIT', `User ${user.name} already has the maximum of ${limits.namedServers.limitPerUser} named servers`);
+      }
+    }
+    if (limits.concurrentSpawnLimit > 0 && this.pendingCount() >= limits.concurrentSpawnLimit) {
+      const retry = String(Math.round(5 + Math.random() * 10));
+      throw atriumError('ATRIUM_ERR_SPAWN_THROTTLED', undefined, { headers: { 'Retry-After': retry } });
+    }
+    if (limits.activeServerLimit > 0 && this.active.size >= limits.activeServerLimit) {
+      throw atriumError('ATRIUM_ERR_SPAWN_ACTIVE_LIMIT', undefined, { headers: { 'Retry-After': '60' } });
+    }
+    const row = stores.servers.ensure(user.id, server);
+    const userOptions = options ?? (row.user_options ? (JSON.parse(row.user_options) as Record<string, unknown>) : {});
+    const prefix = serverPrefix(this.hub, user.name, server);
+    const a = new ActiveServer(user.id, user.name, server, row.id, prefix, null);
+    this.active.set(key, a);
+    this.failures.delete(key);
+    this.hub.metrics.pendingSpawns.set(this.pendingCount());
+    stores.servers.update(row.id, { status: 'pending', started: now(), url: null, user_options: JSON.stringify(userOptions) });
+    a.done = this.runSpawn(a, user, userOptions);
+    const slow = config.spawner.slowSpawnTimeoutSeconds * 1000;
+    const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
+    if (!finished) return 'pending';
+    if (a.phase !== 'running') {
+      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key) ?? 'Spawn failed');
+    }
+    return 'started';
+  }
+
+  private async runSpawn(a: ActiveServer, user: UserRow, userOptions: Record<string, unknown>): Promise<void> {
+    const { stores, config, log, metrics } = this.hub;
+    const t0 = performance.now();
+    const slog = log.child({ user: a.userName, server: a.serverName });
+    a.emit({ progress: 0, message: 'Server requested' });
+    const token = newToken();
+    const clientId = oauthClientId(a.userName, a.serverName);
+    let stage = 'prepare';
+    try {
+      stores.db.transaction(() => {
+        stores.tokens.deleteForServer(a.serverId);
+        stores.tokens.insert({
+          userId: a.userId,
+          prefix: tokenPrefix(token),
+          hashed: hashToken(token),
+          scopes: ROLES.server!,
+          note: `Server at ${a.prefix}`,
+          serverId: a.serverId,
+        });
+        stores.oauth.upsertClient({
+          id: clientId,
+          secret_hash: hashToken(token),
+          redirect_uri: `${a.prefix}oauth_callback`,
+          description: `Server at ${a.prefix}`,
+          allowedScopes: accessScopes(a.userName, a.serverName),
+          server_id: a.serverId,
+        });
+      })();
+      const spawnUser = this.spawnUser(user);
+      const authState = readAuthState(this.hub, user);
+      let env = buildEnv(this.hub, { user: a.userName, server: a.serverName, apiToken: token });
+      if (this.hub.spawnerKind.kind === 'local') env.ATRIUM_SPAWNER_LOG_DIR = `${config.hub.stateDir}/logs`;
+      let options = userOptions;
+      if (this.hub.hooks.length) {
+        stage = 'hooks';
+        a.emit({ progress: 5, message: 'Preparing your account' });
+        const out = await runPreSpawn(this.hub.hooks, {
+          user: spawnUser,
+          serverName: a.serverName,
+          authState,
+          env,
+          userOptions: options,
+          log: slog,
+        });
+        env = out.env;
+        options = out.userOptions;
+      }
+      stage = 'start';
+      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: spawnUser, serverName: a.serverName, log: slog });
+      a.spawner = spawner;
+      const pump = this.pumpProgress(a);
+      const startTimeout = config.spawner.startTimeoutSeconds * 1000;
+      const timer = setTimeout(() => a.abort.abort(new Error('start timeout')), startTimeout);
+      let url: string;
+      try {
+        ({ url } = await Promise.race([
+          spawner.start({ user: spawnUser, serverName: a.serverName, env, userOptions: options, authState, baseUrl: a.prefix, log: slog, signal: a.abort.signal }),
+          new Promise<never>((_, reject) =>
+            a.abort.signal.addEventListener('abort', () => reject(new SpawnError(`Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
+          ),
+        ]));
+      } finally {
+        clearTimeout(timer);
+      }
+      url = url.replace(/\/+$/, '');
+      a.url = url;
+      stores.servers.update(a.serverId, { url, state: JSON.stringify(spawner.state()) });
+      stage = 'http';
+      a.emit({ progress: 90, message: 'Server started; waiting for it to answer' });
+      const up = await waitUp(`${url}${a.prefix}`, config.spawner.httpTimeoutSeconds * 1000, a.abort.signal);
+      if (!up.ok) throw new SpawnError(`Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, up.detail);
+      stage = 'proxy';
+      await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
+      stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
+      a.phase = 'running';
+      void pump;
+      const seconds = (performance.now() - t0) / 1000;
+      metrics.spawnDuration.observe({ status: 'success' }, seconds);
+      slog.info({ seconds: Math.round(seconds * 100) / 100, url }, 'server ready');
+      a.emit({
+        progress: 100,
+        ready: true,
+        message: `Server ready at ${a.prefix}`,
+        htmlMessage: `Server ready at <a href="${a.prefix}">${a.prefix}</a>`,
+        url: a.prefix,
+      });
+      this.schedulePoll(a);
+    } catch (err) {
+      const expected = err instanceof SpawnError || err instanceof HookError || err instanceof AtriumError;
+      const message = expected ? (err as Error).message : 'Spawn failed due to an internal error; the administrator can find details in the hub log';
+      if (expected) slog.warn({ stage, reason: message, detail: (err as SpawnError).detail }, 'spawn failed');
+      else slog.error({ stage, err }, 'spawn failed unexpectedly');
+      metrics.spawnFailures.inc({ reason: stage });
+      metrics.spawnDuration.observe({ status: 'failure' }, (performance.now() - t0) / 1000);
+      this.failures.set(a.key, message);
+      a.emit({ progress: 100, failed: true, message: `Spawn failed: ${message}` });
+      a.abort.abort(new Error('spawn failed'));
+      if (a.spawner) await a.spawner.stop().catch((e) => slog.warn({ err: String(e) }, 'cleanup after failed spawn: stop failed'));
+      this.cleanup(a, clientId);
+      this.active.delete(a.key);
+    } finally {
+      a.finishEvents();
+      metrics.pendingSpawns.set(this.pendingCount());
+      metrics.runningServers.set(this.runningCount());
+    }
+  }
+
+  private async pumpProgress(a: ActiveServer): Promise<void> {
+    const sp = a.spawner;
+    if (!sp?.progress) {
+      a.emit({ progress: 50, message: 'Spawning server...' });
+      return;
+    }
+    try {
+      for await (const e of sp.progress()) {
+        if (a.phase !== 'spawn') break;
+        a.emit({ progress: Math.min(e.progress, 89), message: e.message, htmlMessage: e.htmlMessage });
+      }
+    } catch (err) {
+      this.hub.log.debug({ err: String(err) }, 'progress stream ended with an error');
+    }
+  }
+
+  private cleanup(a: ActiveServer, clientId: string): void {
+    const { stores } = this.hub;
+    stores.db.transaction(() => {
+      stores.tokens.deleteForServer(a.serverId);
+      stores.oauth.deleteClient(clientId);
+      stores.servers.update(a.serverId, { status: 'stopped', url: null, state: '{}' });
+    })();
+  }
+
+  runningCount(): number {
+    let n = 0;
+    for (const a of this.active.values()) if (a.phase === 'running') n++;
+    return n;
+  }
+
+  /** Stop a server. Resolves 'stopped', or 'pending' if it takes longer than the slow timeout. */
+  async stop(user: UserRow, server: string): Promise<'stopped' | 'pending'> {
+    const a = this.active.get(`${user.name}/${server}`);
+    if (!a) return 'stopped';
+    if (a.phase === 'spawn') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${a.key} is pending spawn, please wait`);
+    if (a.phase === 'stop') return 'pending';
+    a.phase = 'stop';
+    this.hub.stores.servers.update(a.serverId, { status: 'stopping' });
+    a.done = this.runStop(a, user, 'stop requested');
+    const finished = await Promise.race([a.done.then(() => true), sleep(this.hub.config.spawner.slowSpawnTimeoutSeconds * 1000).then(() => false)]);
+    return finished ? 'stopped' : 'pending';
+  }
+
+  private async runStop(a: ActiveServer, user: UserRow | undefined, why: string): Promise<void> {
+    const { log } = this.hub;
+    if (a.pollTimer) clearTimeout(a.pollTimer);
+    // Route first, so no request reaches a server that is going away (JupyterHub's order).
+    await this.hub.routes.remove(a.prefix).catch((e) => log.warn({ err: String(e), server: a.key }, 'could not remove route'));
+    try {
+      await a.spawner?.stop();
+    } catch (err) {
+      log.error({ err, server: a.key }, 'spawner stop failed; marking stopped anyway');
+    }
+    this.cleanup(a, oauthClientId(a.userName, a.serverName));
+    this.hub.stores.servers.touch(a.serverId, now());
+    this.active.delete(a.key);
+    this.hub.metrics.runningServers.set(this.runningCount());
+    log.info({ server: a.key, why }, 'server stopped');
+    const u = user ?? this.hub.stores.users.getById(a.userId);
+    if (u && this.hub.hooks.length) {
+      await runPostStop(this.hub.hooks, {
+        user: this.spawnUser(u),
+        serverName: a.serverName,
+        authState: readAuthState(this.hub, u),
+        env: {},
+        userOptions: {},
+        log: log.child({ user: a.userName, server: a.serverName }),
+      });
+    }
+  }
+
+  private schedulePoll(a: ActiveServer): void {
+    const interval = this.hub.config.spawner.pollIntervalSeconds;
+    if (interval <= 0 || this.stopped) return;
+    const jittered = interval * 1000 * (0.8 + Math.random() * 0.4);
+    a.pollTimer = setTimeout(() => void this.pollOne(a), jittered);
+    a.pollTimer.unref();
+  }
+
+  private async pollOne(a: ActiveServer): Promise<void> {
+    if (a.phase !== 'running' || this.stopped) return;
+    let status;
+    try {
+      status = await a.spawner!.poll();
+    } catch (err) {
+      this.hub.log.warn({ err: String(err), server: a.key }, 'poll failed; will try again');
+      status = null;
+    }
+    if (status === null) return this.schedulePoll(a);
+    if (a.phase !== 'running') return;
+    this.hub.log.warn({ server: a.key, status }, 'server is no longer running');
+    a.phase = 'stop';
+    a.done = this.runStop(a, undefined, `server exited: ${status.reason}`);
+  }
+
+  /** After a hub restart: re-attach to servers that still run, mark the others stopped. */
+  async restore(): Promise<{ restored: number; stopped: number }> {
+    const { stores, log } = this.hub;
+    let restored = 0;
+    let stoppedCount = 0;
+    for (const row of stores.servers.active()) {
+      const user = stores.users.getById(row.user_id);
+      if (!user) continue;
+      const prefix = serverPrefix(this.hub, user.name, row.name);
+      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: this.spawnUser(user), serverName: row.name, log: log.child({ user: user.name, server: row.name }) });
+      const a = new ActiveServer(user.id, user.name, row.name, row.id, prefix, spawner);
+      let status;
+      try {
+        spawner.restore(JSON.parse(row.state) as Record<string, unknown>);
+        status = await spawner.poll();
+      } catch (err) {
+        status = { exitStatus: -1, reason: `restore failed: ${String(err)}` };
+      }
+      if (row.status === 'running' && status === null && row.url) {
+        a.phase = 'running';
+        a.url = row.url;
+        this.active.set(a.key, a);
+        this.schedulePoll(a);
+        restored++;
+        continue;
+      }
+      // Died while the hub was down, or caught half-way through a spawn or stop: finish the job.
+      if (status === null) await spawner.stop().catch((e) => log.warn({ err: String(e) }, 'stop of interrupted server failed'));
+      this.cleanup(a, oauthClientId(user.name, row.name));
+      stoppedCount++;
+      log.info({ server: a.key, was: row.status, reason: status?.reason ?? 'interrupted' }, 'server marked stopped at start');
+    }
+    this.hub.metrics.runningServers.set(this.runningCount());
+    return { restored, stopped: stoppedCount };
+  }
+
+  /** Leave every server running; just stop timers (graceful hub shutdown). */
+  detach(): void {
+    this.stopped = true;
+    for (const a of this.active.values()) if (a.pollTimer) clearTimeout(a.pollTimer);
+  }
+
+  /** Wanted proxy routes: the running servers. */
+  wantedRoutes() {
+    const out = [];
+    for (const a of this.active.values()) {
+      if (a.phase === 'running' && a.url) out.push({ spec: a.prefix, target: a.url, user: a.userName, server: a.serverName });
+    }
+    return out;
+  }
+
+  pendingSpecs(): Set<string> {
+    const s = new Set<string>();
+    for (const a of this.active.values()) if (a.phase !== 'running') s.add(a.prefix);
+    return s;
+  }
+}
