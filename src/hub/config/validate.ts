@@ -122,7 +122,7 @@ function translate(e: ErrorObject, segments: Segment[]): RawProblem | null {
     case 'type':
       return { segments, message: `must be ${articled(String(params.type))} (got ${typeName(e.data)})` };
     case 'const':
-      return { segments, message: `must be ${JSON.stringify(params.allowedValue)}` };
+      return { segments, message: `must be ${JSON.stringify(params.allowedValue)} (got ${JSON.stringify(e.data) ?? 'nothing'})` };
     case 'enum':
       return enumProblem(segments, params.allowedValues as unknown[], e.data);
     case 'format':
