@@ -25,6 +25,8 @@ export interface ContractFixture {
   failingOptions?: unknown;
   /** Options whose command runs but never listens; makes the abort check hit the wait phase. */
   neverReadyOptions?: unknown;
+  /** Added to every start's env (e.g. where the kind should write logs); the contract's own keys win. */
+  extraEnv?: Record<string, string>;
   cleanup?(): Promise<void>;
 }
 
@@ -115,7 +117,7 @@ export function runSpawnerContract(name: string, setup: () => Promise<ContractFi
 
     /** start() under a deadline like the hub's; the signal is never aborted after success. */
     async function start(s: Spawner, userName: string, serverName = '') {
-      const env = contractEnv(userName, serverName, apiPort);
+      const env = { ...fx.extraEnv, ...contractEnv(userName, serverName, apiPort) };
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(new Error('contract start timeout')), timeoutMs());
       try {
@@ -195,7 +197,7 @@ export function runSpawnerContract(name: string, setup: () => Promise<ContractFi
     it('aborting ctx.signal during start() rejects and leaves nothing running', async () => {
       const user = uniqueUser('a');
       const s = make(user, '', fx.neverReadyOptions ?? fx.options);
-      const env = contractEnv(user, '', apiPort);
+      const env = { ...fx.extraEnv, ...contractEnv(user, '', apiPort) };
       const ac = new AbortController();
       const pending = s.start(contractContext(user, '', env, ac.signal));
       // With a never-ready command, abort while the spawner waits for it; otherwise right away.

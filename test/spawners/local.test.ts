@@ -4,12 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { localSpawnerKind, LocalSpawnerOptions } from '../../src/spawners/local/index.js';
 import { procStat } from '../../src/spawners/local/proc.js';
 import type { Spawner } from '../../src/spawners/spawner.js';
@@ -30,9 +30,24 @@ runSpawnerContract('local', async () => ({
   kind: localSpawnerKind,
   options: stubOptions,
   stub: true,
+  extraEnv: { ATRIUM_SPAWNER_LOG_DIR: join(work, 'contract-logs') },
   failingOptions: options({ cmd: [process.execPath, '-e', 'console.error("boom"); process.exit(3)'] }),
   neverReadyOptions: options({ cmd: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] }),
 }));
+
+// The python stub is what container images run; it must behave exactly like the node one.
+runSpawnerContract('local, python stub', async () => ({
+  kind: localSpawnerKind,
+  options: options({ cmd: [existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', STUB.replace(/\.mjs$/, '.py')] }),
+  stub: true,
+  extraEnv: { ATRIUM_SPAWNER_LOG_DIR: join(work, 'contract-logs') },
+}));
+
+/** The contract env plus a log dir inside this test's temp dir (no litter in the default one). */
+const testEnv = (user: string, server: string, apiPort: number): Record<string, string> => ({
+  ...contractEnv(user, server, apiPort),
+  ATRIUM_SPAWNER_LOG_DIR: join(work, 'logs'),
+});
 
 const running: Spawner[] = [];
 afterAll(async () => {
@@ -58,7 +73,7 @@ describe('local spawner', () => {
   it('writes <logDir>/<user>-<server>.log, passes USER/HOME/SHELL and keeps ATRIUM_SPAWNER_* to itself', async () => {
     const user = uname('log');
     const logDir = join(work, 'logs');
-    const env = { ...contractEnv(user, 'nb', await freePort()), ATRIUM_SPAWNER_LOG_DIR: logDir };
+    const env = { ...testEnv(user, 'nb', await freePort()), ATRIUM_SPAWNER_LOG_DIR: logDir };
     const { s, pid, readyMs } = await startServer(stubOptions, user, env, 'nb');
     console.info(`[measure] node stub: start() to HTTP ready ${readyMs} ms`);
     const childEnv = environOf(pid);
@@ -75,23 +90,36 @@ describe('local spawner', () => {
   it('a failing command rejects with the log tail as detail', async () => {
     const user = uname('fail');
     const s = localSpawnerKind.create({ options: options({ cmd: [process.execPath, '-e', 'console.error("no-such-module xyz"); process.exit(4)'] }), user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog });
-    const err = (await s.start(contractContext(user, '', contractEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as { name: string; message: string; detail?: string };
+    const err = (await s.start(contractContext(user, '', testEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as { name: string; message: string; detail?: string };
     expect(err.name).toBe('SpawnError');
     expect(err.message).toMatch(/exit status 4/);
     expect(err.detail).toMatch(/no-such-module xyz/);
   });
 
+  it('runAs system-user refuses clearly when the hub is not root', async () => {
+    const spy = vi.spyOn(process as { getuid(): number }, 'getuid').mockReturnValue(1000);
+    try {
+      const user = uname('nr');
+      const s = localSpawnerKind.create({ options: options({ cmd: [process.execPath, STUB], runAs: 'system-user' }), user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog });
+      const err = (await s.start(contractContext(user, '', testEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as { name: string; message: string; detail?: string };
+      expect(err.name).toBe('SpawnError');
+      expect(err.detail).toMatch(/needs the hub to run as root/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('a missing command rejects with SpawnError', async () => {
     const user = uname('nocmd');
     const s = localSpawnerKind.create({ options: options({ cmd: ['/nonexistent/atrium-no-such-binary'] }), user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog });
-    const err = (await s.start(contractContext(user, '', contractEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as Error;
+    const err = (await s.start(contractContext(user, '', testEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('SpawnError');
     expect(await s.poll()).not.toBeNull();
   });
 
   it('the server outlives the hub process that started it, and a new hub re-attaches and stops it', async () => {
     const user = uname('rs');
-    const env = contractEnv(user, '', await freePort());
+    const env = testEnv(user, '', await freePort());
     const script = join(work, 'hub-once.mts');
     // A throwaway "hub": start one server, print its state, exit. It can only exit if the child
     // is detached and unref'd.
@@ -151,7 +179,7 @@ describe('local spawner', () => {
     const hubPort = await freePort();
     await new Promise<void>((r) => hub.listen(hubPort, '127.0.0.1', r));
     try {
-      const env = contractEnv(user, '', hubPort);
+      const env = testEnv(user, '', hubPort);
       const logDir = join(work, 'real-logs');
       const { s, url, base, readyMs } = await startServer(options({}), user, { ...env, ATRIUM_SPAWNER_LOG_DIR: logDir });
       console.info(`[measure] jupyterhub-singleuser: start() to HTTP ready ${readyMs} ms`);
@@ -160,7 +188,11 @@ describe('local spawner', () => {
       expect(seen.some((r) => r.method === 'GET' && r.url.startsWith('/hub/api'))).toBe(true);
       const log = readFileSync(join(logDir, `${user}.log`), 'utf8');
       if (isRoot) expect(log).toContain('--allow-root');
+      // Like the real server, it reports activity right after start, with its own token.
+      await expect.poll(() => seen.some((r) => r.method === 'POST' && r.auth === `token ${env.JUPYTERHUB_API_TOKEN}`), { timeout: 20_000 }).toBe(true);
+      const t0 = performance.now();
       await s.stop();
+      console.info(`[measure] jupyterhub-singleuser: stop() ${Math.round(performance.now() - t0)} ms`);
       expect(await s.poll()).not.toBeNull();
       await expect(fetch(`${url}${base}api/status`)).rejects.toThrow();
     } finally {
@@ -185,7 +217,7 @@ describe.skipIf(!isRoot)('local spawner, runAs system-user (needs root: creates 
   });
 
   it('runs the server as the account named like the user, with its HOME and SHELL', async () => {
-    const env = contractEnv(account, '', await freePort());
+    const env = testEnv(account, '', await freePort());
     const { s, url, base, pid } = await startServer(sysOptions(), account, env);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}`, 'm'));
@@ -198,7 +230,7 @@ describe.skipIf(!isRoot)('local spawner, runAs system-user (needs root: creates 
 
   it('uses NB_UID/NB_GID from a hook when there is no such account', async () => {
     const user = uname('nbu');
-    const env = { ...contractEnv(user, '', await freePort()), NB_UID: '424242', NB_GID: '424243' };
+    const env = { ...testEnv(user, '', await freePort()), NB_UID: '424242', NB_GID: '424243' };
     const { s, pid } = await startServer(options({ cmd: [process.execPath, STUB], runAs: 'system-user' }), user, env);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     expect(status).toMatch(/^Uid:\s+424242\s/m);
@@ -211,7 +243,7 @@ describe.skipIf(!isRoot)('local spawner, runAs system-user (needs root: creates 
   it('refuses a user with neither an account nor NB_UID, and never runs as root', async () => {
     for (const user of [uname('none'), 'root']) {
       const s = localSpawnerKind.create({ options: sysOptions(), user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog });
-      const err = (await s.start(contractContext(user, '', contractEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as Error;
+      const err = (await s.start(contractContext(user, '', testEnv(user, '', await freePort()), AbortSignal.timeout(30_000))).catch((e: unknown) => e)) as Error;
       expect(err.name, user).toBe('SpawnError');
       expect(err.message).toMatch(user === 'root' ? /never started as root/ : /No system account/);
     }

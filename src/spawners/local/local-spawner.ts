@@ -98,12 +98,13 @@ export class LocalSpawner implements Spawner {
       }
       const child = this.child;
       const exited = new Promise<void>((resolve) => {
+        // A late event from an earlier run's child must not mark a newer run as exited.
         child.once('exit', (code, signal) => {
-          this.exit = { code, signal };
+          if (this.child === child) this.exit = { code, signal };
           resolve();
         });
         child.once('error', (err) => {
-          this.exit = { code: null, signal: null, error: err.message };
+          if (this.child === child) this.exit = { code: null, signal: null, error: err.message };
           resolve();
         });
       });
