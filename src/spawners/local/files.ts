@@ -40,7 +40,11 @@ export function logPathFor(env: Record<string, string>, userName: string, server
  * another user (someone could have created it first in a shared /tmp).
  */
 export async function ensureDir(dir: string, mustOwn: boolean): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new SpawnError('Cannot prepare the server directory', `${dir}: ${(err as Error).message}`);
+  }
   if (!mustOwn) return;
   const st = await fsp.lstat(dir);
   const me = process.getuid?.() ?? st.uid;

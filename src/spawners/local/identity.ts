@@ -42,7 +42,10 @@ function getent(name: string): Promise<PasswdEntry | null> {
   return new Promise((resolve, reject) => {
     execFile('getent', ['passwd', name], { timeout: 10_000 }, (err, stdout) => {
       // Exit status 2 = no such key; anything else unexpected is a real failure.
-      if (err) return (err as { code?: unknown }).code === 2 ? resolve(null) : reject(err);
+      if (err) {
+        if ((err as { code?: unknown }).code === 2) return resolve(null);
+        return reject(new SpawnError('Cannot look up the system account', `getent passwd ${name}: ${err.message}`));
+      }
       const f = stdout.trim().split('\n')[0]?.split(':') ?? [];
       if (f.length < 7) return resolve(null);
       resolve({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! });
