@@ -66,9 +66,6 @@ export function handleWeb(ctx: Context, req: IncomingMessage, res: ServerRespons
   }
   const withBody = hasBody(req);
   if (withBody) req.on('data', () => { route.lastActivity = Date.now(); });
-  res.on('finish', () => {
-    if (res.statusCode < 300) route.lastActivity = Date.now();
-  });
   send(ctx, req, res, route, outPath, headers, withBody, false);
 }
 
@@ -112,9 +109,22 @@ function send(
       ur.resume();
       return;
     }
-    res.writeHead(ur.statusCode ?? 502, ur.statusMessage || undefined, out);
-    ur.pipe(res);
-    ur.on('end', () => { done = true; });
+    const status = ur.statusCode ?? 502;
+    res.writeHead(status, ur.statusMessage || undefined, out);
+    // Hand-rolled instead of pipe(): pipe() adds and removes seven listeners per request.
+    ur.on('data', (chunk: Buffer) => {
+      if (!res.write(chunk)) {
+        ur.pause();
+        res.once('drain', () => ur.resume());
+      }
+    });
+    ur.on('end', () => {
+      done = true;
+      // CHP counts only successful responses as activity, so errors and redirects don't keep
+      // an abandoned server alive.
+      if (status < 300) route.lastActivity = Date.now();
+      res.end();
+    });
     ur.on('error', () => res.destroy());
     ur.on('aborted', () => res.destroy());
   });

@@ -1,0 +1,81 @@
+// Proxy benchmark: direct upstream vs configurable-http-proxy 5.x vs atrium-proxy (and the bare
+// http-proxy-3 engine, for the engine decision). Run: npm run build && node bench/proxy/run.mjs
+// Options: --seconds N (per wrk run, default 8), --quick (fewer cases)
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addRoutes, freePort, repo, start, waitPort, wrk, wsBench } from './lib.mjs';
+
+const args = process.argv.slice(2);
+const seconds = Number(args[args.indexOf('--seconds') + 1]) || 8;
+const quick = args.includes('--quick');
+const token = 'bench-token';
+const procs = [];
+
+async function main() {
+  const upPort = await freePort();
+  procs.push(start(process.execPath, [`${repo}bench/proxy/upstream.mjs`, String(upPort)]));
+  await waitPort(upPort);
+  const upstream = `http://127.0.0.1:${upPort}`;
+
+  const subjects = [{ name: 'direct', port: upPort }];
+  const launch = async (name, cmd, hasApi = true) => {
+    const [port, apiPort] = [await freePort(), await freePort()];
+    procs.push(start(process.execPath, cmd(port, apiPort), { CONFIGPROXY_AUTH_TOKEN: token }));
+    await waitPort(port);
+    if (hasApi) await waitPort(apiPort);
+    subjects.push({ name, port, apiPort: hasApi ? apiPort : undefined, pid: procs.at(-1).pid });
+  };
+  const chpFlags = (port, apiPort) => ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'info'];
+  await launch('chp', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...chpFlags(p, a)]);
+  await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...chpFlags(p, a)]);
+  if (!quick) await launch('http-proxy-3', (p) => [`${repo}bench/proxy/engine-httpproxy3.mjs`, String(p), upstream], false);
+
+  const tenRoutes = Array.from({ length: 10 }, (_, i) => [`/user/u${i}`, upstream]);
+  for (const s of subjects) if (s.apiPort) await addRoutes(s.apiPort, token, tenRoutes);
+
+  const results = {};
+  const record = (name, key, value) => { (results[name] ??= {})[key] = value; console.log(name.padEnd(13), key.padEnd(12), JSON.stringify(value)); };
+  for (const s of subjects) {
+    const base = `http://127.0.0.1:${s.port}/user/u5`;
+    await wrk(`${base}/warm`, { seconds: 2 });
+    record(s.name, '1KB c50', await wrk(`${base}/small`, { seconds }));
+    record(s.name, '1MB c10', await wrk(`${base}/large`, { seconds, connections: 10 }));
+    record(s.name, 'ws', await wsBench(`ws://127.0.0.1:${s.port}/user/u5/ws`));
+  }
+  const many = Array.from({ length: 10_000 }, (_, i) => [`/user/many${i}/srv`, upstream]);
+  for (const s of subjects.filter((x) => x.name === 'chp' || x.name === 'atrium')) {
+    await addRoutes(s.apiPort, token, many.slice(10));
+    await wrk(`http://127.0.0.1:${s.port}/user/many5000/srv/warm`, { seconds: 2 });
+    record(s.name, '1KB 10k', await wrk(`http://127.0.0.1:${s.port}/user/many5000/srv/small`, { seconds }));
+  }
+
+  const ratio = (k, f) => (results.atrium[k][f] / results.chp[k][f]).toFixed(2);
+  const lines = [
+    `| case | direct | chp | atrium | atrium/chp |`,
+    `|---|---|---|---|---|`,
+    `| 1 KB GET, 50 conns: req/s | ${results.direct['1KB c50'].rps} | ${results.chp['1KB c50'].rps} | ${results.atrium['1KB c50'].rps} | ${ratio('1KB c50', 'rps')}× |`,
+    `| 1 KB GET, 50 conns: p99 ms | ${results.direct['1KB c50'].p99ms} | ${results.chp['1KB c50'].p99ms} | ${results.atrium['1KB c50'].p99ms} | ${ratio('1KB c50', 'p99ms')}× |`,
+    `| 1 MB GET, 10 conns: req/s | ${results.direct['1MB c10'].rps} | ${results.chp['1MB c10'].rps} | ${results.atrium['1MB c10'].rps} | ${ratio('1MB c10', 'rps')}× |`,
+    `| 1 MB GET, 10 conns: p99 ms | ${results.direct['1MB c10'].p99ms} | ${results.chp['1MB c10'].p99ms} | ${results.atrium['1MB c10'].p99ms} | ${ratio('1MB c10', 'p99ms')}× |`,
+    `| ws echo RTT p50 ms | ${results.direct.ws.rttP50ms.toFixed(3)} | ${results.chp.ws.rttP50ms.toFixed(3)} | ${results.atrium.ws.rttP50ms.toFixed(3)} | ${ratio('ws', 'rttP50ms')}× |`,
+    `| ws echo RTT p99 ms | ${results.direct.ws.rttP99ms.toFixed(3)} | ${results.chp.ws.rttP99ms.toFixed(3)} | ${results.atrium.ws.rttP99ms.toFixed(3)} | ${ratio('ws', 'rttP99ms')}× |`,
+    `| ws msgs/s, 50 sockets | ${results.direct.ws.msgsPerSec.toFixed(0)} | ${results.chp.ws.msgsPerSec.toFixed(0)} | ${results.atrium.ws.msgsPerSec.toFixed(0)} | ${ratio('ws', 'msgsPerSec')}× |`,
+    `| 1 KB GET, 10,000 routes: req/s | – | ${results.chp['1KB 10k'].rps} | ${results.atrium['1KB 10k'].rps} | ${ratio('1KB 10k', 'rps')}× |`,
+    `| 1 KB GET, 10,000 routes: p99 ms | – | ${results.chp['1KB 10k'].p99ms} | ${results.atrium['1KB 10k'].p99ms} | ${ratio('1KB 10k', 'p99ms')}× |`,
+  ];
+  if (results['http-proxy-3']) {
+    const h = results['http-proxy-3'];
+    lines.push('', `bare http-proxy-3 engine (keep-alive agent, one fixed target): 1 KB ${h['1KB c50'].rps} req/s, p99 ${h['1KB c50'].p99ms} ms; 1 MB ${h['1MB c10'].rps} req/s; ws p50 ${h.ws.rttP50ms.toFixed(3)} ms, ${h.ws.msgsPerSec.toFixed(0)} msgs/s`);
+  }
+  const drop = (1 - results.atrium['1KB 10k'].rps / results.atrium['1KB c50'].rps) * 100;
+  lines.push('', `atrium 10k routes vs 10 routes: ${drop >= 0 ? '-' : '+'}${Math.abs(drop).toFixed(1)}% req/s; chp: ${((1 - results.chp['1KB 10k'].rps / results.chp['1KB c50'].rps) * 100).toFixed(1)}% lower`);
+  console.log('\n' + lines.join('\n'));
+  writeFileSync(new URL('./last-run.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), seconds, results }, null, 2));
+}
+
+try {
+  await main();
+} finally {
+  for (const p of procs.reverse()) await p.stop();
+  await sleep(10);
+}
