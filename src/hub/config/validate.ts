@@ -2,7 +2,7 @@
  * Schema validation with ajv, and the translation of ajv's errors into one readable problem per
  * mistake. Unions need care: ajv reports every failing branch, which for `kind: dokcer` would be
  * one "must be equal to constant" per allowed kind. Literal unions become "must be one of",
- * and unions of objects discriminated by `kind` only report the branch the value chose.
+ * and unions of objects discriminated by a constant key (kind, type) only report the branch the value chose.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { AtriumConfigSchema } from './schema.js';
@@ -51,9 +51,14 @@ function literalValues(anyOf: Schema[]): unknown[] | null {
   return anyOf.every((s) => 'const' in s) ? anyOf.map((s) => s.const) : null;
 }
 
-function discriminant(anyOf: Schema[]): unknown[] | null {
-  const kinds = anyOf.map((s) => ((s.properties as Record<string, Schema> | undefined)?.kind as Schema | undefined)?.const);
-  return kinds.every((k) => k !== undefined) ? kinds : null;
+/** The property (kind, type) whose const value tells a union's object branches apart, if any. */
+export function discriminator(anyOf: Schema[]): { key: string; values: unknown[] } | null {
+  const first = (anyOf[0]?.properties ?? {}) as Record<string, Schema>;
+  for (const key of Object.keys(first)) {
+    const values = anyOf.map((s) => ((s.properties as Record<string, Schema> | undefined)?.[key] as Schema | undefined)?.const);
+    if (values.every((v) => v !== undefined)) return { key, values };
+  }
+  return null;
 }
 
 function enumProblem(segments: Segment[], allowed: unknown[], value: unknown): RawProblem {
@@ -79,14 +84,15 @@ export function validateSchema(data: unknown, skipUnknown: (path: string) => boo
     const anyOf = (e.parentSchema as Schema).anyOf as Schema[];
     const segments = toSegments(e.instancePath, data);
     const literals = literalValues(anyOf);
-    const kinds = discriminant(anyOf);
+    const disc = discriminator(anyOf);
     if (literals) {
       problems.push(enumProblem(segments, literals, e.data));
       dropPrefixes.push(`${e.schemaPath}/`);
-    } else if (kinds && e.data !== null && typeof e.data === 'object' && !Array.isArray(e.data)) {
-      const chosen = kinds.indexOf((e.data as Record<string, unknown>).kind);
+    } else if (disc && e.data !== null && typeof e.data === 'object' && !Array.isArray(e.data)) {
+      const value = (e.data as Record<string, unknown>)[disc.key];
+      const chosen = disc.values.indexOf(value);
       if (chosen === -1) {
-        problems.push(enumProblem([...segments, 'kind'], kinds, (e.data as Record<string, unknown>).kind));
+        problems.push(enumProblem([...segments, disc.key], disc.values, value));
         dropPrefixes.push(`${e.schemaPath}/`);
       } else {
         anyOf.forEach((_, i) => i !== chosen && dropPrefixes.push(`${e.schemaPath}/${i}/`));
