@@ -111,6 +111,11 @@ describe('allowed groups and group names', () => {
     expect(await login(a, 'dave', USERS.dave)).toBeNull();
   });
 
+  it('nested (AD matching rule in chain): OpenLDAP does not know the rule, so nobody matches and nothing crashes', async () => {
+    const a = plain({ groupMembership: 'nested', allowedGroups: [`cn=researchers,${GROUPS}`] });
+    expect(await login(a, 'alice', USERS.alice)).toBeNull();
+  });
+
   it('returns group names from groupSearchBase', async () => {
     const a = plain({ groupSearchBase: GROUPS });
     expect((await login(a, 'alice', USERS.alice))?.groups).toEqual(['researchers']);
