@@ -4,6 +4,7 @@
  * one "must be equal to constant" per allowed kind. Literal unions become "must be one of",
  * and unions of objects discriminated by a constant key (kind, type) only report the branch the value chose.
  */
+import { Value } from '@sinclair/typebox/value';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { AtriumConfigSchema } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -70,12 +71,45 @@ function enumProblem(segments: Segment[], allowed: unknown[], value: unknown): R
   };
 }
 
+/**
+ * ajv's useDefaults skips everything under anyOf, yet TypeBox makes a defaulted key required,
+ * so `{ type: volume, source, target }` would fail for lack of `readOnly`. Before validation,
+ * fill the defaults of the branch a discriminated union's value chose (TypeBox walks it).
+ */
+function fillUnionDefaults(schema: Schema, data: unknown): unknown {
+  if (data === null || typeof data !== 'object') return data;
+  if (Array.isArray(data)) {
+    const items = schema.items as Schema | undefined;
+    return items ? data.map((d) => fillUnionDefaults(items, d)) : data;
+  }
+  const record = data as Record<string, unknown>;
+  if (Array.isArray(schema.anyOf)) {
+    const disc = discriminator(schema.anyOf as Schema[]);
+    const chosen = disc ? disc.values.indexOf(record[disc.key]) : -1;
+    return chosen === -1 ? data : Value.Default((schema.anyOf as Schema[])[chosen]!, record);
+  }
+  const props = schema.properties as Record<string, Schema> | undefined;
+  const pattern = schema.patternProperties ? Object.values(schema.patternProperties as Record<string, Schema>)[0] : undefined;
+  for (const [key, value] of Object.entries(record)) {
+    const child = props?.[key] ?? pattern;
+    if (child) record[key] = fillUnionDefaults(child, value);
+  }
+  return data;
+}
+
 /** Validate in place (defaults are filled into `data`) and return the problems. */
 export function validateSchema(data: unknown, skipUnknown: (path: string) => boolean): RawProblem[] {
+  fillUnionDefaults(AtriumConfigSchema as unknown as Schema, data);
   const validate = validator();
   if (validate(data)) return [];
   const errors = validate.errors ?? [];
-  const dropPrefixes: string[] = [];
+  // schemaPath is the same for every item of an array, so a drop is scoped to its instance too.
+  const drops: { instance: string; schema: string }[] = [];
+  const drop = (e: ErrorObject, schema: string) => drops.push({ instance: e.instancePath, schema });
+  const dropped = (e: ErrorObject) =>
+    drops.some(
+      (d) => (e.instancePath === d.instance || e.instancePath.startsWith(`${d.instance}/`)) && e.schemaPath.startsWith(d.schema),
+    );
   const problems: RawProblem[] = [];
 
   // First pass: unions decide which of their branch errors are worth showing.
@@ -87,23 +121,23 @@ export function validateSchema(data: unknown, skipUnknown: (path: string) => boo
     const disc = discriminator(anyOf);
     if (literals) {
       problems.push(enumProblem(segments, literals, e.data));
-      dropPrefixes.push(`${e.schemaPath}/`);
+      drop(e, `${e.schemaPath}/`);
     } else if (disc && e.data !== null && typeof e.data === 'object' && !Array.isArray(e.data)) {
       const value = (e.data as Record<string, unknown>)[disc.key];
       const chosen = disc.values.indexOf(value);
       if (chosen === -1) {
         problems.push(enumProblem([...segments, disc.key], disc.values, value));
-        dropPrefixes.push(`${e.schemaPath}/`);
+        drop(e, `${e.schemaPath}/`);
       } else {
-        anyOf.forEach((_, i) => i !== chosen && dropPrefixes.push(`${e.schemaPath}/${i}/`));
+        anyOf.forEach((_, i) => i !== chosen && drop(e, `${e.schemaPath}/${i}/`));
       }
-    } else if (!errors.some((o) => o !== e && o.schemaPath.startsWith(`${e.schemaPath}/`))) {
+    } else if (!errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath) && o.schemaPath.startsWith(`${e.schemaPath}/`))) {
       problems.push({ segments, message: `does not match any of the allowed forms (got ${typeName(e.data)})` });
     }
   }
 
   for (const e of errors) {
-    if (e.keyword === 'anyOf' || dropPrefixes.some((p) => e.schemaPath.startsWith(p))) continue;
+    if (e.keyword === 'anyOf' || dropped(e)) continue;
     const p = translate(e, toSegments(e.instancePath, data));
     if (p && !(e.keyword === 'additionalProperties' && skipUnknown(p.segments.join('.')))) problems.push(p);
   }

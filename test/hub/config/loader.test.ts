@@ -229,3 +229,18 @@ describe('parseConfig: problems', () => {
     expect(problemsOf('- a\n- b\n').message).toMatch(/^atrium\.yaml:1: the file must be a mapping/);
   });
 });
+
+describe('parseConfig: unions', () => {
+  it('fills defaults in the branch a discriminated union chose (ajv skips anyOf)', () => {
+    const c = parseConfig('spawner:\n  swarm:\n    mounts:\n      - { type: volume, source: home, target: /home/jovyan }\n', 'atrium.yaml', {});
+    expect(c.spawner.swarm.mounts[0]).toMatchObject({ type: 'volume', readOnly: false, ephemeral: false, driverOptions: {} });
+  });
+
+  it('reports only the chosen branch, or the discriminator when none matches', () => {
+    const e = problemsOf('spawner:\n  swarm:\n    mounts:\n      - { type: volume, target: /x }\n      - { type: nfs, target: /y }\n');
+    expect(e.problems.map((p) => `${p.line}: ${p.path}: ${p.message}`)).toEqual([
+      '4: spawner.swarm.mounts[0].source: required key is missing',
+      '5: spawner.swarm.mounts[1].type: must be one of "bind", "volume", "tmpfs", "sshfs" (got "nfs")',
+    ]);
+  });
+});
