@@ -1,0 +1,217 @@
+/**
+ * SwarmSpawner: one replicated (1 replica, restart none) Swarm service per user server.
+ * The hub-facing contract is src/spawners/spawner.ts; this file only talks to the Docker API.
+ */
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser } from '../spawner.js';
+import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
+import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
+import { planMounts } from './mounts.js';
+import type { SwarmSpawnerOptions } from './options.js';
+import { ProgressChannel } from './progress-channel.js';
+import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
+import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
+
+/** Host ports handed out by starts still in flight in this process (not yet visible as labels). */
+const reservedPorts = new Set<number>();
+
+interface SwarmState {
+  serviceId?: string;
+  serviceName?: string;
+  url?: string;
+  port?: number;
+  volumes?: string[];
+}
+
+export class SwarmSpawner implements Spawner {
+  private readonly docker: Docker;
+  private st: SwarmState = {};
+  private starting = false;
+  private channel = new ProgressChannel();
+
+  constructor(
+    private readonly options: SwarmSpawnerOptions,
+    private readonly user: SpawnUser,
+    private readonly serverName: string,
+    private readonly log: Logger,
+  ) {
+    this.docker = dockerClient(options.dockerUrl);
+  }
+
+  async start(ctx: SpawnContext): Promise<{ url: string }> {
+    this.starting = true;
+    this.channel = new ProgressChannel();
+    const serviceName = serviceNameFor(this.options.hubId, this.user.name, this.serverName);
+    let port: number | undefined;
+    try {
+      const userOptions = this.userOptions(ctx.userOptions);
+      await this.removeLeftover(serviceName);
+      port = this.options.network === 'host' ? await this.pickHostPort() : this.options.port;
+      const labels = hubLabels(this.options.hubId, this.user.name, this.serverName);
+      const plan = planMounts({
+        mounts: this.options.mounts,
+        serviceName,
+        username: this.user.name,
+        serverName: this.serverName,
+        authState: ctx.authState,
+        labels,
+      });
+      this.st = { serviceName, port, volumes: plan.ephemeralVolumes };
+      const spec = buildServiceSpec({ options: this.options, ctx, userOptions, serviceName, port, mounts: plan.mounts });
+      this.log.info({ service: serviceName, image: userOptions.image, limits: describeLimits(spec) }, 'creating swarm service');
+      if (ctx.signal.aborted) throw new SpawnError('The spawn was cancelled', String(ctx.signal.reason ?? 'aborted'));
+      const created = (await this.docker.createService(spec as Docker.CreateServiceOptions)) as { id?: string; ID?: string };
+      this.st.serviceId = created.id ?? created.ID;
+      const { task } = await watchTask({
+        docker: this.docker,
+        serviceId: this.st.serviceId!,
+        signal: ctx.signal,
+        onProgress: (ev: ProgressEvent) => this.channel.push(ev),
+        unschedulableGraceMs: this.options.unschedulableGraceSeconds * 1000,
+      });
+      const host =
+        this.options.serverHost ?? (this.options.network === 'host' ? await nodeAddress(this.docker, task.NodeID!) : serviceName);
+      await waitForListening({ docker: this.docker, serviceId: this.st.serviceId!, host, port, signal: ctx.signal });
+      this.channel.push({ progress: 95, message: 'Server is listening' });
+      const h = host.includes(':') ? `[${host}]` : host;
+      this.st.url = `http://${h}:${port}`;
+      this.log.info({ service: serviceName, url: this.st.url, node: task.NodeID }, 'swarm service running');
+      return { url: this.st.url };
+    } catch (err) {
+      const e = err instanceof SpawnError ? err : new SpawnError(`Docker refused the server: ${engineMessage(err)}`, String(err));
+      if (!(err instanceof SpawnError) && statusOf(err) === undefined) this.log.error({ err }, 'swarm spawn failed unexpectedly');
+      else this.log.warn({ service: serviceName, reason: e.detail ?? e.message }, 'swarm spawn failed');
+      await this.cleanup().catch((cleanupErr) => this.log.error({ err: cleanupErr }, 'cleanup after failed spawn failed'));
+      throw e;
+    } finally {
+      if (port !== undefined) reservedPorts.delete(port);
+      this.starting = false;
+      this.channel.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.cleanup();
+  }
+
+  async poll(): Promise<PollResult> {
+    if (this.starting) return null;
+    if (!this.st.serviceId) return { exitStatus: null, reason: 'not started' };
+    const service = await ignore404(this.docker.getService(this.st.serviceId).inspect());
+    if (!service) return { exitStatus: null, reason: 'the service was removed' };
+    const task = await latestTask(this.docker, this.st.serviceId);
+    const state = task?.Status?.State ?? 'missing';
+    if (!task || FINAL_STATES.has(state)) {
+      return { exitStatus: task?.Status?.ContainerStatus?.ExitCode ?? null, reason: task?.Status?.Err || `task ${state}` };
+    }
+    // Pending/preparing/starting count as running: the hub's own timeouts decide about slow starts.
+    return null;
+  }
+
+  state(): SpawnerState {
+    return { ...this.st };
+  }
+
+  restore(state: SpawnerState): void {
+    const s = state as SwarmState;
+    this.st = {
+      serviceId: typeof s.serviceId === 'string' ? s.serviceId : undefined,
+      serviceName: typeof s.serviceName === 'string' ? s.serviceName : undefined,
+      url: typeof s.url === 'string' ? s.url : undefined,
+      port: typeof s.port === 'number' ? s.port : undefined,
+      volumes: Array.isArray(s.volumes) ? s.volumes.filter((v): v is string => typeof v === 'string') : [],
+    };
+  }
+
+  progress(): AsyncIterable<ProgressEvent> {
+    return this.channel.read();
+  }
+
+  /** Stored options are re-checked: the admin may have removed an image since they were saved. */
+  private userOptions(raw: Record<string, unknown>): SwarmUserOptions {
+    const input: Record<string, unknown> = {};
+    if (raw.image !== undefined) input.image = raw.image;
+    if (raw.cpuLimit !== undefined) input.cpu = raw.cpuLimit;
+    else if (raw.cpu !== undefined) input.cpu = raw.cpu;
+    if (raw.memoryLimitBytes !== undefined) input.memory = raw.memoryLimitBytes;
+    else if (raw.memory !== undefined) input.memory = raw.memory;
+    return parseSwarmOptions(this.options, input, this.user) as unknown as SwarmUserOptions;
+  }
+
+  /** A service of this server left by a crashed hub would make createService fail with a name clash. */
+  private async removeLeftover(name: string): Promise<void> {
+    const existing = await ignore404(this.docker.getService(name).inspect());
+    if (!existing) return;
+    const labels = (existing as { Spec?: { Labels?: Record<string, string> } }).Spec?.Labels ?? {};
+    if (labels[LABEL_HUB] !== this.options.hubId) {
+      throw new SpawnError('A service with this server\'s name belongs to something else', `service ${name} lacks label ${LABEL_HUB}=${this.options.hubId}`);
+    }
+    this.log.warn({ service: name }, 'removing a leftover service of this server before starting');
+    await ignore404(this.docker.getService(name).remove());
+  }
+
+  private async pickHostPort(): Promise<number> {
+    const [lo, hi] = this.options.hostPortRange;
+    const services = (await this.docker.listServices({ filters: JSON.stringify({ label: [`${LABEL_HUB}=${this.options.hubId}`] }) })) as Array<{
+      Spec?: { Labels?: Record<string, string> };
+    }>;
+    const used = new Set<number>(reservedPorts);
+    for (const s of services) used.add(Number(s.Spec?.Labels?.[LABEL_PORT]));
+    const span = hi - lo + 1;
+    // Random probing spreads servers over the range, so a port freed a moment ago is rarely reused.
+    for (let i = 0; i < Math.min(span * 2, 1000); i++) {
+      const p = lo + Math.floor(Math.random() * span);
+      if (!used.has(p)) {
+        reservedPorts.add(p);
+        return p;
+      }
+    }
+    throw new SpawnError('No free port left for a new server', `hostPortRange ${lo}-${hi} exhausted`);
+  }
+
+  /** Remove the service, wait until its container is gone, then remove the spawn's volumes. */
+  private async cleanup(): Promise<void> {
+    const { serviceId, volumes = [] } = this.st;
+    if (serviceId) {
+      await ignore404(this.docker.getService(serviceId).remove());
+      await this.waitForContainersGone(serviceId);
+    }
+    for (const v of volumes) await this.removeVolume(v);
+    this.st = {};
+  }
+
+  private async waitForContainersGone(serviceId: string): Promise<void> {
+    const deadline = Date.now() + (this.options.stopTimeoutSeconds + 20) * 1000;
+    while (Date.now() < deadline) {
+      const left = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [`com.docker.swarm.service.id=${serviceId}`] }) });
+      if (left.length === 0) return;
+      await sleep(200);
+    }
+    this.log.warn({ serviceId }, 'containers of the removed service still exist');
+  }
+
+  /**
+   * Volumes are node-local: this removes those on the node the API talks to (all of them on a
+   * single-node swarm). Elsewhere the driver has already unmounted and deleted the key on Unmount.
+   */
+  private async removeVolume(name: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await this.docker.getVolume(name).remove();
+        return;
+      } catch (err) {
+        const code = statusOf(err);
+        if (code === 404) return;
+        // 409: still in use by a container the engine is removing.
+        if (code !== 409 || Date.now() > deadline) {
+          this.log.warn({ volume: name, err: engineMessage(err) }, 'could not remove volume');
+          return;
+        }
+        await sleep(250);
+      }
+    }
+  }
+}
