@@ -153,6 +153,7 @@ export class SpawnManager {
           env,
           userOptions: options,
           log: slog,
+          signal: a.abort.signal,
         });
         env = out.env;
         options = out.userOptions;

@@ -63,6 +63,10 @@ export class RouteKeeper {
     return this.opts.proxy.deleteRoute(spec);
   }
 
+  list(): Promise<Record<string, Record<string, unknown>>> {
+    return this.opts.proxy.getRoutes();
+  }
+
   /** One reconciliation at a time; concurrent callers share the queue. */
   reconcile(): Promise<{ added: number; removed: number }> {
     const run = this.chain.then(() => this.reconcileNow());

@@ -1,0 +1,107 @@
+/**
+ * `atrium` command line: hub, config check, token, sshfs-driver. Exit codes: 0 ok, 1 runtime
+ * failure, 2 usage or configuration error.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadConfig, ConfigError } from './hub/config/loader.js';
+import { configCheck } from './hub/config/check.js';
+import { VERSION } from './version.js';
+
+const USAGE = `atrium ${VERSION}
+
+Usage:
+  atrium hub [--config FILE]            run the hub (starts atrium-proxy unless proxy.external)
+  atrium config check FILE              validate a config file and list every problem
+  atrium token [--config FILE] USER [--note TEXT] [--expires-in SECONDS]
+                                        create an API token for USER (created if missing)
+  atrium sshfs-driver [options]         run the SSHFS Docker volume plugin (see docs/swarm.md)
+  atrium --version
+
+The config file defaults to ./atrium.yaml, or $ATRIUM_CONFIG.`;
+
+function configPath(given: string | undefined): string {
+  const p = given ?? process.env.ATRIUM_CONFIG ?? 'atrium.yaml';
+  if (!existsSync(p)) {
+    process.stderr.write(`atrium: config file not found: ${p}\n`);
+    process.exit(2);
+  }
+  return p;
+}
+
+function load(path: string) {
+  try {
+    return loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') return void process.stdout.write(USAGE + '\n');
+  if (cmd === '--version' || cmd === 'version') return void process.stdout.write(VERSION + '\n');
+
+  if (cmd === 'hub') {
+    const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+    const config = load(configPath(values.config));
+    const { startHub } = await import('./hub/start.js');
+    const running = await startHub(config);
+    process.stdout.write(`Atrium is up: open ${running.publicUrl}${config.hub.baseUrl}hub/ (hub API at ${running.hubUrl})\n`);
+    const stop = (sig: string) => {
+      running.hub.log.info({ signal: sig }, 'shutting down (user servers and the proxy keep running)');
+      void running.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    return;
+  }
+
+  if (cmd === 'config') {
+    if (rest[0] !== 'check' || !rest[1]) {
+      process.stderr.write('usage: atrium config check FILE\n');
+      process.exit(2);
+    }
+    const result = configCheck(rest[1]);
+    (result.ok ? process.stdout : process.stderr).write(result.output + '\n');
+    process.exit(result.ok ? 0 : 2);
+  }
+
+  if (cmd === 'token') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, note: { type: 'string' }, 'expires-in': { type: 'string' } },
+    });
+    const user = positionals[0];
+    if (!user) {
+      process.stderr.write('usage: atrium token [--config FILE] USER\n');
+      process.exit(2);
+    }
+    const config = load(configPath(values.config));
+    const { createTokenOffline } = await import('./hub/token-cli.js');
+    const secs = values['expires-in'] ? Number(values['expires-in']) : undefined;
+    const token = createTokenOffline(join(resolve(config.hub.stateDir), 'atrium.sqlite'), config, user, values.note ?? 'Requested via atrium token', secs);
+    process.stdout.write(token + '\n');
+    return;
+  }
+
+  if (cmd === 'sshfs-driver') {
+    const { runSshfsDriver } = await import('./volumes/sshfs/main.js');
+    await runSshfsDriver(rest);
+    return;
+  }
+
+  process.stderr.write(`atrium: unknown command "${cmd}"\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`atrium: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

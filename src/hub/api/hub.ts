@@ -1,0 +1,84 @@
+/** Hub-level API: version, info, health, metrics, shutdown, proxy sync (contracts §2.4). */
+import type { FastifyInstance } from 'fastify';
+import { atriumError } from '../errors.js';
+import { needsScope, pageOf, paged } from './guard.js';
+import { objectBody } from './body.js';
+import { JUPYTERHUB_COMPAT_VERSION } from '../context.js';
+import { keyToSpec } from '../spawn/routes.js';
+
+export async function hubApi(app: FastifyInstance, opts: { requestShutdown: () => void }): Promise<void> {
+  const hub = app.hub;
+
+  app.get('/api', async () => ({ version: JUPYTERHUB_COMPAT_VERSION, atrium: hub.version }));
+
+  app.get('/api/info', async (req) => {
+    needsScope(hub, req, ['read:hub']);
+    return {
+      version: JUPYTERHUB_COMPAT_VERSION,
+      atrium_version: hub.version,
+      node: process.version,
+      spawner: { class: hub.spawnerKind.kind, version: hub.version },
+      authenticator: { class: hub.config.authenticator.kind, version: hub.version },
+    };
+  });
+
+  const health = async (_req: unknown, reply: { type: (t: string) => unknown }) => {
+    reply.type('text/html');
+    return '';
+  };
+  app.get('/api/health', health);
+  app.get('/health', health);
+
+  const metrics = async (req: Parameters<typeof needsScope>[1], reply: { type: (t: string) => unknown }) => {
+    if (hub.config.metrics.authenticate) needsScope(hub, req, ['read:metrics']);
+    reply.type(hub.metrics.registry.contentType);
+    return hub.metrics.registry.metrics();
+  };
+  app.get('/api/metrics', metrics);
+  app.get('/metrics', metrics);
+
+  app.post('/api/shutdown', async (req, reply) => {
+    needsScope(hub, req, ['shutdown']);
+    const body = objectBody(req);
+    for (const k of ['servers', 'proxy']) {
+      if (body[k] !== undefined && typeof body[k] !== 'boolean') {
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `${k} must be true or false, got ${JSON.stringify(body[k])}`);
+      }
+    }
+    if (body.servers === true) {
+      // Stopping every server at shutdown is explicit; the default leaves users' work running.
+      await Promise.allSettled(
+        [...hub.spawns.active.values()].map(async (a) => {
+          const u = hub.stores.users.getById(a.userId);
+          if (u && a.phase === 'running') await hub.spawns.stop(u, a.serverName);
+        }),
+      );
+    }
+    reply.code(202);
+    setImmediate(opts.requestShutdown);
+    return { message: 'Shutting down Hub' };
+  });
+
+  app.get('/api/proxy', async (req) => {
+    needsScope(hub, req, ['proxy']);
+    const page = pageOf(req);
+    const routes = await hub.routes.list();
+    const entries = Object.entries(routes)
+      .filter(([, d]) => d.jupyterhub)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    const out: Record<string, unknown> = {};
+    for (const [key, d] of entries.slice(page.offset, page.offset + page.limit)) {
+      const { target, jupyterhub: _j, ...data } = d;
+      const spec = keyToSpec(key);
+      out[spec] = { routespec: spec, target, data };
+    }
+    return paged(hub, req, page, out, entries.length);
+  });
+
+  app.post('/api/proxy', async (req, reply) => {
+    needsScope(hub, req, ['proxy']);
+    await hub.routes.reconcile();
+    reply.code(200).type('application/json');
+    return '';
+  });
+}

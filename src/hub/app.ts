@@ -1,0 +1,122 @@
+/**
+ * The hub's HTTP app: fastify plugins registered in a readable order. Everything it needs comes
+ * in through `hub` (see context.ts); nothing here starts processes or touches the network.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { HubContext } from './context.js';
+import { JUPYTERHUB_COMPAT_VERSION } from './context.js';
+import { AtriumError } from './errors.js';
+import { renderError } from './pages/layout.js';
+import { usersApi } from './api/users.js';
+import { serversApi } from './api/servers.js';
+import { tokensApi } from './api/tokens.js';
+import { groupsApi } from './api/groups.js';
+import { hubApi } from './api/hub.js';
+import { oauthProvider } from './oauth/provider.js';
+import { loginPages } from './pages/login.js';
+import { spawnPages } from './pages/spawn.js';
+import { adminPages } from './pages/admin.js';
+import { tokenPages } from './pages/token.js';
+import { redirectPages } from './pages/redirects.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    hub: HubContext;
+  }
+}
+
+const API_HEADERS = {
+  'X-JupyterHub-Version': JUPYTERHUB_COMPAT_VERSION,
+  'Access-Control-Allow-Headers': 'accept, content-type, authorization',
+};
+
+export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => void } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: hub.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: hub.config.hub.maxBodyBytes,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    trustProxy: false,
+    return503OnClosing: false,
+  });
+  app.decorate('hub', hub);
+  const hubPrefix = hub.urls.hub.replace(/\/$/, '');
+  const isApi = (url: string) => url.startsWith(`${hub.urls.hub}api`);
+
+  // 1. Body parsing: JSON whatever the type, forms for pages; anything else kept as text so the
+  //    handler can say what is wrong instead of a generic 415.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  await app.register(formbody, { bodyLimit: hub.config.hub.maxBodyBytes });
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  await app.register(cookie);
+
+  // 2. Headers every hub response carries, and latency metrics.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.headers(API_HEADERS);
+    (req as FastifyRequest & { t0?: number }).t0 = performance.now();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const t0 = (req as FastifyRequest & { t0?: number }).t0;
+    if (t0 === undefined) return;
+    hub.metrics.apiLatency.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) },
+      (performance.now() - t0) / 1000,
+    );
+  });
+
+  // 3. Errors: catalogued errors get their status and message; client mistakes found by fastify
+  //    get a 4xx; anything else is a bug, logged with its stack, answered without one.
+  app.setErrorHandler((err: FastifyError | AtriumError | Error, req: FastifyRequest, reply: FastifyReply) => {
+    let status = 500;
+    let message = 'Internal Server Error';
+    if (err instanceof AtriumError) {
+      status = err.statusCode;
+      message = err.message;
+      reply.headers(err.headers);
+      if (err.detail) req.log.info({ code: err.code, detail: err.detail }, err.message);
+    } else if (typeof (err as FastifyError).statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
+      status = (err as FastifyError).statusCode!;
+      const code = (err as FastifyError).code;
+      message = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Request body is too large'
+        : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'Unsupported content type'
+        : err.message.slice(0, 200);
+    } else {
+      req.log.error({ err, url: req.url, method: req.method }, 'unexpected error');
+    }
+    if (isApi(req.url) || !req.method.match(/^(GET|POST|HEAD)$/)) {
+      reply.code(status).type('application/json').send({ status, message });
+      return;
+    }
+    renderError(hub, reply, status, message);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (isApi(req.url)) return reply.code(404).type('application/json').send({ status: 404, message: 'Not Found' });
+    return renderError(hub, reply, 404, `Nothing is served at ${req.url.slice(0, 200)}.`);
+  });
+
+  // 4. Features under /hub/: API first, then OAuth, then pages.
+  await app.register(
+    async (h) => {
+      h.options('/api/*', async (_req, reply) => reply.code(200).send(''));
+      await h.register(hubApi, { requestShutdown: opts.requestShutdown ?? (() => undefined) });
+      await h.register(usersApi);
+      await h.register(serversApi);
+      await h.register(tokensApi);
+      await h.register(groupsApi);
+      await h.register(oauthProvider);
+      await h.register(loginPages);
+      await h.register(spawnPages);
+      await h.register(tokenPages);
+      await h.register(adminPages);
+      await h.register(redirectPages, { hub, mount: 'hub' });
+    },
+    { prefix: hubPrefix },
+  );
+  // 5. Outside /hub/: the proxy's fallback for users whose server is not routed.
+  await app.register(redirectPages, { hub, mount: 'base', prefix: hub.urls.base === '/' ? '' : hub.urls.base.replace(/\/$/, '') });
+
+  return app;
+}

@@ -1,0 +1,34 @@
+/**
+ * The address of the client as far as we can trust it. Requests reach the hub through the proxy,
+ * so the TCP peer is usually the proxy itself; each trusted hop (hub.trustedProxies, plus
+ * loopback where the child proxy runs) lets us step one entry back in X-Forwarded-For, which the
+ * proxy appends to. We stop at the first untrusted address: anything left of it could be forged.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { HubContext } from '../context.js';
+import { cidrMatcher } from '../../shared/cidr.js';
+
+const cache = new WeakMap<HubContext, (a: string) => boolean>();
+
+function trusted(hub: HubContext): (a: string) => boolean {
+  let m = cache.get(hub);
+  if (!m) {
+    const list = [...hub.config.hub.trustedProxies];
+    if (!hub.config.proxy.external) list.push('127.0.0.1/32', '::1/128');
+    m = cidrMatcher(list);
+    cache.set(hub, m);
+  }
+  return m;
+}
+
+export function clientAddress(hub: HubContext, req: FastifyRequest): string {
+  let addr = req.socket.remoteAddress ?? '';
+  const isTrusted = trusted(hub);
+  const raw = req.headers['x-forwarded-for'];
+  const hops = (Array.isArray(raw) ? raw.join(',') : raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  while (isTrusted(addr) && hops.length > 0) addr = hops.pop()!;
+  return addr;
+}

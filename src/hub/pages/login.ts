@@ -1,0 +1,139 @@
+/**
+ * Login and logout pages, and the one helper every page uses to find the user. Form-mode
+ * authenticators (dummy, LDAP) get a user name + password form; request-mode ones (header) are
+ * asked on every visit to the login URL, and on any page when autoLogin is on.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HubContext } from '../context.js';
+import type { UserRow } from '../db/index.js';
+import { sessionFromCookie } from '../auth/identity.js';
+import { checkXsrf, endSession, startSession, xsrfToken } from '../auth/session.js';
+import { completeLogin } from '../auth/pipeline.js';
+import { clientAddress } from '../auth/client-address.js';
+import { AuthRefusedError, AuthUnavailableError } from '../../authenticators/authenticator.js';
+import { AtriumError } from '../errors.js';
+import { esc, renderError, renderPage } from './layout.js';
+
+/** Only same-site paths under the deployment prefix are followed after login. */
+export function safeNext(hub: HubContext, next: unknown): string | null {
+  if (typeof next !== 'string' || next.length > 2000) return null;
+  if (!next.startsWith(hub.urls.base) || next.startsWith('//') || /[\\\u0000-\u001f]/.test(next)) return null;
+  return next;
+}
+
+function defaultNext(hub: HubContext): string {
+  return `${hub.urls.hub}spawn`;
+}
+
+async function loginFromRequest(hub: HubContext, req: FastifyRequest, form: Record<string, string>): Promise<UserRow | null> {
+  const result = await hub.authenticator.authenticate(
+    { headers: req.headers, peerAddress: clientAddress(hub, req), method: req.method, url: req.url },
+    form,
+  );
+  if (!result) {
+    hub.metrics.logins.inc({ result: 'failed' });
+    return null;
+  }
+  return completeLogin(hub, result);
+}
+
+/** Turn authenticator failures into the pages the user should see. */
+async function handleAuthError(hub: HubContext, reply: FastifyReply, err: unknown) {
+  if (err instanceof AuthUnavailableError) {
+    hub.log.error({ detail: err.detail, err: err.message }, 'authenticator backend unavailable');
+    hub.metrics.logins.inc({ result: 'unavailable' });
+    return renderError(hub, reply, 503, err.message || 'The directory is unavailable; please try again in a few minutes.');
+  }
+  if (err instanceof AuthRefusedError) {
+    hub.log.warn({ reason: err.message }, 'login refused');
+    hub.metrics.logins.inc({ result: 'refused' });
+    return renderError(hub, reply, 403, err.message);
+  }
+  if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message);
+  throw err;
+}
+
+/**
+ * The logged-in user for a page, or null. With autoLogin and a request-mode authenticator the
+ * identity headers log the user in right here.
+ */
+export async function pageUser(hub: HubContext, req: FastifyRequest, reply: FastifyReply): Promise<UserRow | null> {
+  const ident = sessionFromCookie(hub, req);
+  if (ident) return ident.user;
+  if (hub.authenticator.mode === 'request' && hub.config.authenticator.autoLogin) {
+    const user = await loginFromRequest(hub, req, {});
+    if (user) startSession(hub, req, reply, user);
+    return user;
+  }
+  return null;
+}
+
+export function redirectToLogin(hub: HubContext, req: FastifyRequest, reply: FastifyReply) {
+  return reply.redirect(`${hub.urls.hub}login?next=${encodeURIComponent(req.url)}`, 302);
+}
+
+function loginForm(hub: HubContext, req: FastifyRequest, reply: FastifyReply, next: string | null, error?: string, status = 200) {
+  const xsrf = xsrfToken(hub, req, reply);
+  const action = `${hub.urls.hub}login${next ? `?next=${encodeURIComponent(next)}` : ''}`;
+  return renderPage(hub, reply, 'Sign in', `
+    <div class="card" style="max-width:26rem;margin:auto">
+      <h1>Sign in</h1>
+      ${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+      <form method="post" action="${esc(action)}">
+        <input type="hidden" name="_xsrf" value="${esc(xsrf)}">
+        <label for="username">User name</label>
+        <input id="username" name="username" autocomplete="username" autocapitalize="none" required autofocus>
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autocomplete="current-password">
+        <p><button class="primary" id="login_submit" type="submit">Sign in</button></p>
+      </form>
+    </div>`, null, status);
+}
+
+export async function loginPages(app: FastifyInstance): Promise<void> {
+  const hub = app.hub;
+
+  app.get<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
+    const next = safeNext(hub, req.query.next);
+    const ident = sessionFromCookie(hub, req);
+    if (ident) return reply.redirect(next ?? defaultNext(hub), 302);
+    if (hub.authenticator.mode === 'request') {
+      try {
+        const user = await loginFromRequest(hub, req, {});
+        if (!user) return renderError(hub, reply, 403, 'No identity was received from the front proxy. Sign in through your portal.');
+        startSession(hub, req, reply, user);
+        return reply.redirect(next ?? defaultNext(hub), 302);
+      } catch (err) {
+        return handleAuthError(hub, reply, err);
+      }
+    }
+    return loginForm(hub, req, reply, next);
+  });
+
+  app.post<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
+    const next = safeNext(hub, req.query.next);
+    const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
+    checkXsrf(req, body._xsrf);
+    const form: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_xsrf') form[k] = v;
+    form.username = (form.username ?? '').trim();
+    if (!form.username || form.username.length > 255) {
+      return loginForm(hub, req, reply, next, 'Invalid username or password', 403);
+    }
+    try {
+      const user = await loginFromRequest(hub, req, form);
+      if (!user) return loginForm(hub, req, reply, next, 'Invalid username or password', 403);
+      startSession(hub, req, reply, user);
+      return reply.redirect(next ?? defaultNext(hub), 302);
+    } catch (err) {
+      if (err instanceof AtriumError && err.statusCode === 403) return loginForm(hub, req, reply, next, err.message, 403);
+      return handleAuthError(hub, reply, err);
+    }
+  });
+
+  app.get('/logout', async (req, reply) => {
+    endSession(hub, req, reply);
+    return renderPage(hub, reply, 'Signed out', `<div class="card"><h1>Signed out</h1>
+      <p>Your servers keep running. <a class="button primary" href="${esc(hub.urls.hub)}login">Sign in again</a></p></div>`);
+  });
+}

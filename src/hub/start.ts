@@ -1,0 +1,187 @@
+/**
+ * Start a hub from a validated config: state, secrets, plugins, HTTP, the proxy, then restore
+ * servers from the database and reconcile routes. Stopping the hub (close) leaves user servers,
+ * the proxy process and its routes alone, so users keep working through a hub restart.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { AtriumConfig } from './config/schema.js';
+import type { HubContext, HubUrls } from './context.js';
+import { openStores } from './db/index.js';
+import { AuthStateCipher, loadSecret } from './auth/crypto.js';
+import { Metrics } from './metrics.js';
+import { SpawnManager } from './spawn/manager.js';
+import { RouteKeeper } from './spawn/routes.js';
+import { buildApp } from './app.js';
+import { loadAuthenticator, loadHooks, loadSpawnerKind } from './registry.js';
+import { ProxyClient, routespecToPath } from './proxy-client.js';
+import { ProxyProcess } from './proxy-process.js';
+import { checkedUsername } from './auth/pipeline.js';
+import { VERSION } from '../version.js';
+
+export interface RunningHub {
+  app: FastifyInstance;
+  hub: HubContext;
+  /** http://ip:port of the hub itself. */
+  hubUrl: string;
+  /** Public URL of the proxy (child proxy), e.g. http://127.0.0.1:8000. */
+  publicUrl: string;
+  proxyProcess: ProxyProcess | null;
+  /** Graceful stop: servers, proxy and routes keep running. */
+  close(): Promise<void>;
+}
+
+export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningHub> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? pino({ level: config.logLevel, base: { app: 'atrium-hub' } });
+  const stateDir = resolve(config.hub.stateDir);
+  mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
+  const stores = openStores(join(stateDir, 'atrium.sqlite'));
+  const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
+  const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
+  const metrics = new Metrics();
+  if (config.authenticator.kind === 'dummy') {
+    log.warn('DUMMY AUTHENTICATOR: anyone who can reach this hub can log in. Use it for development only.');
+  }
+  const authenticator = await loadAuthenticator(config, log);
+  const { kind: spawnerKind, options: spawnerOptions } = await loadSpawnerKind(config);
+  const hooks = await loadHooks(config, log);
+
+  const base = config.hub.baseUrl;
+  const urls: HubUrls = {
+    base,
+    hub: `${base}hub/`,
+    api: `${base}hub/api`,
+    apiForServers: '',
+    hubTarget: '',
+    secure: config.hub.publicUrl?.startsWith('https:') ?? false,
+  };
+  const proxy = new ProxyClient({ apiUrl: config.proxy.apiUrl, authToken: proxyToken, log: log.child({ component: 'proxy-client' }) });
+  const hub = { config, log, stores, cipher, urls, authenticator, spawnerKind, spawnerOptions, hooks, metrics, version: VERSION } as HubContext;
+  hub.spawns = new SpawnManager(hub);
+  hub.routes = new RouteKeeper({
+    proxy,
+    log: log.child({ component: 'routes' }),
+    metrics,
+    hubRoute: { spec: base, get target() { return urls.hubTarget; } },
+    wanted: () => hub.spawns.wantedRoutes(),
+    pendingSpecs: () => hub.spawns.pendingSpecs(),
+    onActivity: (routes) => recordProxyActivity(hub, routes),
+  });
+
+  // Users named in the config exist from the start, admins get their flag (as JupyterHub does).
+  for (const raw of config.authenticator.adminUsers) {
+    const { user } = stores.users.ensure(checkedUsername(hub, raw));
+    stores.users.setAdmin(user.id, true);
+  }
+  for (const raw of config.authenticator.allowedUsers) stores.users.ensure(checkedUsername(hub, raw));
+
+  let shuttingDown = false;
+  let closeFn: () => Promise<void> = async () => undefined;
+  const app = await buildApp(hub, { requestShutdown: () => void closeFn() });
+  await app.listen({ host: config.hub.ip, port: config.hub.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.hub.port;
+  const hubHost = config.hub.ip === '0.0.0.0' || config.hub.ip === '::' ? '127.0.0.1' : config.hub.ip;
+  urls.hubTarget = `http://${hubHost.includes(':') ? `[${hubHost}]` : hubHost}:${port}`;
+  urls.apiForServers = `${(config.hub.connectUrl ?? urls.hubTarget).replace(/\/+$/, '')}${urls.api}`;
+  log.info({ url: urls.hubTarget + urls.hub }, 'hub listening');
+
+  let proxyProcess: ProxyProcess | null = null;
+  const api = new URL(config.proxy.apiUrl);
+  if (!config.proxy.external) {
+    proxyProcess = new ProxyProcess({
+      command: config.proxy.command.length ? [...config.proxy.command] : undefined,
+      ip: config.proxy.ip,
+      port: config.proxy.port,
+      apiIp: api.hostname,
+      apiPort: Number(api.port || 80),
+      authToken: proxyToken,
+      errorTarget: `${urls.hubTarget}${urls.hub}error`,
+      logLevel: config.logLevel === 'debug' ? 'debug' : 'warn',
+      pidFile: join(stateDir, 'proxy.pid'),
+      logFile: join(stateDir, 'logs', 'proxy.log'),
+      log: log.child({ component: 'proxy-process' }),
+    });
+    const how = await proxyProcess.start();
+    log.info({ how }, 'proxy ready');
+  }
+  // The hub cannot route anyone without the proxy: wait for its API (ProxyClient retries 30 s).
+  await proxy.getRoutes();
+  const restored = await hub.spawns.restore();
+  log.info(restored, 'servers restored from the database');
+  await hub.routes.reconcile();
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (seconds: number, fn: () => Promise<unknown>) => {
+    const t = setInterval(() => void fn().catch((err) => log.warn({ err: String(err) }, 'periodic task failed')), seconds * 1000);
+    t.unref();
+    timers.push(t);
+  };
+  every(config.proxy.checkRoutesIntervalSeconds, () => hub.routes.reconcile());
+  every(config.proxy.checkRunningIntervalSeconds, async () => {
+    if (shuttingDown) return;
+    if (proxyProcess && !proxyProcess.isRunning()) {
+      log.error('the proxy process died; restarting it and restoring routes');
+      await proxyProcess.start();
+      await hub.routes.reconcile();
+      return;
+    }
+    // An external proxy may have restarted with an empty table: a cheap probe of one route.
+    if (await routeTableLost(hub, proxy, config.proxy.apiUrl, proxyToken)) {
+      log.warn('the proxy lost its routing table; restoring routes');
+      await hub.routes.reconcile();
+    }
+  });
+  every(3600, async () => {
+    stores.tokens.deleteExpired();
+    stores.sessions.deleteExpired(new Date().toISOString());
+  });
+
+  closeFn = async () => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    for (const t of timers) clearInterval(t);
+    hub.spawns.detach();
+    await app.close();
+    await authenticator.close?.().catch(() => undefined);
+    for (const h of hooks) await h.hook.close?.().catch(() => undefined);
+    stores.db.close();
+    log.info('hub stopped; user servers and the proxy keep running');
+  };
+  const publicHost = config.proxy.ip === '0.0.0.0' || config.proxy.ip === '' ? '127.0.0.1' : config.proxy.ip;
+  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${publicHost}:${config.proxy.port}`, proxyProcess, close: () => closeFn() };
+}
+
+/** True when the proxy is missing the hub route or a running server's route. */
+async function routeTableLost(hub: HubContext, proxy: ProxyClient, apiUrl: string, token: string): Promise<boolean> {
+  const wanted = hub.spawns.wantedRoutes();
+  if (wanted.length === 0) {
+    const routes = await proxy.getRoutes();
+    return !Object.values(routes).some((r) => r.hub === true);
+  }
+  const probe = wanted[Math.floor(Math.random() * wanted.length)]!;
+  const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(probe.spec)}`, {
+    headers: { Authorization: `token ${token}` },
+    signal: AbortSignal.timeout(5000),
+  });
+  await res.arrayBuffer();
+  return res.status === 404;
+}
+
+function recordProxyActivity(hub: HubContext, routes: Record<string, Record<string, unknown>>): void {
+  const { stores } = hub;
+  stores.db.transaction(() => {
+    for (const data of Object.values(routes)) {
+      if (typeof data.user !== 'string' || typeof data.server_name !== 'string' || typeof data.last_activity !== 'string') continue;
+      const user = stores.users.get(data.user);
+      const server = user ? stores.servers.get(user.id, data.server_name) : undefined;
+      if (!user || !server) continue;
+      const ts = new Date(data.last_activity).toISOString();
+      stores.users.touch(user.id, ts);
+      stores.servers.touch(server.id, ts);
+    }
+  })();
+}

@@ -1,0 +1,19 @@
+/** `atrium token USER`: create an API token straight in the database (for bootstrapping admins and services). */
+import type { AtriumConfig } from './config/schema.js';
+import { openStores } from './db/index.js';
+import { hashToken, newToken, tokenPrefix } from './auth/crypto.js';
+
+export function createTokenOffline(dbFile: string, config: AtriumConfig, user: string, note: string, expiresInSeconds?: number): string {
+  const stores = openStores(dbFile);
+  try {
+    const name = user.toLowerCase();
+    if (!new RegExp(config.authenticator.usernamePattern, 'u').test(name)) throw new Error(`invalid user name: ${user}`);
+    const { user: row } = stores.users.ensure(name);
+    const token = newToken();
+    const expiresAt = expiresInSeconds && expiresInSeconds > 0 ? new Date(Date.now() + expiresInSeconds * 1000).toISOString() : null;
+    stores.tokens.insert({ userId: row.id, prefix: tokenPrefix(token), hashed: hashToken(token), scopes: ['inherit'], note, expiresAt });
+    return token;
+  } finally {
+    stores.db.close();
+  }
+}
