@@ -4,6 +4,7 @@
  * one "must be equal to constant" per allowed kind. Literal unions become "must be one of",
  * and unions of objects discriminated by a constant key (kind, type) only report the branch the value chose.
  */
+import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { AtriumConfigSchema } from './schema.js';
@@ -86,7 +87,7 @@ function fillUnionDefaults(schema: Schema, data: unknown): unknown {
   if (Array.isArray(schema.anyOf)) {
     const disc = discriminator(schema.anyOf as Schema[]);
     const chosen = disc ? disc.values.indexOf(record[disc.key]) : -1;
-    return chosen === -1 ? data : Value.Default((schema.anyOf as Schema[])[chosen]!, record);
+    return chosen === -1 ? data : Value.Default((schema.anyOf as unknown as TSchema[])[chosen]!, record);
   }
   const props = schema.properties as Record<string, Schema> | undefined;
   const pattern = schema.patternProperties ? Object.values(schema.patternProperties as Record<string, Schema>)[0] : undefined;
