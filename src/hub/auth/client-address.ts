@@ -1,8 +1,9 @@
 /**
- * The address of the client as far as we can trust it. Requests reach the hub through the proxy,
- * so the TCP peer is usually the proxy itself; each trusted hop (hub.trustedProxies, plus
- * loopback where the child proxy runs) lets us step one entry back in X-Forwarded-For, which the
- * proxy appends to. We stop at the first untrusted address: anything left of it could be forged.
+ * The address that connected to our proxy. Requests reach the hub through the proxy, so the TCP
+ * peer is usually the proxy itself (loopback for the child proxy, or an address listed in
+ * hub.trustedProxies for an external one); it appends the real peer to X-Forwarded-For, so we
+ * step back exactly one hop. Never further: a front proxy (portal) must be checked as the peer by
+ * header authenticators, and anything it forwarded from its own clients could be forged.
  */
 import type { FastifyRequest } from 'fastify';
 import type { HubContext } from '../context.js';
@@ -29,6 +30,6 @@ export function clientAddress(hub: HubContext, req: FastifyRequest): string {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  while (isTrusted(addr) && hops.length > 0) addr = hops.pop()!;
+  if (isTrusted(addr) && hops.length > 0) addr = hops.pop()!;
   return addr;
 }

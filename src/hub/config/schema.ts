@@ -53,7 +53,7 @@ export const HubSection = Obj(
     trustedProxies: Type.Array(Type.String(), {
       default: [],
       description:
-        'CIDRs (or addresses) whose X-Forwarded-* headers are believed for the client address and protocol. The local proxy (127.0.0.1) is always trusted for X-Forwarded-Proto.',
+        'Addresses (CIDRs) of an external proxy in front of the hub (proxy.external). The hub takes the last X-Forwarded-For entry such a proxy appended as the client address, one hop only. The child proxy (loopback) is always trusted this way. Do not list a portal here: header authenticators check the portal in their own trustedProxies.',
     }),
     maxBodyBytes: Type.Integer({ default: 1048576, minimum: 1024, description: 'Largest request body the hub accepts.' }),
   },
