@@ -2,7 +2,7 @@
  * The hub's HTTP app: fastify plugins registered in a readable order. Everything it needs comes
  * in through `hub` (see context.ts); nothing here starts processes or touches the network.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { HubContext } from './context.js';
@@ -35,7 +35,8 @@ const API_HEADERS = {
 export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => void } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: hub.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // No per-request log lines: the latency histogram covers requests.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: hub.config.hub.maxBodyBytes,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     trustProxy: false,
