@@ -8,7 +8,7 @@
 /** Each scope and the scopes it implies (JupyterHub's scope table, the part Atrium implements). */
 const SUBSCOPES: Record<string, string[]> = {
   'admin:users': ['admin:auth_state', 'users', 'read:roles:users', 'delete:users'],
-  users: ['read:users', 'users:activity'],
+  users: ['read:users', 'list:users', 'users:activity'],
   'read:users': ['read:users:name', 'read:users:groups', 'read:users:activity'],
   'users:activity': ['read:users:activity'],
   'list:users': ['read:users:name'],
