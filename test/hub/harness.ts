@@ -46,7 +46,8 @@ export interface TestHub {
   stateDir: string;
   token(user: string, scopes?: string[]): string;
   api(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
-  restart(): Promise<void>;
+  /** Close the hub (servers and proxy keep running), run `between`, start it again. */
+  restart(between?: () => Promise<void>): Promise<void>;
   teardown(opts?: { keepProxy?: boolean }): Promise<void>;
 }
 
@@ -95,8 +96,9 @@ export async function startTestHub(overrides: Json = {}, opts: { rawYaml?: strin
       }
       return fetch(`${url}/hub/api${path}`, { method, headers, body, redirect: 'manual' });
     },
-    async restart() {
+    async restart(between?: () => Promise<void>) {
       await running.close();
+      if (between) await between();
       running = await startHub(config, { log, env: {} });
     },
     async teardown(o = {}) {
