@@ -31,6 +31,13 @@ const STYLE = `
   progress { width:100%; height:1.2rem; }
   #log { font-family:ui-monospace,monospace; font-size:.9rem; white-space:pre-wrap; max-height:14rem; overflow:auto; }
   code { word-break:break-all; }
+  h1,h2 { margin-top:0; } td { overflow-wrap:break-word; } td.muted { overflow-wrap:anywhere; } td .button,td button { white-space:nowrap; }
+  /* Phones: brand on its own row, denser tables; a table that is still too wide scrolls inside its card. */
+  @media (max-width:32rem) {
+    header { gap:.35rem .9rem; } header .brand { flex-basis:100%; }
+    main { margin-top:1rem; padding:0 .6rem; } .card { padding:1rem .8rem; overflow-x:auto; }
+    td,th { padding:.4rem .3rem; font-size:.9rem; } td .button,td button { padding:.4rem .7rem; font-size:.9rem; }
+  }
 `;
 
 export function layout(hub: HubContext, title: string, body: string, user?: UserRow | null): string {
