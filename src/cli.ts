@@ -14,8 +14,10 @@ const USAGE = `atrium ${VERSION}
 Usage:
   atrium hub [--config FILE]            run the hub (starts atrium-proxy unless proxy.external)
   atrium config check FILE              validate a config file and list every problem
-  atrium token [--config FILE] USER [--note TEXT] [--expires-in SECONDS]
-                                        create an API token for USER (created if missing)
+  atrium token [--config FILE] USER [--note TEXT] [--expires-in SECONDS] [--scopes A,B]
+                                        create an API token for USER (created if missing);
+                                        e.g. an idle culler's token for an admin user:
+                                        --scopes list:users,read:users:activity,read:servers,delete:servers
   atrium sshfs-driver [options]         run the SSHFS Docker volume plugin (see docs/swarm.md)
   atrium --version
 
@@ -76,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, note: { type: 'string' }, 'expires-in': { type: 'string' } },
+      options: { config: { type: 'string', short: 'c' }, note: { type: 'string' }, 'expires-in': { type: 'string' }, scopes: { type: 'string' } },
     });
     const user = positionals[0];
     if (!user) {
@@ -86,7 +88,8 @@ async function main(argv: string[]): Promise<void> {
     const config = load(configPath(values.config));
     const { createTokenOffline } = await import('./hub/token-cli.js');
     const secs = values['expires-in'] ? Number(values['expires-in']) : undefined;
-    const token = createTokenOffline(join(resolve(config.hub.stateDir), 'atrium.sqlite'), config, user, values.note ?? 'Requested via atrium token', secs);
+    const scopes = values.scopes ? values.scopes.split(',').map((x) => x.trim()).filter(Boolean) : ['inherit'];
+    const token = createTokenOffline(join(resolve(config.hub.stateDir), 'atrium.sqlite'), config, user, values.note ?? 'Requested via atrium token', secs, scopes);
     process.stdout.write(token + '\n');
     return;
   }

@@ -2,8 +2,11 @@
 import type { AtriumConfig } from './config/schema.js';
 import { openStores } from './db/index.js';
 import { hashToken, newToken, tokenPrefix } from './auth/crypto.js';
+import { isValidScope } from './auth/scopes.js';
 
-export function createTokenOffline(dbFile: string, config: AtriumConfig, user: string, note: string, expiresInSeconds?: number): string {
+export function createTokenOffline(dbFile: string, config: AtriumConfig, user: string, note: string, expiresInSeconds?: number, scopes: string[] = ['inherit']): string {
+  const bad = scopes.filter((s) => !isValidScope(s));
+  if (bad.length) throw new Error(`unknown scopes: ${bad.join(', ')}`);
   const stores = openStores(dbFile);
   try {
     const name = user.toLowerCase();
@@ -11,7 +14,7 @@ export function createTokenOffline(dbFile: string, config: AtriumConfig, user: s
     const { user: row } = stores.users.ensure(name);
     const token = newToken();
     const expiresAt = expiresInSeconds && expiresInSeconds > 0 ? new Date(Date.now() + expiresInSeconds * 1000).toISOString() : null;
-    stores.tokens.insert({ userId: row.id, prefix: tokenPrefix(token), hashed: hashToken(token), scopes: ['inherit'], note, expiresAt });
+    stores.tokens.insert({ userId: row.id, prefix: tokenPrefix(token), hashed: hashToken(token), scopes, note, expiresAt });
     return token;
   } finally {
     stores.db.close();
