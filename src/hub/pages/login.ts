@@ -11,7 +11,7 @@ import { checkXsrf, endSession, startSession, xsrfToken } from '../auth/session.
 import { completeLogin } from '../auth/pipeline.js';
 import { clientAddress } from '../auth/client-address.js';
 import { AuthRefusedError, AuthUnavailableError } from '../../authenticators/authenticator.js';
-import { AtriumError } from '../errors.js';
+import { AtriumError, atriumError } from '../errors.js';
 import { esc, renderError, renderPage } from './layout.js';
 
 /** Only same-site paths under the deployment prefix are followed after login. */
@@ -35,6 +35,21 @@ async function loginFromRequest(hub: HubContext, req: FastifyRequest, form: Reco
     return null;
   }
   return completeLogin(hub, result);
+}
+
+/** Authenticator failures as catalogued errors (logged and counted once, here). */
+function asCatalogued(hub: HubContext, err: unknown): unknown {
+  if (err instanceof AuthUnavailableError) {
+    hub.log.error({ detail: err.detail, err: err.message }, 'authenticator backend unavailable');
+    hub.metrics.logins.inc({ result: 'unavailable' });
+    return atriumError('ATRIUM_ERR_AUTH_UNAVAILABLE', err.message || undefined, { detail: err.detail });
+  }
+  if (err instanceof AuthRefusedError) {
+    hub.log.warn({ reason: err.message }, 'login refused');
+    hub.metrics.logins.inc({ result: 'refused' });
+    return atriumError('ATRIUM_ERR_AUTH_REFUSED', err.message);
+  }
+  return err;
 }
 
 /** Turn authenticator failures into the pages the user should see. */
@@ -61,7 +76,14 @@ export async function pageUser(hub: HubContext, req: FastifyRequest, reply: Fast
   const ident = sessionFromCookie(hub, req);
   if (ident) return ident.user;
   if (hub.authenticator.mode === 'request' && hub.config.authenticator.autoLogin) {
-    const user = await loginFromRequest(hub, req, {});
+    let user: UserRow | null;
+    try {
+      user = await loginFromRequest(hub, req, {});
+    } catch (err) {
+      // A refused or unavailable login on an ordinary page must answer 403/503 like the login
+      // page does, not fall through to the error handler as an unexpected 500.
+      throw asCatalogued(hub, err);
+    }
     if (user) startSession(hub, req, reply, user);
     return user;
   }
