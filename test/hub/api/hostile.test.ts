@@ -244,6 +244,14 @@ describe('tokens and query strings', () => {
     await res.arrayBuffer();
   });
 
+  it('the login form normalises the name (ALICE logs in as alice)', async () => {
+    const b = new Browser(th.url);
+    await b.login('ALICE', 'pw', '/hub/home');
+    const res = await b.request('GET', '/hub/api/user', { headers: { Referer: `${th.url}/hub/home` } });
+    expect((await res.json()).name).toBe('alice');
+    expect(th.running.hub.stores.users.get('ALICE')).toBeUndefined();
+  });
+
   it('login next= cannot redirect off-site', async () => {
     for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example', '/hub/\r\nX: y']) {
       const b = new Browser(th.url);

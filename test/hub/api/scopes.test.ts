@@ -275,6 +275,22 @@ describe('hub-level routes', () => {
     await expectError(await th.api('GET', '/nonsense', { token: admin }), 404, 'Not Found');
   });
 
+  it('named servers disabled → 400 for start and stop, nothing created', async () => {
+    const uid = th.running.hub.stores.users.get('alice')!.id;
+    const before = th.running.hub.stores.servers.ofUser(uid).length;
+    for (const m of ['POST', 'DELETE']) {
+      const res = await th.api(m, '/users/alice/servers/nb1', { token: alice });
+      await expectError(res, 400, 'Named servers are not enabled.');
+    }
+    expect(th.running.hub.stores.servers.ofUser(uid).length).toBe(before);
+  });
+
+  it('every API response carries X-JupyterHub-Version', async () => {
+    for (const [m, p, t] of [['GET', '/user', alice], ['GET', '/users', alice], ['GET', '/nonsense', undefined]] as const) {
+      expect((await th.api(m, p, { token: t })).headers.get('x-jupyterhub-version'), p).toBe('3.0.0');
+    }
+  });
+
   it('OPTIONS on an API route answers 200 with an empty body', async () => {
     const res = await th.api('OPTIONS', '/users');
     expect(res.status).toBe(200);
