@@ -17,7 +17,8 @@ export async function usersApi(app: FastifyInstance): Promise<void> {
   app.get('/api/user', async (req) => {
     const ident = authenticated(hub, req);
     const model = userModel(hub, ident, ident.user, { extraScopes: identifyScopes(ident.user.name) });
-    return { ...model, session_id: ident.sessionId, scopes: [...ident.scopes].sort() };
+    // session_id is the token's (JupyterHub's SelfAPIHandler): null for cookie auth.
+    return { ...model, session_id: ident.via === 'token' ? ident.sessionId : null, scopes: [...ident.scopes].sort() };
   });
 
   app.get('/api/users', async (req) => {
