@@ -58,7 +58,10 @@ describe('cookie-authenticated API requests (JupyterHub Referer rule)', () => {
     const host = new URL(th.url).host;
     res = await b.request('GET', '/hub/api/user', { headers: { Referer: `${th.url}/hub/home` } });
     expect(res.status).toBe(200);
-    expect((await res.json()).name).toBe('alice');
+    const who = await res.json();
+    expect(who.name).toBe('alice');
+    // JupyterHub: session_id is the token's, so null for cookie auth (contracts §2.3)
+    expect(who.session_id).toBeNull();
     for (const referer of ['http://evil.example/hub/home', `${th.url}/user/alice/tree`, `http://${host}.evil.example/hub/`, 'not a url']) {
       res = await b.request('GET', '/hub/api/user', { headers: { Referer: referer } });
       expect(res.status, referer).toBe(403);
