@@ -348,4 +348,29 @@ describe('OAuth provider', () => {
     expect(res.status).toBe(400);
     expect(await json(res)).toEqual({ error: 'invalid_request', error_description: 'Mismatching redirect URI.' });
   });
+
+  it('authorize: bad response_type, scopes beyond the allowed set, duplicate params', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice', 'pw', '/hub/home');
+    let res = await b.request('GET', authorizeUrl().replace('response_type=code', 'response_type=token'));
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe(`${redirect}?error=unsupported_response_type&state=st8`);
+    res = await b.request('GET', `${authorizeUrl()}&scope=${encodeURIComponent('admin:users')}`);
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toMatch(/error=invalid_scope/);
+    res = await b.request('GET', `${authorizeUrl()}&client_id=${clientId}`);
+    expect(res.status).toBe(400);
+  });
+
+  it('stopping the server revokes its OAuth client and every token issued for it', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice', 'pw', '/hub/home');
+    const code = await codeFor(b);
+    const tok = await json(await exchange(good(code)));
+    expect((await th.api('GET', '/user', { token: tok.access_token })).status).toBe(200);
+    expect((await th.api('DELETE', '/users/alice/server', { token: admin })).status).toBe(204);
+    expect((await th.api('GET', '/user', { token: tok.access_token })).status).toBe(403);
+    expect((await exchange(good(code))).status).toBe(401);
+    expect((await b.request('GET', authorizeUrl())).status).toBe(400);
+  });
 });
