@@ -233,6 +233,19 @@ describe('every route: 403 without the scope, 404 filtered for another user, OK 
     await expectError(await th.api('GET', '/metrics'), 403);
   });
 
+  it('models are filtered by what the caller may see', async () => {
+    const t = th.token('admin', ['list:users']);
+    const list = await (await th.api('GET', '/users', { token: t })).json();
+    expect(list.length).toBeGreaterThan(1);
+    // the token owner also sees its own groups (identify scopes come with every token)
+    for (const u of list) expect(Object.keys(u).sort(), u.name).toEqual(u.name === 'admin' ? ['admin', 'groups', 'kind', 'name'] : ['admin', 'kind', 'name']);
+    const filtered = th.token('admin', ['list:users!user=alice', 'list:users!user=bob']);
+    const names = (await (await th.api('GET', '/users', { token: filtered })).json()).map((u: { name: string }) => u.name).sort();
+    expect(names).toEqual(['alice', 'bob']);
+    const act = th.token('admin', ['read:users:activity']);
+    expect(Object.keys(await (await th.api('GET', '/users/bob', { token: act })).json()).sort()).toEqual(['admin', 'kind', 'last_activity', 'name']);
+  });
+
   it('a group-filtered scope gives access to members only', async () => {
     const hub = th.running.hub;
     const g = hub.stores.groups.get('g1')!;
