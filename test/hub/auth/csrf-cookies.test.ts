@@ -150,3 +150,21 @@ describe('CSRF on every form', () => {
     expect(res.status).toBe(403);
   });
 });
+
+describe('pages escape what users control', () => {
+  it('a token note with HTML is shown escaped on the token page', async () => {
+    const { b } = await loggedIn('xssuser');
+    const ref = { Referer: `${th.url}/hub/home`, 'Content-Type': 'application/json' };
+    const res = await b.request('POST', '/hub/api/users/xssuser/tokens', { body: JSON.stringify({ note: '<script>alert(1)</script><img src=x onerror=alert(2)>' }), headers: ref });
+    expect(res.status).toBe(201);
+    const page = await (await b.request('GET', '/hub/token')).text();
+    expect(page).not.toContain('<script>alert(1)');
+    expect(page).not.toContain('<img src=x');
+    expect(page).toContain('&#60;script&#62;alert(1)');
+  });
+
+  it('the admin page is for admins only', async () => {
+    const { b } = await loggedIn('plainuser');
+    expect((await b.request('GET', '/hub/admin')).status).toBe(403);
+  });
+});
