@@ -362,6 +362,23 @@ describe('OAuth provider', () => {
     expect(res.status).toBe(400);
   });
 
+  it("an admin opening a user's server is asked first; the confirm form needs _xsrf", async () => {
+    const b = new Browser(th.url);
+    await b.login('admin', 'pw', '/hub/home');
+    const ask = await b.request('GET', authorizeUrl());
+    expect(ask.status).toBe(200);
+    expect(await ask.text()).toMatch(/Authorize access/);
+    const xsrf = b.cookie('atrium-xsrf')!;
+    const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    for (const bad of ['', 'wrong']) {
+      const res = await b.request('POST', authorizeUrl(), { body: new URLSearchParams({ _xsrf: bad }).toString(), headers: FORM });
+      expect(res.status).toBe(403);
+    }
+    const ok = await b.request('POST', authorizeUrl(), { body: new URLSearchParams({ _xsrf: xsrf }).toString(), headers: FORM });
+    expect(ok.status).toBe(302);
+    expect(new URL(ok.headers.get('location')!, th.url).searchParams.get('code')).toBeTruthy();
+  });
+
   it('stopping the server revokes its OAuth client and every token issued for it', async () => {
     const b = new Browser(th.url);
     await b.login('alice', 'pw', '/hub/home');
