@@ -42,9 +42,6 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
   const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
   const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
   const metrics = new Metrics();
-  if (config.authenticator.kind === 'dummy') {
-    log.warn('DUMMY AUTHENTICATOR: anyone who can reach this hub can log in. Use it for development only.');
-  }
   const authenticator = await loadAuthenticator(config, log);
   const { kind: spawnerKind, options: spawnerOptions } = await loadSpawnerKind(config);
   const hooks = await loadHooks(config, log);
