@@ -46,7 +46,7 @@ async function expectError(res: Response, status: number, message?: string | Reg
 
 describe('whoami', () => {
   it('403 (never 401) for missing, bogus, empty and expired tokens', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       {},
       { Authorization: 'token bogus-bogus-bogus-bogus' },
       { Authorization: 'token ' },
