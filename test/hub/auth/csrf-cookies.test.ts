@@ -168,3 +168,19 @@ describe('pages escape what users control', () => {
     expect((await b.request('GET', '/hub/admin')).status).toBe(403);
   });
 });
+
+describe('logout', () => {
+  it('ends the session server-side: the old cookie stops working', async () => {
+    const { b } = await loggedIn('leaver');
+    const old = b.cookieHeader('/hub/');
+    const ref = { Referer: `${th.url}/hub/home` };
+    expect((await b.request('GET', '/hub/api/user', { headers: ref })).status).toBe(200);
+    const out = await b.request('GET', '/hub/logout');
+    expect(out.status).toBe(200);
+    const replay = await fetch(`${th.url}/hub/api/user`, { headers: { ...ref, Cookie: old } });
+    expect(replay.status).toBe(403);
+    const page = await fetch(`${th.url}/hub/home`, { headers: { Cookie: old }, redirect: 'manual' });
+    expect(page.status).toBe(302);
+    expect(page.headers.get('location')).toMatch(/^\/hub\/login/);
+  });
+});
