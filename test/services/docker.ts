@@ -145,16 +145,23 @@ export async function ensureTestImage(): Promise<string> {
   return TEST_IMAGE;
 }
 
-/** Services, containers and volumes carrying this hub label (for leak checks and cleanup). */
-export async function leftovers(hubId: string): Promise<{ services: string[]; volumes: string[] }> {
+/**
+ * Services and volumes carrying this hub label (for leak checks and cleanup). Listing volumes asks
+ * every volume driver dockerd has ever seen, and one whose socket is gone (a test driver that has
+ * stopped) costs ~15 s of retries — so volumes are only listed when asked for.
+ */
+export async function leftovers(hubId: string, withVolumes = true): Promise<{ services: string[]; volumes: string[] }> {
   const services = (await docker(['service', 'ls', '-q', '--filter', `label=atrium.hub=${hubId}`])).split('\n').filter(Boolean);
-  const volumes = (await docker(['volume', 'ls', '-q', '--filter', `label=atrium.hub=${hubId}`])).split('\n').filter(Boolean);
+  const volumes = withVolumes
+    ? (await docker(['volume', 'ls', '-q', '--filter', `label=atrium.hub=${hubId}`])).split('\n').filter(Boolean)
+    : [];
   return { services, volumes };
 }
 
-export async function removeLeftovers(hubId: string): Promise<void> {
-  const { services } = await leftovers(hubId);
+export async function removeLeftovers(hubId: string, withVolumes = true): Promise<void> {
+  const { services } = await leftovers(hubId, false);
   if (services.length) await docker(['service', 'rm', ...services]).catch(() => undefined);
+  if (!withVolumes) return;
   const deadline = Date.now() + 30_000;
   for (;;) {
     const { volumes } = await leftovers(hubId);

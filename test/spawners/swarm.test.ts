@@ -32,7 +32,7 @@ export function swarmOptions(partial: Partial<SwarmSpawnerOptions> = {}): SwarmS
 }
 
 afterAll(async () => {
-  await removeLeftovers(hubId).catch(() => undefined);
+  await removeLeftovers(hubId, false).catch(() => undefined);
   await handle?.release();
 }, 120_000);
 
@@ -92,7 +92,7 @@ describe('swarm spawner', () => {
     expect(await docker(['ps', '-q', '--no-trunc', '--filter', `label=com.docker.swarm.service.id=${st.serviceId}`])).toBe(container);
     await again.stop();
     expect(await again.poll()).not.toBeNull();
-    expect((await leftovers(hubId)).services).not.toContain(st.serviceId);
+    expect((await leftovers(hubId, false)).services).not.toContain(st.serviceId);
   }, 120_000);
 
   it('a missing image fails the spawn with the engine\'s message and leaves no service', async () => {

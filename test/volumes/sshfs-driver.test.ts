@@ -19,7 +19,7 @@ const work = mkdtempSync(join(tmpdir(), 'atrium-sshfs-driver-'));
 const logLines: string[] = [];
 const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } }));
 const dirs = { stateDir: join(work, 'state'), keysDir: join(work, 'keys'), socketDir: join(work, 'plugins') };
-const start = () => startSshfsDriver({ name: 'atrium-sshfs-t', ...dirs, knownHosts: join(work, 'known_hosts'), log });
+const start = () => startSshfsDriver({ name: 'atrium-sshfs-t', ...dirs, knownHosts: join(work, 'known_hosts'), dockerSocket: '', log });
 const call = (method: string, body?: Record<string, unknown>) => pluginCall(driver.socketPath, method, body);
 
 beforeAll(async () => {

@@ -4,10 +4,12 @@
  *   atrium sshfs-driver [--name atrium-sshfs] [--socket-dir /run/docker/plugins]
  *                       [--state-dir /var/lib/atrium-sshfs] [--keys-dir /run/atrium-sshfs/keys]
  *                       [--known-hosts /etc/atrium/sshfs_known_hosts] [--sshfs /usr/bin/sshfs]
- *                       [--mount-timeout-seconds 30] [--log-level info]
+ *                       [--mount-timeout-seconds 30] [--log-level info] [--docker-socket PATH]
  *
  * Mounts stay up when the driver stops (sshfs runs detached); the next start re-adopts them.
  */
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -22,6 +24,8 @@ export interface SshfsDriverOptions {
   knownHosts: string;
   sshfsPath: string;
   mountTimeoutSeconds: number;
+  /** dockerd's API socket, told about the driver at start ('' to skip). */
+  dockerSocket: string;
   log: Logger;
 }
 
@@ -34,7 +38,29 @@ export const DRIVER_DEFAULTS = {
   knownHosts: '/etc/atrium/sshfs_known_hosts',
   sshfsPath: '/usr/bin/sshfs',
   mountTimeoutSeconds: 30,
+  dockerSocket: '/var/run/docker.sock',
 };
+
+/**
+ * dockerd registers a legacy plugin socket only when something looks volume drivers up, and the
+ * Swarm scheduler only places tasks needing the driver on nodes that list it ("missing plugin on
+ * 1 node") — so listing volumes once makes the node advertise the driver at its next refresh.
+ */
+async function announce(dockerSocket: string, log: Logger): Promise<void> {
+  if (!dockerSocket || !existsSync(dockerSocket)) return;
+  await new Promise<void>((resolve) => {
+    const req = request({ socketPath: dockerSocket, path: '/volumes', method: 'GET', timeout: 60_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    req.on('error', (err) => {
+      log.warn({ err: err.message }, 'could not announce the driver to dockerd');
+      resolve();
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
 
 export interface RunningDriver extends PluginServer {
   driver: SshfsDriver;
@@ -55,6 +81,7 @@ export async function startSshfsDriver(opts: Partial<SshfsDriverOptions> & { log
   await driver.adopt();
   const server = await listenPlugin(driver, join(o.socketDir, `${o.name}.sock`), o.log);
   o.log.info({ socket: server.socketPath, stateDir: o.stateDir }, 'atrium sshfs volume driver listening');
+  await announce(o.dockerSocket, o.log);
   return { ...server, driver };
 }
 
@@ -70,6 +97,7 @@ export async function runSshfsDriver(argv: string[]): Promise<void> {
       sshfs: { type: 'string' },
       'mount-timeout-seconds': { type: 'string' },
       'log-level': { type: 'string' },
+      'docker-socket': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -77,7 +105,8 @@ export async function runSshfsDriver(argv: string[]): Promise<void> {
   if (values.help) {
     process.stdout.write(
       'atrium sshfs-driver [--name atrium-sshfs] [--socket-dir DIR] [--state-dir DIR] [--keys-dir DIR]\n' +
-        '                    [--known-hosts FILE] [--sshfs PATH] [--mount-timeout-seconds N] [--log-level info]\n',
+        '                    [--known-hosts FILE] [--sshfs PATH] [--mount-timeout-seconds N] [--log-level info]\n' +
+        '                    [--docker-socket /var/run/docker.sock]\n',
     );
     return;
   }
@@ -93,6 +122,7 @@ export async function runSshfsDriver(argv: string[]): Promise<void> {
     knownHosts: values['known-hosts'],
     sshfsPath: values.sshfs,
     mountTimeoutSeconds: timeout,
+    dockerSocket: values['docker-socket'],
     log,
   });
   await new Promise<void>((resolve) => {
