@@ -176,16 +176,19 @@ export class SwarmSpawner implements Spawner {
     const { serviceId, volumes = [] } = this.st;
     if (serviceId) {
       await ignore404(this.docker.getService(serviceId).remove());
-      await this.waitForContainersGone(serviceId);
+      // Volumes can only be removed once the container is deleted, which Swarm does a few seconds
+      // after it stopped; without volumes, "no longer runs" is enough.
+      await this.waitForContainers(serviceId, volumes.length > 0 ? 'gone' : 'stopped');
     }
     for (const v of volumes) await this.removeVolume(v);
     this.st = {};
   }
 
-  private async waitForContainersGone(serviceId: string): Promise<void> {
+  private async waitForContainers(serviceId: string, until: 'gone' | 'stopped'): Promise<void> {
     const deadline = Date.now() + (this.options.stopTimeoutSeconds + 20) * 1000;
     while (Date.now() < deadline) {
-      const left = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [`com.docker.swarm.service.id=${serviceId}`] }) });
+      const filters = JSON.stringify({ label: [`com.docker.swarm.service.id=${serviceId}`] });
+      const left = await this.docker.listContainers({ all: until === 'gone', filters });
       if (left.length === 0) return;
       await sleep(200);
     }
