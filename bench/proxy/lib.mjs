@@ -59,7 +59,7 @@ export function wrk(url, { connections = 50, seconds = 8, threads = 1 } = {}) {
 }
 
 /** Sequential echo round-trips on one websocket, then many sockets in a send-on-echo loop. */
-export async function wsBench(url, { roundTrips = 3000, sockets = 50, seconds = 5 } = {}) {
+export async function wsBench(url, { roundTrips = 3000, sockets = 50, seconds = 4 } = {}) {
   const open = () => new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     ws.once('open', () => resolve(ws));

@@ -1,12 +1,16 @@
 // Proxy benchmark: direct upstream vs configurable-http-proxy 5.x vs atrium-proxy (and the bare
 // http-proxy-3 engine, for the engine decision). Run: npm run build && node bench/proxy/run.mjs
-// Options: --seconds N (per wrk run, default 8), --quick (fewer cases)
+// Options: --seconds N (per wrk run, default 6), --rounds N (interleaved, median kept; default 3),
+// --quick (skip the bare http-proxy-3 engine)
 import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addRoutes, freePort, repo, start, waitPort, wrk, wsBench } from './lib.mjs';
 
 const args = process.argv.slice(2);
-const seconds = Number(args[args.indexOf('--seconds') + 1]) || 8;
+const seconds = Number(args[args.indexOf('--seconds') + 1]) || 6;
+const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
 const quick = args.includes('--quick');
 const token = 'bench-token';
 const procs = [];
@@ -29,25 +33,39 @@ async function main() {
   await launch('chp', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...chpFlags(p, a)]);
   await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...chpFlags(p, a)]);
   if (!quick) await launch('http-proxy-3', (p) => [`${repo}bench/proxy/engine-httpproxy3.mjs`, String(p), upstream], false);
+  // Separate instances hold 10,000 routes so the 10-route and 10k-route figures are measured in
+  // the same interleaved rounds, under the same background load.
+  await launch('chp-10k', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...chpFlags(p, a)]);
+  await launch('atrium-10k', (p, a) => [`${repo}bin/atrium-proxy.js`, ...chpFlags(p, a)]);
+  const big = subjects.filter((x) => x.name.endsWith('-10k'));
+  const small = subjects.filter((x) => !x.name.endsWith('-10k'));
 
   const tenRoutes = Array.from({ length: 10 }, (_, i) => [`/user/u${i}`, upstream]);
   for (const s of subjects) if (s.apiPort) await addRoutes(s.apiPort, token, tenRoutes);
 
+  // Rounds are interleaved across subjects and the median kept: the machine is shared, so a
+  // burst of someone else's load should hit every subject alike rather than one of them.
   const results = {};
   const record = (name, key, value) => { (results[name] ??= {})[key] = value; console.log(name.padEnd(13), key.padEnd(12), JSON.stringify(value)); };
-  for (const s of subjects) {
-    const base = `http://127.0.0.1:${s.port}/user/u5`;
-    await wrk(`${base}/warm`, { seconds: 2 });
-    record(s.name, '1KB c50', await wrk(`${base}/small`, { seconds }));
-    record(s.name, '1MB c10', await wrk(`${base}/large`, { seconds, connections: 10 }));
-    record(s.name, 'ws', await wsBench(`ws://127.0.0.1:${s.port}/user/u5/ws`));
-  }
-  const many = Array.from({ length: 10_000 }, (_, i) => [`/user/many${i}/srv`, upstream]);
-  for (const s of subjects.filter((x) => x.name === 'chp' || x.name === 'atrium')) {
-    await addRoutes(s.apiPort, token, many.slice(10));
-    await wrk(`http://127.0.0.1:${s.port}/user/many5000/srv/warm`, { seconds: 2 });
-    record(s.name, '1KB 10k', await wrk(`http://127.0.0.1:${s.port}/user/many5000/srv/small`, { seconds }));
-  }
+  const median = (runs) => {
+    const by = (f) => runs.map((r) => r[f]).sort((x, y) => x - y)[Math.floor(runs.length / 2)];
+    return Object.fromEntries(Object.keys(runs[0]).filter((k) => typeof runs[0][k] === 'number').map((k) => [k, by(k)]));
+  };
+  const interleaved = async (key, list, measure) => {
+    const runs = new Map(list.map((s) => [s.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const s of list) runs.get(s.name).push(await measure(s));
+    }
+    for (const s of list) record(s.name, key, median(runs.get(s.name)));
+  };
+  const many = Array.from({ length: 9_990 }, (_, i) => [`/user/many${i}/srv`, upstream]);
+  for (const s of big) await addRoutes(s.apiPort, token, many);
+  const path = (s) => (s.name.endsWith('-10k') ? '/user/many5000/srv' : '/user/u5');
+  for (const s of subjects) await wrk(`http://127.0.0.1:${s.port}${path(s)}/warm`, { seconds: 5 }); // JIT warm-up
+  await interleaved('1KB c50', subjects, (s) => wrk(`http://127.0.0.1:${s.port}${path(s)}/small`, { seconds }));
+  for (const s of big) results[s.name.replace('-10k', '')]['1KB 10k'] = results[s.name]['1KB c50'];
+  await interleaved('1MB c10', small, (s) => wrk(`http://127.0.0.1:${s.port}/user/u5/large`, { seconds, connections: 10 }));
+  await interleaved('ws', small, (s) => wsBench(`ws://127.0.0.1:${s.port}/user/u5/ws`));
 
   const ratio = (k, f) => (results.atrium[k][f] / results.chp[k][f]).toFixed(2);
   const lines = [
@@ -70,7 +88,9 @@ async function main() {
   const drop = (1 - results.atrium['1KB 10k'].rps / results.atrium['1KB c50'].rps) * 100;
   lines.push('', `atrium 10k routes vs 10 routes: ${drop >= 0 ? '-' : '+'}${Math.abs(drop).toFixed(1)}% req/s; chp: ${((1 - results.chp['1KB 10k'].rps / results.chp['1KB c50'].rps) * 100).toFixed(1)}% lower`);
   console.log('\n' + lines.join('\n'));
-  writeFileSync(new URL('./last-run.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), seconds, results }, null, 2));
+  const out = join(tmpdir(), 'atrium-proxy-bench.json');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), seconds, results }, null, 2));
+  console.log(`raw numbers: ${out}`);
 }
 
 try {
