@@ -155,6 +155,7 @@ async function apiBench(s) {
     const cpu0 = cpuMs(s.hubPid);
     out[where] = await wrk(url, { seconds: SECONDS, headers });
     out[where].hubCpuMsPerReq = (cpuMs(s.hubPid) - cpu0) / Math.max(1, out[where].requests);
+    out[where].command = out[where].command.replace(s.token, 'TOKEN');
     log(s.name, where, JSON.stringify(out[where]));
   }
   return out;
@@ -279,7 +280,8 @@ async function main() {
     }
   }
   const meta = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, seconds: SECONDS, spawns: SPAWNS, pollMs: POLL_MS };
-  writeFileSync(join(repo, 'bench/hub/last-run.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
+  // Only a full run (both hubs) replaces the recorded figures.
+  if (!ONLY) writeFileSync(join(repo, 'bench/hub/last-run.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
   console.log(`\n${meta.date}  ${meta.cpus} × ${meta.cpuModel}  node ${meta.node}\n`);
   console.log(table(results));
 }
