@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { statementCache } from './database.js';
 
 export interface GroupRow {
   id: number;
@@ -6,22 +7,25 @@ export interface GroupRow {
 }
 
 export class GroupStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: Db['prepare'];
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   get(name: string): GroupRow | undefined {
-    return this.db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE name = ?').get(name);
+    return this.q<[string], GroupRow>('SELECT * FROM groups WHERE name = ?').get(name);
   }
 
   list(offset = 0, limit = -1): GroupRow[] {
-    return this.db.prepare<[number, number], GroupRow>('SELECT * FROM groups ORDER BY id LIMIT ? OFFSET ?').all(limit, offset);
+    return this.q<[number, number], GroupRow>('SELECT * FROM groups ORDER BY id LIMIT ? OFFSET ?').all(limit, offset);
   }
 
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM groups').get() as { n: number }).n;
+    return (this.q('SELECT count(*) AS n FROM groups').get() as { n: number }).n;
   }
 
   create(name: string): GroupRow {
-    this.db.prepare('INSERT INTO groups (name) VALUES (?)').run(name);
+    this.q('INSERT INTO groups (name) VALUES (?)').run(name);
     return this.get(name)!;
   }
 
@@ -30,7 +34,7 @@ export class GroupStore {
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM groups WHERE id = ?').run(id);
+    this.q('DELETE FROM groups WHERE id = ?').run(id);
   }
 
   members(groupId: number): string[] {
@@ -50,17 +54,17 @@ export class GroupStore {
   }
 
   addMember(groupId: number, userId: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO user_groups (user_id, group_id) VALUES (?, ?)').run(userId, groupId);
+    this.q('INSERT OR IGNORE INTO user_groups (user_id, group_id) VALUES (?, ?)').run(userId, groupId);
   }
 
   removeMember(groupId: number, userId: number): void {
-    this.db.prepare('DELETE FROM user_groups WHERE user_id = ? AND group_id = ?').run(userId, groupId);
+    this.q('DELETE FROM user_groups WHERE user_id = ? AND group_id = ?').run(userId, groupId);
   }
 
   /** Make the user's membership exactly `names` (authenticator-managed groups). */
   syncUser(userId: number, names: string[]): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM user_groups WHERE user_id = ?').run(userId);
+      this.q('DELETE FROM user_groups WHERE user_id = ?').run(userId);
       for (const n of names) this.addMember(this.ensure(n).id, userId);
     })();
   }

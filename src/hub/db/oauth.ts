@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { statementCache } from './database.js';
 
 export interface OAuthClientRow {
   id: string;
@@ -20,10 +21,13 @@ export interface OAuthCodeRow {
 }
 
 export class OAuthStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: Db['prepare'];
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   client(id: string): OAuthClientRow | undefined {
-    return this.db.prepare<[string], OAuthClientRow>('SELECT * FROM oauth_clients WHERE id = ?').get(id);
+    return this.q<[string], OAuthClientRow>('SELECT * FROM oauth_clients WHERE id = ?').get(id);
   }
 
   /** Upsert keeps the row (and so the tokens issued to it) when a server restarts with the same id. */
@@ -41,7 +45,7 @@ export class OAuthStore {
   /** Deleting a client revokes every token issued to it (ON DELETE CASCADE). */
   deleteClient(id: string): void {
     if (id === 'jupyterhub') return;
-    this.db.prepare('DELETE FROM oauth_clients WHERE id = ?').run(id);
+    this.q('DELETE FROM oauth_clients WHERE id = ?').run(id);
   }
 
   insertCode(c: OAuthCodeRow): void {
@@ -56,13 +60,13 @@ export class OAuthStore {
   /** Codes are single use: taking one deletes it. */
   takeCode(codeHash: string): OAuthCodeRow | undefined {
     return this.db.transaction(() => {
-      const row = this.db.prepare<[string], OAuthCodeRow>('SELECT * FROM oauth_codes WHERE code_hash = ?').get(codeHash);
-      if (row) this.db.prepare('DELETE FROM oauth_codes WHERE code_hash = ?').run(codeHash);
+      const row = this.q<[string], OAuthCodeRow>('SELECT * FROM oauth_codes WHERE code_hash = ?').get(codeHash);
+      if (row) this.q('DELETE FROM oauth_codes WHERE code_hash = ?').run(codeHash);
       return row;
     })();
   }
 
   deleteExpiredCodes(nowIso: string): void {
-    this.db.prepare('DELETE FROM oauth_codes WHERE expires_at < ?').run(nowIso);
+    this.q('DELETE FROM oauth_codes WHERE expires_at < ?').run(nowIso);
   }
 }

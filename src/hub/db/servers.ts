@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { statementCache } from './database.js';
 
 export type ServerStatus = 'stopped' | 'pending' | 'running' | 'stopping';
 
@@ -21,18 +22,21 @@ export interface ServerWithUser extends ServerRow {
 }
 
 export class ServerStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: Db['prepare'];
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   get(userId: number, name: string): ServerRow | undefined {
-    return this.db.prepare<[number, string], ServerRow>('SELECT * FROM servers WHERE user_id = ? AND name = ?').get(userId, name);
+    return this.q<[number, string], ServerRow>('SELECT * FROM servers WHERE user_id = ? AND name = ?').get(userId, name);
   }
 
   getById(id: number): ServerRow | undefined {
-    return this.db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE id = ?').get(id);
+    return this.q<[number], ServerRow>('SELECT * FROM servers WHERE id = ?').get(id);
   }
 
   ofUser(userId: number): ServerRow[] {
-    return this.db.prepare<[number], ServerRow>('SELECT * FROM servers WHERE user_id = ? ORDER BY name').all(userId);
+    return this.q<[number], ServerRow>('SELECT * FROM servers WHERE user_id = ? ORDER BY name').all(userId);
   }
 
   /** Servers that are not stopped, with their owner's name (for restore and route reconciliation). */
@@ -45,11 +49,11 @@ export class ServerStore {
   }
 
   countActive(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM servers WHERE status != 'stopped'").get() as { n: number }).n;
+    return (this.q("SELECT count(*) AS n FROM servers WHERE status != 'stopped'").get() as { n: number }).n;
   }
 
   ensure(userId: number, name: string): ServerRow {
-    this.db.prepare('INSERT OR IGNORE INTO servers (user_id, name) VALUES (?, ?)').run(userId, name);
+    this.q('INSERT OR IGNORE INTO servers (user_id, name) VALUES (?, ?)').run(userId, name);
     return this.get(userId, name)!;
   }
 
@@ -57,7 +61,7 @@ export class ServerStore {
     const keys = Object.keys(fields) as (keyof typeof fields)[];
     if (keys.length === 0) return;
     const sql = `UPDATE servers SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`;
-    this.db.prepare(sql).run({ ...fields, id });
+    this.q(sql).run({ ...fields, id });
   }
 
   touch(id: number, when: string): void {
@@ -67,11 +71,11 @@ export class ServerStore {
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM servers WHERE id = ?').run(id);
+    this.q('DELETE FROM servers WHERE id = ?').run(id);
   }
 
   /** Named servers of a user that exist in the DB (running or not), excluding the default one. */
   countNamed(userId: number): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM servers WHERE user_id = ? AND name != ''").get(userId) as { n: number }).n;
+    return (this.q("SELECT count(*) AS n FROM servers WHERE user_id = ? AND name != ''").get(userId) as { n: number }).n;
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { statementCache } from './database.js';
 
 export interface SessionRow {
   id: string;
@@ -9,7 +10,10 @@ export interface SessionRow {
 }
 
 export class SessionStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: Db['prepare'];
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   insert(row: SessionRow): void {
     this.db
@@ -18,14 +22,14 @@ export class SessionStore {
   }
 
   get(id: string): SessionRow | undefined {
-    return this.db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?').get(id);
+    return this.q<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?').get(id);
   }
 
   delete(id: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id);
+    this.q('DELETE FROM sessions WHERE id = ?').run(id);
   }
 
   deleteExpired(nowIso: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE expires_at < ?').run(nowIso);
+    this.q('DELETE FROM sessions WHERE expires_at < ?').run(nowIso);
   }
 }

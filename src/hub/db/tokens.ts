@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import { now } from './database.js';
+import { now, statementCache } from './database.js';
 
 export interface TokenRow {
   id: number;
@@ -17,7 +17,10 @@ export interface TokenRow {
 }
 
 export class TokenStore {
-  constructor(private readonly db: Db) {}
+  private readonly q: Db['prepare'];
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   insert(t: {
     userId: number;
@@ -51,11 +54,11 @@ export class TokenStore {
   }
 
   get(id: number): TokenRow | undefined {
-    return this.db.prepare<[number], TokenRow>('SELECT * FROM api_tokens WHERE id = ?').get(id);
+    return this.q<[number], TokenRow>('SELECT * FROM api_tokens WHERE id = ?').get(id);
   }
 
   byPrefix(prefix: string): TokenRow[] {
-    return this.db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE prefix = ?').all(prefix);
+    return this.q<[string], TokenRow>('SELECT * FROM api_tokens WHERE prefix = ?').all(prefix);
   }
 
   ofUser(userId: number): TokenRow[] {
@@ -65,26 +68,26 @@ export class TokenStore {
   }
 
   touch(id: number, when: string): void {
-    this.db.prepare('UPDATE api_tokens SET last_activity = ? WHERE id = ?').run(when, id);
+    this.q('UPDATE api_tokens SET last_activity = ? WHERE id = ?').run(when, id);
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE id = ?').run(id);
+    this.q('DELETE FROM api_tokens WHERE id = ?').run(id);
   }
 
   deleteForServer(serverId: number): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE server_id = ?').run(serverId);
+    this.q('DELETE FROM api_tokens WHERE server_id = ?').run(serverId);
   }
 
   deleteForSession(userId: number, sessionId: string): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND session_id = ?').run(userId, sessionId);
+    this.q('DELETE FROM api_tokens WHERE user_id = ? AND session_id = ?').run(userId, sessionId);
   }
 
   deleteForClient(userId: number, clientId: string): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND client_id = ?').run(userId, clientId);
+    this.q('DELETE FROM api_tokens WHERE user_id = ? AND client_id = ?').run(userId, clientId);
   }
 
   deleteExpired(): number {
-    return this.db.prepare('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < ?').run(now()).changes;
+    return this.q('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at < ?').run(now()).changes;
   }
 }

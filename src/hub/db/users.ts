@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import { now } from './database.js';
+import { now, statementCache } from './database.js';
 
 export interface UserRow {
   id: number;
@@ -13,7 +13,9 @@ export interface UserRow {
 export class UserStore {
   private readonly byName;
   private readonly byId;
+  private readonly q: Db['prepare'];
   constructor(private readonly db: Db) {
+    this.q = statementCache(db);
     this.byName = db.prepare<[string], UserRow>('SELECT * FROM users WHERE name = ?');
     this.byId = db.prepare<[number], UserRow>('SELECT * FROM users WHERE id = ?');
   }
@@ -36,11 +38,11 @@ export class UserStore {
   }
 
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+    return (this.q('SELECT count(*) AS n FROM users').get() as { n: number }).n;
   }
 
   create(name: string, admin = false): UserRow {
-    this.db.prepare('INSERT INTO users (name, admin, created) VALUES (?, ?, ?)').run(name, admin ? 1 : 0, now());
+    this.q('INSERT INTO users (name, admin, created) VALUES (?, ?, ?)').run(name, admin ? 1 : 0, now());
     return this.get(name)!;
   }
 
@@ -51,15 +53,15 @@ export class UserStore {
   }
 
   setAdmin(id: number, admin: boolean): void {
-    this.db.prepare('UPDATE users SET admin = ? WHERE id = ?').run(admin ? 1 : 0, id);
+    this.q('UPDATE users SET admin = ? WHERE id = ?').run(admin ? 1 : 0, id);
   }
 
   rename(id: number, name: string): void {
-    this.db.prepare('UPDATE users SET name = ? WHERE id = ?').run(name, id);
+    this.q('UPDATE users SET name = ? WHERE id = ?').run(name, id);
   }
 
   setAuthState(id: number, blob: Buffer | null): void {
-    this.db.prepare('UPDATE users SET auth_state = ? WHERE id = ?').run(blob, id);
+    this.q('UPDATE users SET auth_state = ? WHERE id = ?').run(blob, id);
   }
 
   /** Only moves forward, as JupyterHub does. */
@@ -70,6 +72,6 @@ export class UserStore {
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+    this.q('DELETE FROM users WHERE id = ?').run(id);
   }
 }

@@ -4,7 +4,7 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { checkedUsername } from '../auth/pipeline.js';
 import { AtriumError } from '../errors.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
-import { esc, renderError, renderPage } from './layout.js';
+import { ago, esc, renderError, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 
 export async function adminPages(app: FastifyInstance): Promise<void> {
@@ -39,7 +39,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
         const action = a?.phase === 'running'
           ? `<a class="button" href="${esc(serverPrefix(hub, u.name, n))}">Open</a><form class="inline" method="post" action="${h}stop/${path}">${hidden}<button class="danger">Stop</button></form>`
           : a ? '' : `<form class="inline" method="post" action="${h}spawn/${path}">${hidden}<button class="primary">Start</button></form>`;
-        return `<tr><td>${i === 0 ? esc(u.name) + (u.admin ? ' <span class="muted">(admin)</span>' : '') : ''}</td><td>${n ? esc(n) : 'default'}</td><td>${status}</td><td class="muted">${esc(u.last_activity ?? '—')}</td><td>${action}</td></tr>`;
+        return `<tr><td>${i === 0 ? esc(u.name) + (u.admin ? ' <span class="muted">(admin)</span>' : '') : ''}</td><td>${n ? esc(n) : 'default'}</td><td>${status}</td><td class="muted">${ago(u.last_activity)}</td><td>${action}</td></tr>`;
       }).join('');
     }).join('');
     return renderPage(hub, reply, 'Admin', `<div class="card"><h1>Users and servers</h1>

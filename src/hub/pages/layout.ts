@@ -40,6 +40,20 @@ const STYLE = `
   }
 `;
 
+/** "3 min ago" style for tables; the exact ISO time stays in the title attribute. */
+export function ago(iso: string | null | undefined): string {
+  if (!iso) return '<span class="muted">never</span>';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return esc(iso);
+  const s = Math.round((Date.now() - t) / 1000);
+  const text = Math.abs(s) < 60 ? 'just now'
+    : s < 0 ? `in ${Math.round(-s / 60)} min`
+    : s < 3600 ? `${Math.round(s / 60)} min ago`
+    : s < 86400 ? `${Math.round(s / 3600)} h ago`
+    : `${Math.round(s / 86400)} days ago`;
+  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${text}</time>`;
+}
+
 export function layout(hub: HubContext, title: string, body: string, user?: UserRow | null): string {
   const h = hub.urls.hub;
   const nav = user

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
-import { esc, renderPage } from './layout.js';
+import { ago, esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 
 export async function tokenPages(app: FastifyInstance): Promise<void> {
@@ -16,9 +16,9 @@ export async function tokenPages(app: FastifyInstance): Promise<void> {
     const hidden = `<input type="hidden" name="_xsrf" value="${esc(xsrf)}">`;
     const rows = hub.stores.tokens.ofUser(me.id)
       .filter((t) => t.server_id === null)
-      .map((t) => `<tr><td>${esc(t.note)}</td><td class="muted">${esc(t.created)}</td><td class="muted">${esc(t.expires_at ?? 'never')}</td>
+      .map((t) => `<tr><td>${esc(t.note)}</td><td class="muted">${ago(t.created)}</td><td class="muted">${t.expires_at ? ago(t.expires_at) : 'never'}</td>
         <td><form class="inline" method="post" action="${h}token/revoke">${hidden}<input type="hidden" name="id" value="${t.id}"><button class="danger">Revoke</button></form></td></tr>`)
-      .join('');
+      .join('') || '<tr><td colspan="4" class="muted">No tokens yet.</td></tr>';
     const shown = created
       ? `<div class="card"><h2>Your new token</h2><p>Copy it now; it is not shown again.</p><p><code id="new-token">${esc(created)}</code></p></div>`
       : '';

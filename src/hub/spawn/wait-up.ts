@@ -36,7 +36,9 @@ export async function waitUp(url: string, timeoutMs: number, signal: AbortSignal
       last = (err as Error).message;
     }
     await sleep(delay, undefined, { signal }).catch(() => undefined);
-    delay = Math.min(delay * 2, 1000);
+    // Capped low: a server is usually up within a second, and 100 concurrent spawns should not
+    // wait a whole second past readiness.
+    delay = Math.min(delay * 2, 200);
   }
   return { ok: false, detail: last };
 }
