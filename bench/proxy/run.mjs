@@ -85,8 +85,11 @@ async function main() {
     const h = results['http-proxy-3'];
     lines.push('', `bare http-proxy-3 engine (keep-alive agent, one fixed target): 1 KB ${h['1KB c50'].rps} req/s, p99 ${h['1KB c50'].p99ms} ms; 1 MB ${h['1MB c10'].rps} req/s; ws p50 ${h.ws.rttP50ms.toFixed(3)} ms, ${h.ws.msgsPerSec.toFixed(0)} msgs/s`);
   }
-  const drop = (1 - results.atrium['1KB 10k'].rps / results.atrium['1KB c50'].rps) * 100;
-  lines.push('', `atrium 10k routes vs 10 routes: ${drop >= 0 ? '-' : '+'}${Math.abs(drop).toFixed(1)}% req/s; chp: ${((1 - results.chp['1KB 10k'].rps / results.chp['1KB c50'].rps) * 100).toFixed(1)}% lower`);
+  const change = (n) => {
+    const pct = (results[n]['1KB 10k'].rps / results[n]['1KB c50'].rps - 1) * 100;
+    return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`;
+  };
+  lines.push('', `10,000 routes vs 10 routes, req/s: atrium ${change('atrium')}, chp ${change('chp')}`);
   console.log('\n' + lines.join('\n'));
   const out = join(tmpdir(), 'atrium-proxy-bench.json');
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), seconds, results }, null, 2));
