@@ -20,7 +20,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     return;
   }
   const { options } = parsed;
-  const log = pino({ name: 'atrium-proxy', level: options.logLevel });
+  // When the parent that owns our stdout goes away (a hub restart), writes fail with EPIPE; the
+  // proxy must keep serving, so log-write errors are dropped rather than thrown.
+  const dest = pino.destination({ fd: 1, sync: true });
+  dest.on('error', () => undefined);
+  process.stdout.on('error', () => undefined);
+  const log = pino({ name: 'atrium-proxy', level: options.logLevel }, dest);
   for (const w of parsed.warnings) log.warn(w);
 
   // One bad request or a bug in a rarely used path must not take every user's traffic down.
