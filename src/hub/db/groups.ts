@@ -39,16 +39,14 @@ export class GroupStore {
 
   members(groupId: number): string[] {
     return (
-      this.db
-        .prepare('SELECT u.name FROM users u JOIN user_groups ug ON ug.user_id = u.id WHERE ug.group_id = ? ORDER BY u.id')
+      this.q('SELECT u.name FROM users u JOIN user_groups ug ON ug.user_id = u.id WHERE ug.group_id = ? ORDER BY u.id')
         .all(groupId) as { name: string }[]
     ).map((r) => r.name);
   }
 
   groupsOf(userId: number): string[] {
     return (
-      this.db
-        .prepare('SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ? ORDER BY g.name')
+      this.q('SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = ? ORDER BY g.name')
         .all(userId) as { name: string }[]
     ).map((r) => r.name);
   }

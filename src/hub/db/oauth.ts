@@ -32,8 +32,7 @@ export class OAuthStore {
 
   /** Upsert keeps the row (and so the tokens issued to it) when a server restarts with the same id. */
   upsertClient(c: Omit<OAuthClientRow, 'allowed_scopes'> & { allowedScopes: string[] }): void {
-    this.db
-      .prepare(
+    this.q(
         `INSERT INTO oauth_clients (id, secret_hash, redirect_uri, description, allowed_scopes, server_id)
          VALUES (@id, @secret_hash, @redirect_uri, @description, @allowed_scopes, @server_id)
          ON CONFLICT(id) DO UPDATE SET secret_hash = excluded.secret_hash, redirect_uri = excluded.redirect_uri,
@@ -49,8 +48,7 @@ export class OAuthStore {
   }
 
   insertCode(c: OAuthCodeRow): void {
-    this.db
-      .prepare(
+    this.q(
         `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, session_id, expires_at)
          VALUES (@code_hash, @client_id, @user_id, @scopes, @redirect_uri, @session_id, @expires_at)`,
       )

@@ -41,8 +41,7 @@ export class ServerStore {
 
   /** Servers that are not stopped, with their owner's name (for restore and route reconciliation). */
   active(): ServerWithUser[] {
-    return this.db
-      .prepare<[], ServerWithUser>(
+    return this.q<[], ServerWithUser>(
         "SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.status != 'stopped' ORDER BY s.id",
       )
       .all();
@@ -65,8 +64,7 @@ export class ServerStore {
   }
 
   touch(id: number, when: string): void {
-    this.db
-      .prepare('UPDATE servers SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)')
+    this.q('UPDATE servers SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)')
       .run(when, id, when);
   }
 

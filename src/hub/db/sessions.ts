@@ -16,8 +16,7 @@ export class SessionStore {
   }
 
   insert(row: SessionRow): void {
-    this.db
-      .prepare('INSERT INTO sessions (id, user_id, session_id, created, expires_at) VALUES (@id, @user_id, @session_id, @created, @expires_at)')
+    this.q('INSERT INTO sessions (id, user_id, session_id, created, expires_at) VALUES (@id, @user_id, @session_id, @created, @expires_at)')
       .run(row);
   }
 

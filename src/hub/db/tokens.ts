@@ -33,8 +33,7 @@ export class TokenStore {
     expiresAt?: string | null;
     serverId?: number | null;
   }): TokenRow {
-    const r = this.db
-      .prepare(
+    const r = this.q(
         `INSERT INTO api_tokens (user_id, prefix, hashed, client_id, scopes, note, session_id, created, expires_at, server_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -62,8 +61,7 @@ export class TokenStore {
   }
 
   ofUser(userId: number): TokenRow[] {
-    return this.db
-      .prepare<[number], TokenRow>('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY coalesce(last_activity, created)')
+    return this.q<[number], TokenRow>('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY coalesce(last_activity, created)')
       .all(userId);
   }
 

@@ -30,8 +30,7 @@ export class UserStore {
 
   list(opts: { nameFilter?: string; offset?: number; limit?: number } = {}): UserRow[] {
     const filter = opts.nameFilter ? `%${opts.nameFilter.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%` : '%';
-    return this.db
-      .prepare<[string, number, number], UserRow>(
+    return this.q<[string, number, number], UserRow>(
         "SELECT * FROM users WHERE lower(name) LIKE ? ESCAPE '\\' ORDER BY id LIMIT ? OFFSET ?",
       )
       .all(filter, opts.limit ?? -1, opts.offset ?? 0);
@@ -66,8 +65,7 @@ export class UserStore {
 
   /** Only moves forward, as JupyterHub does. */
   touch(id: number, when: string): void {
-    this.db
-      .prepare('UPDATE users SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)')
+    this.q('UPDATE users SET last_activity = ? WHERE id = ? AND (last_activity IS NULL OR last_activity < ?)')
       .run(when, id, when);
   }
 
