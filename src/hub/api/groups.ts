@@ -87,7 +87,7 @@ export async function groupsApi(app: FastifyInstance): Promise<void> {
     return '';
   });
 
-  const members = (add: boolean) => async (req: { params: P }, reply: unknown) => {
+  const members = (add: boolean) => async (req: { params: P }) => {
     const r = req as Parameters<typeof objectBody>[0] & { params: P };
     const { ident } = needsScope(hub, r, ['groups'], { group: r.params.group });
     managed();
@@ -98,7 +98,6 @@ export async function groupsApi(app: FastifyInstance): Promise<void> {
     hub.stores.db.transaction(() => {
       for (const u of list) (add ? groups.addMember(g.id, u.id) : groups.removeMember(g.id, u.id));
     })();
-    void reply;
     return groupModel(hub, ident, g);
   };
   app.post<{ Params: P }>('/api/groups/:group/users', members(true));

@@ -37,7 +37,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     const server = serverName(req);
     needsScope(hub, req, ['delete:servers'], { server: `${req.params.name}/${server}` });
     const user = userOr404(hub, req.params.name);
-    if (server) hub.spawns.checkServerName(user, server);
+    if (server) hub.spawns.checkServerName(server);
     const body = jsonBody(req) as { remove?: unknown } | null;
     const remove = body !== null && typeof body === 'object' && body.remove === true;
     if (remove && !server) throw atriumError('ATRIUM_ERR_SERVER_DEFAULT_REMOVE');

@@ -23,7 +23,7 @@ export interface ServerWithUser extends ServerRow {
 
 export class ServerStore {
   private readonly q: Db['prepare'];
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.q = statementCache(db);
   }
 

@@ -11,7 +11,7 @@ export interface SessionRow {
 
 export class SessionStore {
   private readonly q: Db['prepare'];
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.q = statementCache(db);
   }
 

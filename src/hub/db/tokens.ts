@@ -18,7 +18,7 @@ export interface TokenRow {
 
 export class TokenStore {
   private readonly q: Db['prepare'];
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.q = statementCache(db);
   }
 

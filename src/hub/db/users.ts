@@ -14,7 +14,7 @@ export class UserStore {
   private readonly byName;
   private readonly byId;
   private readonly q: Db['prepare'];
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.q = statementCache(db);
     this.byName = db.prepare<[string], UserRow>('SELECT * FROM users WHERE name = ?');
     this.byId = db.prepare<[number], UserRow>('SELECT * FROM users WHERE id = ?');

@@ -82,7 +82,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       const xsrf = xsrfToken(hub, req, reply);
       return renderPage(hub, reply, 'Server options', renderOptionsForm(hub, form, req.url, xsrf), me);
     }
-    return startAndRedirect(req, reply, me, user, server, null, next);
+    return startAndRedirect(reply, me, user, server, null, next);
   };
 
   const spawnPost = async (req: FastifyRequest<{ Params: SP; Querystring: { next?: string } }>, reply: FastifyReply) => {
@@ -94,15 +94,14 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
     try {
       const options = hub.spawns.parseOptions(user, formToInput(body));
-      return await startAndRedirect(req, reply, me, user, req.params.server ?? '', options, safeNext(hub, req.query.next));
+      return await startAndRedirect(reply, me, user, req.params.server ?? '', options, safeNext(hub, req.query.next));
     } catch (err) {
       if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
       throw err;
     }
   };
 
-  async function startAndRedirect(req: FastifyRequest, reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
-    void req;
+  async function startAndRedirect(reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
     try {
       const p = hub.spawns.spawn(user, server, options);
       // Don't hold the browser for the slow-spawn timeout: the pending page shows progress.

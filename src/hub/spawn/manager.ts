@@ -60,7 +60,7 @@ export class SpawnManager {
     }
   }
 
-  checkServerName(user: UserRow, server: string): void {
+  checkServerName(server: string): void {
     const cfg = this.hub.config.spawner.namedServers;
     if (server === '') return;
     if (!cfg.enabled) throw atriumError('ATRIUM_ERR_SERVER_NAMED_DISABLED');
@@ -73,7 +73,7 @@ export class SpawnManager {
    */
   async spawn(user: UserRow, server: string, options: Record<string, unknown> | null): Promise<'started' | 'pending'> {
     const { config, stores } = this.hub;
-    this.checkServerName(user, server);
+    this.checkServerName(server);
     const key = `${user.name}/${server}`;
     const existing = this.active.get(key);
     if (existing?.phase === 'spawn') return 'pending';
@@ -161,7 +161,8 @@ export class SpawnManager {
       stage = 'start';
       const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: spawnUser, serverName: a.serverName, log: slog });
       a.spawner = spawner;
-      const pump = this.pumpProgress(a);
+      // Runs beside start(); it stops by itself when the spawn leaves the 'spawn' phase.
+      void this.pumpProgress(a);
       const startTimeout = config.spawner.startTimeoutSeconds * 1000;
       const timer = setTimeout(() => a.abort.abort(new Error('start timeout')), startTimeout);
       let url: string;
@@ -186,7 +187,6 @@ export class SpawnManager {
       await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
       stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
       a.phase = 'running';
-      void pump;
       const seconds = (performance.now() - t0) / 1000;
       metrics.spawnDuration.observe({ status: 'success' }, seconds);
       slog.info({ seconds: Math.round(seconds * 100) / 100, url }, 'server ready');
