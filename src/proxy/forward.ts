@@ -1,10 +1,12 @@
 /**
  * The HTTP request path: route lookup, header rewrite, one request to the target over a pooled
- * keep-alive connection, streamed both ways. Nothing here logs at info level: it runs per request.
+ * keep-alive connection (undici's HTTP/1.1 client), streamed both ways. Nothing here logs at info
+ * level: it runs per request.
  */
-import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
+import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import type { ErrorPages } from './error-pages.js';
 import { rewriteHeaders, type RewriteOptions } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -15,8 +17,17 @@ import type { Route, RouteTable } from './routes.js';
 /** Connection-scoped headers never forwarded in either direction (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
 
+/**
+ * Request headers not forwarded: hop-by-hop ones, plus Expect (node's server has already
+ * answered "100 Continue" to the client, so the body is coming; undici refuses the header).
+ */
+const DROP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'expect'];
+
 /** Connect-time failures mean "nobody is serving this route": 503, like CHP. */
 const DOWN_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
+
+/** Our own --proxy-timeout firing before the target answered: 504. */
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 const HEALTHZ_BODY = JSON.stringify({ status: 'OK' });
 
@@ -26,16 +37,31 @@ export interface Context {
   metrics: ProxyMetrics;
   errors: ErrorPages;
   log: Logger;
+  /** node:http agents: only the error-page fetches use them now. */
   httpAgent: Agent;
   httpsAgent: HttpsAgent;
+  /** The upstream client for proxied HTTP requests (one connection pool per target origin). */
+  upstream: UndiciAgent;
   rewrite: RewriteOptions;
 }
 
-export function createAgents(): { httpAgent: Agent; httpsAgent: HttpsAgent } {
+export function createAgents(options: Pick<ProxyOptions, 'proxyTimeoutMs'>): { httpAgent: Agent; httpsAgent: HttpsAgent; upstream: UndiciAgent } {
   // lifo keeps a few hot sockets busy and lets the rest idle out; no maxSockets cap because
   // notebook long-polls would otherwise queue behind each other.
   const opts = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
-  return { httpAgent: new Agent(opts), httpsAgent: new HttpsAgent(opts) };
+  const timeout = options.proxyTimeoutMs > 0 ? options.proxyTimeoutMs : 0;
+  const upstream = new UndiciAgent({
+    // no cap on connections per origin, for the same long-poll reason; no pipelining (a slow
+    // response must never hold up the next request on its connection)
+    connections: null,
+    pipelining: 1,
+    // --proxy-timeout covers connect, waiting for the head and gaps in the body, like node's
+    // socket timeout did; 0 (the default) means none, as in CHP (undici's own default is 300 s)
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    connect: { timeout, noDelay: true },
+  });
+  return { httpAgent: new Agent(opts), httpsAgent: new HttpsAgent(opts), upstream };
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -60,94 +86,117 @@ export function handleWeb(ctx: Context, req: IncomingMessage, res: ServerRespons
   const path = options.includePrefix ? parsed.rawPath : stripPrefix(parsed.rawPath, route, options.hostRouting);
   const target = route.target;
   const outPath = (options.prependPath ? joinPath(target.pathname, path) : path || '/') + parsed.search;
-  const headers = rewriteHeaders(req, ctx.rewrite, 'web', route.isHub) as OutgoingHttpHeaders;
-  for (const h of ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']) {
-    if (headers[h] !== undefined) delete headers[h];
-  }
   const withBody = hasBody(req);
-  if (withBody) req.on('data', () => { route.lastActivity = Date.now(); });
-  send(ctx, req, res, route, outPath, headers, withBody, false);
+  const headers = rewriteHeaders(req, ctx.rewrite, 'web', route.isHub);
+  for (let i = 0; i < DROP_REQUEST.length; i++) {
+    if (headers[DROP_REQUEST[i]!] !== undefined) delete headers[DROP_REQUEST[i]!];
+  }
+  const exchange = new Exchange(ctx, req, res, route, withBody);
+  res.on('close', exchange.onClientClose);
+  exchange.dispatch({ origin: route.origin, path: outPath, method: req.method as Dispatcher.HttpMethod, headers: headers as Record<string, string | string[]>, body: withBody ? req : null });
 }
 
-function send(
-  ctx: Context,
-  req: IncomingMessage,
-  res: ServerResponse,
-  route: Route,
-  path: string,
-  headers: OutgoingHttpHeaders,
-  withBody: boolean,
-  isRetry: boolean,
-): void {
-  const target = route.target;
-  const https = target.protocol === 'https:';
-  const upstream = (https ? httpsRequest : httpRequest)({
-    protocol: target.protocol,
-    hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
-    port: target.port || (https ? 443 : 80),
-    method: req.method,
-    path,
-    headers,
-    agent: https ? ctx.httpsAgent : ctx.httpAgent,
-    setHost: false,
-  });
-  let timedOut = false;
-  let done = false;
-  if (ctx.options.proxyTimeoutMs > 0) {
-    upstream.setTimeout(ctx.options.proxyTimeoutMs, () => {
-      timedOut = true;
-      upstream.destroy();
-    });
+/**
+ * One proxied request, as an undici dispatch handler (the callback interface undici drives
+ * internally, so no Readable or promise is built per request). The response head is written with
+ * the target's raw header names in one flat array; the first body chunk goes out in the same
+ * write as the head.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private started = false;
+  private done = false;
+  private retried = false;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private opts: Dispatcher.DispatchOptions | null = null;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly route: Route,
+    private readonly withBody: boolean,
+  ) {}
+
+  dispatch(opts: Dispatcher.DispatchOptions): void {
+    this.opts = opts;
+    this.ctx.upstream.dispatch(opts, this);
   }
-  upstream.on('response', (ur) => {
-    const raw = ur.rawHeaders;
+
+  /** The client went away before the target finished: release the target too. */
+  readonly onClientClose = (): void => {
+    if (!this.done && !this.res.writableFinished) this.abortUpstream?.();
+  };
+
+  private readonly onDrain = (): void => {
+    this.resumeUpstream?.();
+  };
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.res.destroyed) abort();
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true; // 1xx informational: not relayed (node's client did not either)
+    const res = this.res;
+    if (res.destroyed) {
+      this.abortUpstream?.();
+      return false;
+    }
+    this.started = true;
+    this.status = status;
+    this.resumeUpstream = resume;
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
-      if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+      const name = raw[i]!.toString('latin1');
+      if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, raw[i + 1]!.toString('latin1'));
     }
-    if (res.destroyed) {
-      ur.resume();
+    res.writeHead(status, statusText || undefined, out);
+    return true;
+  }
+
+  /** Upload progress counts as activity (undici reads the request body itself). */
+  onBodySent(): void {
+    this.route.lastActivity = Date.now();
+  }
+
+  onData(chunk: Buffer): boolean {
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.onDrain);
+    return ok;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    // CHP counts only successful responses as activity, so errors and redirects don't keep an
+    // abandoned server alive.
+    if (this.status < 300) this.route.lastActivity = Date.now();
+    this.res.end();
+  }
+
+  onError(err: Error & { code?: string; socket?: { bytesRead?: number } }): void {
+    const { ctx, req, res } = this;
+    if (this.done || res.destroyed) return;
+    this.done = true;
+    const code = err.code ?? '';
+    // A pooled connection the target closed just as we reused it (it had carried earlier
+    // responses, and none to this request): safe to retry once if the request had no body.
+    if (!this.retried && !this.withBody && !this.started && !res.headersSent
+      && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') && (err.socket?.bytesRead ?? 0) > 0) {
+      this.retried = true;
+      this.done = false;
+      this.abortUpstream = null;
+      ctx.upstream.dispatch(this.opts!, this);
       return;
     }
-    const status = ur.statusCode ?? 502;
-    res.writeHead(status, ur.statusMessage || undefined, out);
-    // Hand-rolled instead of pipe(): pipe() adds and removes seven listeners per request.
-    ur.on('data', (chunk: Buffer) => {
-      if (!res.write(chunk)) {
-        ur.pause();
-        res.once('drain', () => ur.resume());
-      }
-    });
-    ur.on('end', () => {
-      done = true;
-      // CHP counts only successful responses as activity, so errors and redirects don't keep
-      // an abandoned server alive.
-      if (status < 300) route.lastActivity = Date.now();
-      res.end();
-    });
-    ur.on('error', () => res.destroy());
-    ur.on('aborted', () => res.destroy());
-  });
-  upstream.on('error', (err: NodeJS.ErrnoException) => {
-    if (done || res.destroyed) return;
-    // A pooled connection the target closed just as we reused it: safe to retry once if the
-    // request had no body, which is what node's docs recommend for keep-alive agents.
-    if (!isRetry && !withBody && !timedOut && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
-      send(ctx, req, res, route, path, headers, withBody, true);
-      return;
-    }
-    const code = timedOut ? 504 : DOWN_CODES.has(err.code ?? '') ? 503 : 502;
+    const status = TIMEOUT_CODES.has(code) ? 504 : DOWN_CODES.has(code) ? 503 : 502;
     if (!res.headersSent) {
-      ctx.log.warn({ code, method: req.method, url: req.url, target: route.data.target, err: err.message }, 'proxy error');
+      ctx.log.warn({ code: status, method: req.method, url: req.url, target: this.route.data.target, err: err.message }, 'proxy error');
     }
-    fail(ctx, code, req, res);
-  });
-  res.on('close', () => {
-    // the client went away before the target finished: release the target too
-    if (!res.writableFinished && !done) upstream.destroy();
-  });
-  if (withBody && !isRetry) req.pipe(upstream);
-  else upstream.end();
+    fail(ctx, status, req, res);
+  }
 }
 
 export function fail(ctx: Context, code: number, req: IncomingMessage, res: ServerResponse): void {

@@ -11,6 +11,8 @@ export interface Route {
   readonly data: RouteData;
   /** Parsed once at insert time so the hot path never parses a URL. */
   readonly target: URL;
+  /** target.origin, cached: the upstream client keys its connection pools by it. */
+  readonly origin: string;
   /** Hub routes keep the hub cookies; every other route has them stripped. */
   readonly isHub: boolean;
   /** ms since epoch; a plain number so traffic can bump it without allocating. */
@@ -35,10 +37,12 @@ export class RouteTable {
   /** Replaces any existing route data (CHP does not merge). */
   set(prefix: string, data: RouteData, now = Date.now()): Route {
     const key = normalizePrefix(prefix);
+    const target = new URL(data.target);
     const route: Route = {
       prefix: key,
       data,
-      target: new URL(data.target),
+      target,
+      origin: target.protocol === 'wss:' || target.protocol === 'https:' ? `https://${target.host}` : `http://${target.host}`,
       isHub: data.hub === true,
       lastActivity: now,
     };

@@ -35,7 +35,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 export async function startProxy(options: ProxyOptions, log: Logger): Promise<RunningProxy> {
   const table = new RouteTable();
   const metrics = new ProxyMetrics(table);
-  const agents = createAgents();
+  const agents = createAgents(options);
   const encrypted = Boolean(options.sslKey && options.sslCert);
   const ctx: Context = {
     table,
@@ -110,6 +110,7 @@ export async function startProxy(options: ProxyOptions, log: Logger): Promise<Ru
       await Promise.all(closing.map((s) => new Promise<void>((r) => s.close(() => r()))));
       agents.httpAgent.destroy();
       agents.httpsAgent.destroy();
+      await agents.upstream.destroy().catch(() => undefined);
     },
   };
 }
