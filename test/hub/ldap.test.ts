@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, startTestHub, waitFor, type TestHub } from './harness.js';
+import { Browser, STUB_NODE, startTestHub, waitFor, type TestHub } from './harness.js';
 import { BASE_DN, COUNTER_DN, FIRST_UID, ROOT_DN, ROOT_PW, USERS, startSlapd, type Slapd } from '../services/slapd.js';
-import { freePort } from '../services/util.js';
+import { freePort, worldReadableCopy } from '../services/util.js';
 
 const PEOPLE = `ou=people,${BASE_DN}`;
 const isRoot = process.getuid?.() === 0;
@@ -40,7 +40,8 @@ describe('LDAP login and account hook through the hub', () => {
         },
       ],
       // As root the session really runs as the uid the hook allocated.
-      spawner: { local: isRoot ? { runAs: 'system-user' } : {} },
+      // The stub is copied somewhere the session's uid can read (the checkout may be under 0700).
+      spawner: { local: isRoot ? { runAs: 'system-user', cmd: ['node', worldReadableCopy(STUB_NODE)] } : {} },
     });
   }, 120_000);
   afterAll(async () => {

@@ -4,6 +4,9 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
+import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A free TCP port on 127.0.0.1 (bound and released; racy but fine for tests). */
@@ -82,4 +85,17 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {
       }
     },
   };
+}
+
+/**
+ * A copy of `file` that any Unix user can read and run. Tests that run servers as other users
+ * (runAs: system-user) need this: the checkout may sit under a 0700 directory (mktemp -d).
+ */
+export function worldReadableCopy(file: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'atrium-public-'));
+  chmodSync(dir, 0o755);
+  const target = join(dir, basename(file));
+  copyFileSync(file, target);
+  chmodSync(target, 0o755);
+  return target;
 }

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { localSpawnerKind, LocalSpawnerOptions } from '../../src/spawners/local/index.js';
 import { procStat } from '../../src/spawners/local/proc.js';
 import type { Spawner } from '../../src/spawners/spawner.js';
-import { freePort, startProcess, waitForHttp } from '../services/util.js';
+import { freePort, startProcess, waitForHttp, worldReadableCopy } from '../services/util.js';
 import { contractContext, contractEnv, runSpawnerContract, silentLog } from './contract.js';
 
 const STUB = resolve(import.meta.dirname, '../fixtures/stub-singleuser.mjs');
@@ -205,7 +205,9 @@ describe('local spawner', () => {
 describe.skipIf(!isRoot)('local spawner, runAs system-user (needs root: creates a temporary Unix user)', () => {
   const account = uname('atrt');
   const home = join(work, `home-${account}`);
-  const sysOptions = () => options({ cmd: [process.execPath, STUB], runAs: 'system-user', homeTemplate: '' });
+  // Other users must be able to read the stub even when the checkout is under a 0700 directory.
+  const PUBLIC_STUB = worldReadableCopy(STUB);
+  const sysOptions = () => options({ cmd: [process.execPath, PUBLIC_STUB], runAs: 'system-user', homeTemplate: '' });
   let uid = 0;
 
   beforeAll(() => {
@@ -231,7 +233,7 @@ describe.skipIf(!isRoot)('local spawner, runAs system-user (needs root: creates 
   it('uses NB_UID/NB_GID from a hook when there is no such account', async () => {
     const user = uname('nbu');
     const env = { ...testEnv(user, '', await freePort()), NB_UID: '424242', NB_GID: '424243' };
-    const { s, pid } = await startServer(options({ cmd: [process.execPath, STUB], runAs: 'system-user' }), user, env);
+    const { s, pid } = await startServer(options({ cmd: [process.execPath, PUBLIC_STUB], runAs: 'system-user' }), user, env);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     expect(status).toMatch(/^Uid:\s+424242\s/m);
     expect(status).toMatch(/^Gid:\s+424243\s/m);
