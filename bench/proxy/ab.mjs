@@ -3,6 +3,8 @@
 // shell's `times`). Same load as run.mjs's 1 KB case: wrk -t1 -c50, 10 routes, /user/u5/small.
 // Usage: node bench/proxy/ab.mjs [--seconds N] [--rounds N] [--path /user/u5/small] [--connections N]
 //          name=path/to/dist/proxy/main.js ... [chp] [direct]
+// A subject whose name ends in "-10k" gets 9,990 more routes and is measured on
+// /user/many5000/srv/small (as in run.mjs), e.g. a=dist/proxy/main.js a-10k=dist/proxy/main.js
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -60,16 +62,18 @@ async function main() {
     await waitPort(port);
     await waitPort(apiPort);
     await addRoutes(apiPort, token, Array.from({ length: 10 }, (_, i) => [`/user/u${i}`, upstream]));
+    if (name.endsWith('-10k')) await addRoutes(apiPort, token, Array.from({ length: 9_990 }, (_, i) => [`/user/many${i}/srv`, upstream]));
     subjects.push({ name, port, pid: procs.at(-1).pid });
   }
-  for (const s of subjects) await wrkTimed(`http://127.0.0.1:${s.port}${path}`); // warm-up
+  const pathOf = (s) => (s.name.endsWith('-10k') ? path.replace('/user/u5/', '/user/many5000/srv/') : path);
+  for (const s of subjects) await wrkTimed(`http://127.0.0.1:${s.port}${pathOf(s)}`); // warm-up
   const runs = new Map(subjects.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const s of subjects) {
       const p0 = cpuMs(s.pid);
       const u0 = cpuMs(upPid);
       const m0 = machineBusyMs().busy;
-      const res = await wrkTimed(`http://127.0.0.1:${s.port}${path}`);
+      const res = await wrkTimed(`http://127.0.0.1:${s.port}${pathOf(s)}`);
       const machine = machineBusyMs().busy - m0;
       const proxy = s.pid === upPid ? 0 : cpuMs(s.pid) - p0;
       const up = cpuMs(upPid) - u0;
