@@ -99,9 +99,9 @@ c.ConfigurableHTTPProxy.auth_token = '${TOKEN}'
     // Wait for the spawn, then walk the OAuth redirects to the single-user server.
     const deadline = Date.now() + 150_000;
     let last = '';
-    // The OAuth redirects may happen in an earlier round than the one that finally gets a 200
-    // (a round can end on a redirect past the hop limit), so keep every round's hops.
-    const allHops: string[] = [];
+    // The OAuth redirects may happen during the login itself (a quick spawn redirects straight to
+    // the server) or in an earlier round than the one that finally gets a 200, so keep every hop.
+    const allHops: string[] = [...login.hops];
     for (;;) {
       const tree = await browser.follow('/user/alice/tree');
       last = `${tree.res.status} ${tree.url} via ${tree.hops.join(' -> ')}`;
