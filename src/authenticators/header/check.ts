@@ -4,6 +4,7 @@
  * hand-built options object cannot skip them).
  */
 import { isValidCidr } from '../../shared/cidr.js';
+import { regexError } from '../../shared/regex.js';
 
 export interface OptionProblem {
   /** Path below authenticator.header. */
@@ -16,13 +17,8 @@ const KEYSET_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES25
 export const MIN_SECRET_LENGTH = 32;
 
 function regexProblem(pattern: unknown, segments: (string | number)[]): OptionProblem[] {
-  if (typeof pattern !== 'string') return [];
-  try {
-    new RegExp(pattern);
-    return [];
-  } catch (e) {
-    return [{ segments, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` }];
-  }
+  const message = typeof pattern === 'string' ? regexError(pattern) : null;
+  return message ? [{ segments, message }] : [];
 }
 
 function textRuleProblems(o: Record<string, unknown>, base: (string | number)[]): OptionProblem[] {

@@ -5,19 +5,15 @@
  */
 import { checkHeaderOptions } from '../../authenticators/header/check.js';
 import { isValidCidr } from '../../shared/cidr.js';
+import { regexError } from '../../shared/regex.js';
 import type { RawProblem } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 
 function checkRegex(pattern: unknown, segments: string[]): RawProblem[] {
-  if (typeof pattern !== 'string') return [];
-  try {
-    new RegExp(pattern);
-    return [];
-  } catch (e) {
-    return [{ segments, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` }];
-  }
+  const message = typeof pattern === 'string' ? regexError(pattern) : null;
+  return message ? [{ segments, message }] : [];
 }
 
 export function crossChecks(data: unknown): RawProblem[] {
