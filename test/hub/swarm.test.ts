@@ -10,10 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshfsDriver, type RunningDriver } from '../../src/volumes/sshfs/main.js';
-import { acquireDocker, docker, leftovers, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
+import type { RunningDriver } from '../../src/volumes/sshfs/main.js';
+import { acquireDocker, docker, leftovers, removeLeftovers, startTestSshfsDriver, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
 import { startSshd, type SshdService } from '../services/sshd.js';
 import { Browser, startTestHub, waitFor, type TestHub } from './harness.js';
 
@@ -28,16 +27,7 @@ let th: TestHub;
 
 beforeAll(async () => {
   [handle, sshd] = await Promise.all([acquireDocker(), startSshd()]);
-  driver = await startSshfsDriver({
-    name: driverName,
-    socketDir: '/run/docker/plugins',
-    stateDir: join(work, 'state'),
-    keysDir: join(work, 'keys'),
-    knownHosts: sshd.knownHostsFile,
-    log: pino({ level: 'silent' }),
-  });
-  // Swarm schedules onto nodes that list the plugin; a new plugin name is listed after a refresh.
-  await waitFor(async () => (await docker(['node', 'inspect', 'self', '--format', '{{json .Description.Engine.Plugins}}'])).includes(`"${driverName}"`), 120_000, 1000);
+  driver = await startTestSshfsDriver(driverName, work, sshd.knownHostsFile);
   th = await startTestHub({
     authenticator: {
       kind: 'header',

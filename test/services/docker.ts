@@ -13,6 +13,8 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, wri
 import { resolve, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { startSshfsDriver, type RunningDriver } from '../../src/volumes/sshfs/main.js';
 import { startProcess } from './util.js';
 
 const run = promisify(execFile);
@@ -169,4 +171,30 @@ export async function removeLeftovers(hubId: string, withVolumes = true): Promis
     await docker(['volume', 'rm', ...volumes]).catch(() => undefined);
     await sleep(500);
   }
+}
+
+/**
+ * Start the atrium sshfs volume driver in this process under `name` and wait until the Swarm node
+ * lists it: Swarm only schedules tasks with that driver's volumes onto nodes that list the plugin,
+ * and a node learns a new plugin socket only at its next description refresh (~20-30 s here; once
+ * learnt the name stays listed, so later runs need not wait).
+ */
+export async function startTestSshfsDriver(name: string, workDir: string, knownHosts: string): Promise<RunningDriver> {
+  const driver = await startSshfsDriver({
+    name,
+    socketDir: '/run/docker/plugins',
+    stateDir: join(workDir, 'state'),
+    keysDir: join(workDir, 'keys'),
+    knownHosts,
+    log: pino({ level: 'silent' }),
+  });
+  const deadline = Date.now() + 120_000;
+  while (!(await docker(['node', 'inspect', 'self', '--format', '{{json .Description.Engine.Plugins}}'])).includes(`"${name}"`)) {
+    if (Date.now() > deadline) {
+      await driver.close();
+      throw new Error(`swarm node never listed the ${name} volume plugin`);
+    }
+    await sleep(1000);
+  }
+  return driver;
 }

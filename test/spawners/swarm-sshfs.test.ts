@@ -10,8 +10,8 @@ import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spawner } from '../../src/spawners/spawner.js';
 import { swarmSpawnerKind, SwarmSpawnerOptions } from '../../src/spawners/swarm/index.js';
-import { startSshfsDriver, type RunningDriver } from '../../src/volumes/sshfs/main.js';
-import { acquireDocker, docker, leftovers, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
+import type { RunningDriver } from '../../src/volumes/sshfs/main.js';
+import { acquireDocker, docker, leftovers, removeLeftovers, startTestSshfsDriver, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
 import { startSshd, type SshdService } from '../services/sshd.js';
 import { freePort } from '../services/util.js';
 import { contractContext, contractEnv, silentLog } from './contract.js';
@@ -31,21 +31,9 @@ const running: Spawner[] = [];
 
 beforeAll(async () => {
   [handle, sshd] = await Promise.all([acquireDocker(), startSshd()]);
-  driver = await startSshfsDriver({
-    name: driverName,
-    socketDir: '/run/docker/plugins',
-    stateDir: join(work, 'state'),
-    keysDir: join(work, 'keys'),
-    knownHosts: sshd.knownHostsFile,
-    log: silentLog,
-  });
-  apiPort = await freePort();
   const t0 = Date.now();
-  const deadline = t0 + 120_000;
-  while (!(await docker(['node', 'inspect', 'self', '--format', '{{json .Description.Engine.Plugins}}'])).includes(`"${driverName}"`)) {
-    if (Date.now() > deadline) throw new Error(`swarm node never listed the ${driverName} volume plugin`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  driver = await startTestSshfsDriver(driverName, work, sshd.knownHostsFile);
+  apiPort = await freePort();
   console.log(`swarm node listed ${driverName} after ${Date.now() - t0} ms`);
 }, 240_000);
 afterAll(async () => {
