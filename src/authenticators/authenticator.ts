@@ -12,8 +12,9 @@ export interface AuthRequest {
   /** Lower-cased header names, as Node gives them. */
   headers: Record<string, string | string[] | undefined>;
   /**
-   * The TCP peer address (not X-Forwarded-For). Header authenticators must only trust
-   * headers from configured proxies; the hub also checks this before calling them.
+   * The address that connected to our proxy: the TCP peer, or one hop back in X-Forwarded-For
+   * when the hub authenticated that hop (proxy proof or hub.trustedProxies; never a client's own
+   * X-Forwarded-For). Header authenticators must only trust headers from configured proxies.
    */
   peerAddress: string;
   method: string;

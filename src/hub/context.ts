@@ -41,6 +41,11 @@ export interface HubContext {
   metrics: Metrics;
   spawns: SpawnManager;
   routes: RouteKeeper;
+  /**
+   * Secret our atrium-proxy adds to hub-route requests (X-Atrium-Proxy-Proof) so the hub can
+   * tell its X-Forwarded-For from one any local process wrote (auth/client-address.ts).
+   */
+  proxyProof: string;
   /** Name of the Atrium version the hub reports (X-JupyterHub-Version stays 3.0.0 for compatibility). */
   version: string;
 }

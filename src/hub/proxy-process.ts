@@ -4,6 +4,7 @@
  * restarting the hub drops no user traffic; only an explicit stop() ends it, by recorded PID.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,11 @@ export interface ProxyProcessOptions {
   apiIp: string;
   apiPort: number;
   authToken: string;
+  /**
+   * The proxy proof (auth/client-address.ts), passed in the environment (ATRIUM_PROXY_PROOF),
+   * never in argv where ps shows it to every local user.
+   */
+  proxyProof?: string;
   errorTarget?: string;
   logLevel: string;
   pidFile: string;
@@ -72,8 +78,15 @@ export class ProxyProcess {
     if (recorded !== undefined && alive(recorded)) {
       if (await this.answersWithOurToken()) {
         this.pid = recorded;
-        this.opts.log.info({ pid: recorded }, 'adopted running proxy');
-        return 'adopted';
+        if (this.holdsOurProof()) {
+          this.opts.log.info({ pid: recorded }, 'adopted running proxy');
+          return 'adopted';
+        }
+        // Its X-Forwarded-For would no longer be believed, so every portal login would fail.
+        this.opts.log.warn({ pid: recorded }, 'the running proxy was started with another proxy proof (or none); restarting it');
+        await this.stop();
+        await this.spawnProxy();
+        return 'started';
       }
       this.opts.log.warn({ pid: recorded, pidFile: this.opts.pidFile },
         'pid file names a live process that is not our proxy; starting a new one');
@@ -111,6 +124,24 @@ export class ProxyProcess {
     }
   }
 
+  /** Where the proof's fingerprint (not the proof) is kept beside the pid file. */
+  private get proofRecord(): string {
+    return `${this.opts.pidFile.replace(/\.pid$/, '')}.proof-sha256`;
+  }
+
+  private proofFingerprint(): string {
+    return createHash('sha256').update(this.opts.proxyProof ?? '').digest('hex');
+  }
+
+  private holdsOurProof(): boolean {
+    if (this.opts.proxyProof === undefined) return true;
+    try {
+      return readFileSync(this.proofRecord, 'utf8').trim() === this.proofFingerprint();
+    } catch {
+      return false;
+    }
+  }
+
   private async answersWithOurToken(): Promise<boolean> {
     try {
       const res = await fetch(`http://${hostFor(this.opts.apiIp)}:${this.opts.apiPort}/api/routes`, {
@@ -135,12 +166,15 @@ export class ProxyProcess {
       ...(o.errorTarget ? ['--error-target', o.errorTarget] : []),
     ];
     const out = openSync(this.logFile, 'a');
+    const env: NodeJS.ProcessEnv = { ...process.env, CONFIGPROXY_AUTH_TOKEN: o.authToken };
+    delete env.ATRIUM_PROXY_PROOF;
+    if (o.proxyProof !== undefined) env.ATRIUM_PROXY_PROOF = o.proxyProof;
     let exited: string | undefined;
     try {
       const child = spawn(cmd!, args, {
         detached: true,
         stdio: ['ignore', out, out],
-        env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: o.authToken },
+        env,
       });
       child.once('error', (err) => { exited = err.message; });
       child.once('exit', (code, signal) => { exited = `exited with ${signal ?? `code ${code}`}`; });
@@ -149,6 +183,7 @@ export class ProxyProcess {
       if (child.pid === undefined) throw new Error(`could not start proxy ${cmd}: ${exited ?? 'no pid'}`);
       this.pid = child.pid;
       writeFileSync(o.pidFile, String(child.pid));
+      writeFileSync(this.proofRecord, `${this.proofFingerprint()}\n`, { mode: 0o600 });
       o.log.info({ pid: child.pid, port: o.port, apiPort: o.apiPort, logFile: this.logFile }, 'started proxy');
     } finally {
       closeSync(out);

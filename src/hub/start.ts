@@ -41,6 +41,9 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
   const stores = openStores(join(stateDir, 'atrium.sqlite'));
   const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
   const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
+  // Kept in stateDir so a proxy adopted after a hub restart still holds the same proof.
+  const proxyProof = loadSecret(stateDir, 'proxy-proof', env.ATRIUM_PROXY_PROOF);
+  if (proxyProof.length < 16) throw new Error('ATRIUM_PROXY_PROOF is too short to be a secret (use openssl rand -hex 32)');
   const metrics = new Metrics();
   const authenticator = await loadAuthenticator(config, log);
   const { kind: spawnerKind, options: spawnerOptions } = await loadSpawnerKind(config);
@@ -56,7 +59,7 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
     secure: config.hub.publicUrl?.startsWith('https:') ?? false,
   };
   const proxy = new ProxyClient({ apiUrl: config.proxy.apiUrl, authToken: proxyToken, log: log.child({ component: 'proxy-client' }) });
-  const hub = { config, log, stores, cipher, urls, authenticator, spawnerKind, spawnerOptions, hooks, metrics, version: VERSION } as HubContext;
+  const hub = { config, log, stores, cipher, urls, authenticator, spawnerKind, spawnerOptions, hooks, metrics, proxyProof, version: VERSION } as HubContext;
   hub.spawns = new SpawnManager(hub);
   hub.routes = new RouteKeeper({
     proxy,
@@ -96,6 +99,7 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
       apiIp: api.hostname,
       apiPort: Number(api.port || 80),
       authToken: proxyToken,
+      proxyProof,
       errorTarget: `${urls.hubTarget}${urls.hub}error`,
       logLevel: config.logLevel === 'debug' ? 'debug' : 'warn',
       pidFile: join(stateDir, 'proxy.pid'),

@@ -1,7 +1,7 @@
 /**
  * Request-header rewriting shared by the HTTP and websocket paths: X-Forwarded-* (appended, as
- * http-proxy does), custom headers, and stripping the hub's session cookies from traffic to
- * anything that is not the hub.
+ * http-proxy does), custom headers, stripping the hub's session cookies from traffic to
+ * anything that is not the hub, and the proxy proof that lets the hub believe X-Forwarded-For.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
@@ -9,6 +9,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 export const HUB_COOKIE_NAMES = ['jupyterhub-hub-login', 'atrium-hub-login', 'atrium-session-id'];
 
 const COOKIE_HINT = /jupyterhub-hub-login|atrium-hub-login|atrium-session-id/;
+
+/**
+ * Proves to the hub that a request came through this proxy (so its X-Forwarded-For is ours).
+ * Set on hub routes only, and removed from everything a client sends, on every route: a user
+ * server must never see the real proof, and a forged one must never reach the hub.
+ */
+export const PROOF_HEADER = 'x-atrium-proxy-proof';
 
 /** Remove hub cookies from a Cookie header; undefined when nothing is left. */
 export function stripHubCookies(cookie: string): string | undefined {
@@ -33,6 +40,8 @@ export interface RewriteOptions {
   encrypted: boolean;
   customHeaders: Record<string, string>;
   hasCustomHeaders: boolean;
+  /** The secret shared with the hub (ATRIUM_PROXY_PROOF / --proxy-proof-file); absent = none sent. */
+  proxyProof?: string;
 }
 
 /**
@@ -67,5 +76,8 @@ export function rewriteHeaders(
   if (opts.hasCustomHeaders) {
     for (const k in opts.customHeaders) headers[k] = opts.customHeaders[k];
   }
+  // After the custom headers, so not even a --custom-header can put a proof on a user route.
+  if (headers[PROOF_HEADER] !== undefined) delete headers[PROOF_HEADER];
+  if (isHubRoute && opts.proxyProof) headers[PROOF_HEADER] = opts.proxyProof;
   return headers;
 }

@@ -3,6 +3,7 @@
  * with a CHP command line) can swap the binary. Flags we do not implement are accepted and
  * reported back as warnings instead of failing, because JupyterHub may pass them.
  */
+import { readFileSync } from 'node:fs';
 
 export interface ProxyOptions {
   ip: string;
@@ -30,6 +31,8 @@ export interface ProxyOptions {
   metricsPort?: number;
   keepAliveTimeoutMs: number;
   authToken: string;
+  /** Sent to hub routes as X-Atrium-Proxy-Proof (see headers.ts); never taken from argv. */
+  proxyProof?: string;
 }
 
 export interface ParsedArgs {
@@ -85,7 +88,20 @@ const WITH_VALUE: Record<string, Setter> = {
   '--ssl-ca': (o, v) => { o.sslCa = v; },
   '--metrics-ip': (o, v) => { o.metricsIp = v; },
   '--metrics-port': (o, v) => { o.metricsPort = port('--metrics-port')(v); },
+  // A path, not the secret: argv is visible to every local user in ps.
+  '--proxy-proof-file': (o, v) => { o.proxyProof = readProofFile(v); },
 };
+
+function readProofFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`--proxy-proof-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (text.length < 16) throw new Error(`--proxy-proof-file: ${path} holds no proof (at least 16 characters)`);
+  return text;
+}
 
 const SWITCHES: Record<string, Setter> = {
   '--no-x-forward': (o) => { o.xForward = false; },
@@ -123,6 +139,7 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env): ProxyOptio
     metricsIp: '',
     keepAliveTimeoutMs: 5000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN ?? '',
+    proxyProof: env.ATRIUM_PROXY_PROOF?.trim() || undefined,
   };
 }
 
@@ -181,5 +198,7 @@ A configurable-http-proxy compatible proxy. The API token comes from CONFIGPROXY
   --pid-file FILE         write our PID to FILE
   --ssl-key FILE --ssl-cert FILE [--ssl-ca FILE]   serve HTTPS
   --metrics-ip IP --metrics-port N                 Prometheus /metrics
+  --proxy-proof-file FILE add the proof in FILE (0600) to requests on hub routes
+                          (X-Atrium-Proxy-Proof; env ATRIUM_PROXY_PROOF also works)
   --log-level debug|info|warn|error
 `;

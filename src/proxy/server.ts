@@ -49,6 +49,7 @@ export async function startProxy(options: ProxyOptions, log: Logger): Promise<Ru
       encrypted,
       customHeaders: options.customHeaders,
       hasCustomHeaders: Object.keys(options.customHeaders).length > 0,
+      proxyProof: options.proxyProof,
     },
   };
   if (options.defaultTarget) table.set('/', { target: options.defaultTarget });

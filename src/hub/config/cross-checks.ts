@@ -6,6 +6,7 @@
 import { checkHeaderOptions } from '../../authenticators/header/check.js';
 import { isValidCidr } from '../../shared/cidr.js';
 import { regexError } from '../../shared/regex.js';
+import { identityHopProblems } from './identity-hop.js';
 import type { RawProblem } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
@@ -56,5 +57,6 @@ export function crossChecks(data: unknown): RawProblem[] {
   for (const p of checkHeaderOptions(auth.header, headerActive)) {
     out.push({ segments: ['authenticator', 'header', ...p.segments.map(String)], message: p.message });
   }
+  out.push(...identityHopProblems(data).map((p) => ({ ...p, segments: p.segments.map(String) })));
   return out.map((p) => ({ ...p, segments: p.segments.map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)) }));
 }

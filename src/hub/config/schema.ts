@@ -53,7 +53,7 @@ export const HubSection = Obj(
     trustedProxies: Type.Array(Type.String(), {
       default: [],
       description:
-        'Addresses (CIDRs) of an external proxy in front of the hub (proxy.external). The hub takes the last X-Forwarded-For entry such a proxy appended as the client address, one hop only. The child proxy (loopback) is always trusted this way. Do not list a portal here: header authenticators check the portal in their own trustedProxies.',
+        'Addresses (CIDRs) of a proxy in front of the hub that cannot send the proxy proof (e.g. configurable-http-proxy). The hub takes the last X-Forwarded-For entry such a proxy appended as the client address, one hop only. atrium-proxy needs no entry: it proves itself with the proxy proof (ATRIUM_PROXY_PROOF). Loopback is not trusted by itself. Do not list a portal here: header authenticators check the portal in their own trustedProxies.',
     }),
     maxBodyBytes: Type.Integer({ default: 1048576, minimum: 1024, description: 'Largest request body the hub accepts.' }),
   },

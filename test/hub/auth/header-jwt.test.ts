@@ -76,11 +76,16 @@ describe('JWT identity header', () => {
 
   it('an untrusted peer is refused even with a valid token', async () => {
     const before = users();
+    // What the child proxy sends for a client at 10.9.9.9: the proof vouches for its X-Forwarded-For.
     const res = await th.running.app.inject({
       method: 'GET',
       url: '/hub/login',
       remoteAddress: '127.0.0.1',
-      headers: { 'x-portal-token': await jwt({ sub: 'sneaky' }), 'x-forwarded-for': '10.9.9.9' },
+      headers: {
+        'x-portal-token': await jwt({ sub: 'sneaky' }),
+        'x-forwarded-for': '10.9.9.9',
+        'x-atrium-proxy-proof': th.running.hub.proxyProof,
+      },
     });
     expect(res.statusCode).toBe(403);
     expect(users()).toEqual(before);

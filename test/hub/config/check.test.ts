@@ -13,7 +13,7 @@ function file(name: string, text: string): string {
 
 describe('configCheck', () => {
   it('says ok with a short summary', () => {
-    const path = file('ok.yaml', 'authenticator:\n  kind: header\n  header:\n    trustedProxies: [127.0.0.1]\n');
+    const path = file('ok.yaml', 'authenticator:\n  kind: header\n  header:\n    trustedProxies: [203.0.113.5]\n');
     const r = configCheck(path, {});
     expect(r.ok).toBe(true);
     expect(r.output).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ok\n  authenticator: header\n  spawner: local\n`));

@@ -96,7 +96,7 @@ describe('parseConfig: problems', () => {
   });
 
   it('unknown key with a did-you-mean, in the documented format', () => {
-    const e = problemsOf('authenticator:\n  kind: header\n  header:\n    trustedProxies: [127.0.0.1]\n    userHedaer: X-User\n');
+    const e = problemsOf('authenticator:\n  kind: header\n  header:\n    trustedProxies: [203.0.113.5]\n    userHedaer: X-User\n');
     expect(e.message).toBe('atrium.yaml:5: authenticator.header.userHedaer: unknown key (did you mean "userHeader"?)');
     expect(e.problems).toEqual([{ path: 'authenticator.header.userHedaer', line: 5, message: 'unknown key (did you mean "userHeader"?)' }]);
   });
