@@ -53,7 +53,8 @@ async function main(argv: string[]): Promise<void> {
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
     const config = load(configPath(values.config));
     const { startHub } = await import('./hub/start.js');
-    const running = await startHub(config);
+    // A database that cannot be written any more ends the process (exit 1) for the supervisor.
+    const running = await startHub(config, { onFatal: () => process.exit(1) });
     process.stdout.write(`Atrium is up: open ${running.publicUrl}${config.hub.baseUrl}hub/ (hub API at ${running.hubUrl})\n`);
     const stop = (sig: string) => {
       running.hub.log.info({ signal: sig }, 'shutting down (user servers and the proxy keep running)');

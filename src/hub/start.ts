@@ -11,6 +11,7 @@ import type { AtriumConfig } from './config/schema.js';
 import type { HubContext, HubUrls } from './context.js';
 import { openStores } from './db/index.js';
 import { AuthStateCipher, loadSecret } from './auth/crypto.js';
+import { ensurePrivateDir } from './private-files.js';
 import { Metrics } from './metrics.js';
 import { SpawnManager } from './spawn/manager.js';
 import { RouteKeeper } from './spawn/routes.js';
@@ -33,12 +34,32 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningHub> {
+export interface StartOptions {
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Called after the fatal line when the database can no longer be written (read-only, I/O
+   * error). The command line exits non-zero; the default closes the hub.
+   */
+  onFatal?: () => void;
+}
+
+export async function startHub(config: AtriumConfig, opts: StartOptions = {}): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? pino({ level: config.logLevel, base: { app: 'atrium-hub' } });
   const stateDir = resolve(config.hub.stateDir);
+  ensurePrivateDir(stateDir);
   mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
-  const stores = openStores(join(stateDir, 'atrium.sqlite'));
+  const dbFile = join(stateDir, 'atrium.sqlite');
+  const stores = openStores(dbFile);
+  stores.health.onFatal = (err) => {
+    log.fatal(
+      { code: (err as { code?: string }).code, reason: err.message, database: dbFile },
+      'the database can no longer be written (read-only, I/O error or damaged storage); the hub stops so that a supervisor restarts it once the storage is back',
+    );
+    if (opts.onFatal) opts.onFatal();
+    else void closeFn();
+  };
   const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
   const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
   const metrics = new Metrics();
@@ -152,25 +173,38 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
   return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${publicHost}:${config.proxy.port}`, proxyProcess, close: () => closeFn() };
 }
 
-/** True when the proxy is missing the hub route or a running server's route. */
+/**
+ * True when the proxy is missing the hub route or a running server's route. The hub route is
+ * always part of the probe: without it nobody can log in, and it must not wait for the (much
+ * slower) full reconcile just because some user route happened to be the one probed.
+ */
 async function routeTableLost(hub: HubContext, proxy: ProxyClient, apiUrl: string, token: string): Promise<boolean> {
   const wanted = hub.spawns.wantedRoutes();
-  if (wanted.length === 0) {
+  const probe = wanted.length ? wanted[Math.floor(Math.random() * wanted.length)]! : null;
+  const hubPath = routespecToPath(hub.urls.base);
+  // '/api/routes/' lists the whole table (CHP has no single-route GET for '/'), so a hub at the
+  // root is checked in that listing, together with the probed user route.
+  if (hubPath === '/') {
     const routes = await proxy.getRoutes();
-    return !Object.values(routes).some((r) => r.hub === true);
+    const hubRoute = routes['/'];
+    if (!hubRoute || hubRoute.target !== hub.urls.hubTarget) return true;
+    return probe !== null && !routes[routespecToPath(probe.spec)];
   }
-  const probe = wanted[Math.floor(Math.random() * wanted.length)]!;
-  const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(probe.spec)}`, {
-    headers: { Authorization: `token ${token}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  await res.arrayBuffer();
-  return res.status === 404;
+  for (const spec of probe ? [hub.urls.base, probe.spec] : [hub.urls.base]) {
+    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(spec)}`, {
+      headers: { Authorization: `token ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    await res.arrayBuffer();
+    if (res.status === 404) return true;
+  }
+  return false;
 }
 
 function recordProxyActivity(hub: HubContext, routes: Record<string, Record<string, unknown>>): void {
   const { stores } = hub;
-  stores.db.transaction(() => {
+  // Activity is bookkeeping: while the database is locked it waits for the next round.
+  stores.health.bookkeeping(() => stores.db.transaction(() => {
     for (const data of Object.values(routes)) {
       if (typeof data.user !== 'string' || typeof data.server_name !== 'string' || typeof data.last_activity !== 'string') continue;
       const user = stores.users.get(data.user);
@@ -180,5 +214,5 @@ function recordProxyActivity(hub: HubContext, routes: Record<string, Record<stri
       stores.users.touch(user.id, ts);
       stores.servers.touch(server.id, ts);
     }
-  })();
+  })());
 }
