@@ -3,7 +3,6 @@
  * servers from the database and reconcile routes. Stopping the hub (close) leaves user servers,
  * the proxy process and its routes alone, so users keep working through a hub restart.
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -49,7 +48,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
   const log = opts.log ?? pino({ level: config.logLevel, base: { app: 'atrium-hub' } });
   const stateDir = resolve(config.hub.stateDir);
   ensurePrivateDir(stateDir);
-  mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(join(stateDir, 'logs'));
   const dbFile = join(stateDir, 'atrium.sqlite');
   const stores = openStores(dbFile);
   stores.health.onFatal = (err) => {
