@@ -57,6 +57,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
 
   // 2. Headers every hub response carries, and latency metrics.
   app.addHook('onRequest', async (req, reply) => {
+    hub.stores.health.checkStorage();
     reply.headers(API_HEADERS);
     (req as FastifyRequest & { t0?: number }).t0 = performance.now();
   });

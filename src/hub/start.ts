@@ -59,6 +59,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     if (opts.onFatal) opts.onFatal();
     else void closeFn();
   };
+  stores.health.onWarning = (message) => log.warn({ database: dbFile }, message);
   const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
   const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
   const metrics = new Metrics();

@@ -3,7 +3,7 @@
  * the source of truth: proxy routes and running servers are derived from it.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrations } from './migrations.js';
 import { BUSY_TIMEOUT_MS, guardDatabase, storageHealth } from './storage-health.js';
@@ -35,38 +35,9 @@ export function openDatabase(file: string): Db {
   migrate(db);
   if (onDisk) {
     for (const suffix of DB_FILE_SUFFIXES) tightenFile(file + suffix);
-    watchSharedMemory(db, file + '-shm');
+    storageHealth(db).watch(file);
   }
   return db;
-}
-
-/**
- * The WAL index (-shm) is mapped shared into every connection and cannot be opted out of without
- * locking every other process out of the database. If that file is truncated or replaced under
- * the hub (a restore, a tool that opened the database while ignoring our locks), the next access
- * to the mapping raises SIGBUS and the process dies without a word. A cheap periodic stat sees
- * most such changes first and turns them into a fatal log line and a clean exit.
- */
-function watchSharedMemory(db: Db, shm: string): void {
-  let last: { ino: number; size: number } | null = null;
-  const timer = setInterval(() => {
-    if (!db.open) return void clearInterval(timer);
-    let now: { ino: number; size: number } | null;
-    try {
-      const st = statSync(shm);
-      now = { ino: st.ino, size: st.size };
-    } catch {
-      now = null;
-    }
-    if (last && (!now || now.ino !== last.ino || now.size < last.size)) {
-      clearInterval(timer);
-      const what = !now ? 'was removed' : now.ino !== last.ino ? 'was replaced' : 'was truncated';
-      storageHealth(db).fail(Object.assign(new Error(`the database's shared-memory file ${shm} ${what} underneath the hub`), { code: 'SQLITE_IOERR_SHMMAP' }));
-      return;
-    }
-    last = now;
-  }, 500);
-  timer.unref();
 }
 
 export function migrate(db: Db): number {

@@ -13,6 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import { atriumError, type AtriumError } from '../errors.js';
+import { StorageWatch } from './storage-watch.js';
 
 /** Normal wait for a lock: long enough for another process's short write, short enough not to stall. */
 export const BUSY_TIMEOUT_MS = 100;
@@ -50,9 +51,19 @@ export class StorageHealth {
     return err;
   }
 
-  /** Report a storage failure found outside SQLite (the -shm watchdog). */
-  fail(err: Error): void {
-    this.seen(err);
+  /** Told about storage problems SQLite would not report (see storage-watch.ts). */
+  onWarning: ((message: string) => void) | null = null;
+  private watcher: StorageWatch | null = null;
+
+  /** Start watching the database files under `file`. */
+  watch(file: string): void {
+    this.watcher = new StorageWatch(file, (err) => this.seen(err), (m) => this.onWarning?.(m));
+    this.watcher.start(() => this.db.open);
+  }
+
+  /** A cheap check of the files, rate-limited; call it before work that touches the database. */
+  checkStorage(): void {
+    this.watcher?.check();
   }
 
   /** True while another process is known to hold the lock (statements fail fast). */
