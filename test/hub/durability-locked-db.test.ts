@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { Browser } from './harness.js';
@@ -61,6 +62,7 @@ describe('a database locked by another process', () => {
     expect(login.res.status).toBe(200);
     const admin = hp.token('admin');
     const fresh = hp.token('alice');
+    const freshDuringLock = hp.token('alice');
     // Warm the admin token's last_activity so only the fresh token has a first use pending.
     expect((await hp.api('GET', '/users/alice', { token: admin })).status).toBe(200);
 
@@ -75,15 +77,28 @@ describe('a database locked by another process', () => {
     const lock = await holdLock(join(hp.stateDir, 'atrium.sqlite'), 10_000);
     locker = lock.child;
     const during: Record<string, { status: number; ms: number }> = {};
-    // The fresh token's first use comes first: its last_activity write meets the lock.
-    for (const name of ['freshToken', 'home', 'userApi', 'home', 'userApi'] as const) {
+    requests.freshToken = () => hp.api('GET', '/user', { token: freshDuringLock });
+    // The fresh token's first use comes first: its last_activity write meets the lock. A page
+    // asked for at the same time shows whether the hub's event loop stalled meanwhile.
+    const [first, concurrent] = await Promise.all([timed(requests.freshToken), sleep(10).then(() => timed(requests.home))]);
+    during.freshToken = { status: first.status, ms: first.ms };
+    during.homeConcurrent = { status: concurrent.status, ms: concurrent.ms };
+    for (const name of ['home', 'userApi', 'home', 'userApi'] as const) {
       const r = await timed(requests[name]);
       during[`${name}${name in during ? '2' : ''}`] = { status: r.status, ms: r.ms };
     }
     const write = await timed(() => hp.api('POST', '/users/bob', { token: admin }));
     during.write = { status: write.status, ms: write.ms };
+    // A page that must write (a login stores a session) gets the 503 page, not a 500.
+    const t0 = performance.now();
+    const newcomer = await new Browser(hp.url).login('carol');
+    during.loginPage = { status: newcomer.res.status, ms: Math.round(performance.now() - t0) };
     console.log('latency before lock (ms)', before, 'while locked', during);
-    for (const [name, r] of Object.entries(during)) if (name !== 'write') expect(r.status, name).toBe(200);
+    expect(newcomer.res.status).toBe(503);
+    expect(newcomer.res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(newcomer.res.headers.get('retry-after')).toBeTruthy();
+    await newcomer.res.arrayBuffer();
+    for (const [name, r] of Object.entries(during)) if (name !== 'write' && name !== 'loginPage') expect(r.status, name).toBe(200);
     expect(write.status, write.body).toBe(503);
     expect(Number(write.res.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(JSON.parse(write.body)).toMatchObject({ status: 503 });
@@ -96,5 +111,13 @@ describe('a database locked by another process', () => {
     const after = await hp.api('POST', '/users/bob', { token: admin });
     expect(after.status).toBe(201);
     expect(hp.output()).not.toMatch(/database is locked/i);
+    // The fresh token's first-use record was skipped while locked, not queued as an error.
+    const db = hp.db();
+    try {
+      const rows = db.prepare("SELECT last_activity FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE name = 'alice') ORDER BY id").all() as { last_activity: string | null }[];
+      expect(rows.at(-1)!.last_activity).toBeNull();
+    } finally {
+      db.close();
+    }
   }, 60_000);
 });
