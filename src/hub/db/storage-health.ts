@@ -92,7 +92,8 @@ export class StorageHealth {
       this.noteBusy();
       return atriumError('ATRIUM_ERR_DB_BUSY', undefined, { headers: { 'Retry-After': RETRY_AFTER_SECONDS }, detail: sqliteCode(err) });
     }
-    if (isStorageFatal(err)) {
+    // A full disk is fixed by freeing space, not by a restart: answer 503 and keep running.
+    if (isStorageFatal(err) || sqliteCode(err).startsWith('SQLITE_FULL')) {
       this.seen(err);
       return atriumError('ATRIUM_ERR_DB_UNAVAILABLE', undefined, { headers: { 'Retry-After': RETRY_AFTER_SECONDS }, detail: sqliteCode(err) });
     }
