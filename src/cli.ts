@@ -12,7 +12,8 @@ import { VERSION } from './version.js';
 const USAGE = `atrium ${VERSION}
 
 Usage:
-  atrium hub [--config FILE]            run the hub (starts atrium-proxy unless proxy.external)
+  atrium hub [--config FILE]            run the hub (starts atrium-proxy unless proxy.external);
+                                        SIGHUP reloads the config file, SIGTERM stops the hub
   atrium config check FILE              validate a config file and list every problem
   atrium token [--config FILE] USER [--note TEXT] [--expires-in SECONDS] [--scopes A,B]
                                         create an API token for USER (created if missing);
@@ -51,13 +52,28 @@ async function main(argv: string[]): Promise<void> {
 
   if (cmd === 'hub') {
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-    const config = load(configPath(values.config));
+    const file = configPath(values.config);
+    const config = load(file);
     const { startHub } = await import('./hub/start.js');
-    const running = await startHub(config);
-    process.stdout.write(`Atrium is up: open ${running.publicUrl}${config.hub.baseUrl}hub/ (hub API at ${running.hubUrl})\n`);
+    const { reloadConfig } = await import('./hub/reload.js');
+    // SIGHUP reloads the config file (src/hub/reload.ts); one arriving while the hub starts is
+    // noted instead of killing the process (Node's default for SIGHUP).
+    let running: Awaited<ReturnType<typeof startHub>> | null = null;
+    process.on('SIGHUP', () => {
+      if (!running) return void process.stderr.write('atrium: SIGHUP during start ignored; send it again once the hub is up\n');
+      try {
+        reloadConfig(running.hub, file);
+      } catch (err) {
+        running.hub.log.error({ err }, 'config reload failed; the running config is kept');
+      }
+    });
+    // A database that cannot be written any more ends the process (exit 1) for the supervisor.
+    const hub = await startHub(config, { onFatal: () => process.exit(1) });
+    running = hub;
+    process.stdout.write(`Atrium is up: open ${hub.publicUrl}${config.hub.baseUrl}hub/ (hub API at ${hub.hubUrl})\n`);
     const stop = (sig: string) => {
-      running.hub.log.info({ signal: sig }, 'shutting down (user servers and the proxy keep running)');
-      void running.close().then(() => process.exit(0));
+      hub.hub.log.info({ signal: sig }, 'shutting down (user servers and the proxy keep running)');
+      void hub.close().then(() => process.exit(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -8,6 +8,7 @@ import formbody from '@fastify/formbody';
 import type { HubContext } from './context.js';
 import { JUPYTERHUB_COMPAT_VERSION } from './context.js';
 import { AtriumError } from './errors.js';
+import { storageHealth } from './db/storage-health.js';
 import { renderError } from './pages/layout.js';
 import { usersApi } from './api/users.js';
 import { serversApi } from './api/servers.js';
@@ -56,6 +57,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
 
   // 2. Headers every hub response carries, and latency metrics.
   app.addHook('onRequest', async (req, reply) => {
+    hub.stores.health.checkStorage();
     reply.headers(API_HEADERS);
     (req as FastifyRequest & { t0?: number }).t0 = performance.now();
   });
@@ -70,7 +72,9 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
 
   // 3. Errors: catalogued errors get their status and message; client mistakes found by fastify
   //    get a 4xx; anything else is a bug, logged with its stack, answered without one.
-  app.setErrorHandler((err: FastifyError | AtriumError | Error, req: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((thrown: FastifyError | AtriumError | Error, req: FastifyRequest, reply: FastifyReply) => {
+    // A database that is locked or gone is an expected failure (503), not a bug.
+    const err = storageHealth(hub.stores.db).httpError(thrown) ?? thrown;
     let status = 500;
     let message = 'Internal Server Error';
     if (err instanceof AtriumError) {

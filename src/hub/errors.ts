@@ -44,6 +44,8 @@ export const catalogue = {
   ATRIUM_ERR_OAUTH_REDIRECT: { status: 400, message: 'Mismatching redirect URI.' },
   ATRIUM_ERR_OAUTH_ACCESS: { status: 403, message: 'You do not have permission to access this server' },
   ATRIUM_ERR_PROXY_UNAVAILABLE: { status: 503, message: 'The proxy API is unavailable' },
+  ATRIUM_ERR_DB_BUSY: { status: 503, message: 'The database is busy; please try again in a few seconds' },
+  ATRIUM_ERR_DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   ATRIUM_ERR_INTERNAL: { status: 500, message: 'Internal Server Error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
@@ -52,7 +54,7 @@ export type ErrorCode = keyof typeof catalogue;
 export class AtriumError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
-  /** Extra response headers (Retry-After on 429). */
+  /** Extra response headers (Retry-After on 429 and 503). */
   readonly headers: Record<string, string>;
   /** For the log only; never sent to the client. */
   readonly detail?: string;

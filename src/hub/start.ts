@@ -3,7 +3,6 @@
  * servers from the database and reconcile routes. Stopping the hub (close) leaves user servers,
  * the proxy process and its routes alone, so users keep working through a hub restart.
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +10,7 @@ import type { AtriumConfig } from './config/schema.js';
 import type { HubContext, HubUrls } from './context.js';
 import { openStores } from './db/index.js';
 import { AuthStateCipher, loadSecret } from './auth/crypto.js';
+import { ensurePrivateDir } from './private-files.js';
 import { Metrics } from './metrics.js';
 import { SpawnManager } from './spawn/manager.js';
 import { RouteKeeper } from './spawn/routes.js';
@@ -33,12 +33,33 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningHub> {
+export interface StartOptions {
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Called after the fatal line when the database can no longer be written (read-only, I/O
+   * error). The command line exits non-zero; the default closes the hub.
+   */
+  onFatal?: () => void;
+}
+
+export async function startHub(config: AtriumConfig, opts: StartOptions = {}): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? pino({ level: config.logLevel, base: { app: 'atrium-hub' } });
   const stateDir = resolve(config.hub.stateDir);
-  mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
-  const stores = openStores(join(stateDir, 'atrium.sqlite'));
+  ensurePrivateDir(stateDir);
+  ensurePrivateDir(join(stateDir, 'logs'));
+  const dbFile = join(stateDir, 'atrium.sqlite');
+  const stores = openStores(dbFile);
+  stores.health.onFatal = (err) => {
+    log.fatal(
+      { code: (err as { code?: string }).code, reason: err.message, database: dbFile },
+      'the database can no longer be written (read-only, I/O error or damaged storage); the hub stops so that a supervisor restarts it once the storage is back',
+    );
+    if (opts.onFatal) opts.onFatal();
+    else void closeFn();
+  };
+  stores.health.onWarning = (message) => log.warn({ database: dbFile }, message);
   const cipher = new AuthStateCipher(loadSecret(stateDir, 'auth-state.key', env.ATRIUM_CRYPT_KEY ?? env.JUPYTERHUB_CRYPT_KEY));
   const proxyToken = config.proxy.authToken ?? loadSecret(stateDir, 'proxy-token', env.CONFIGPROXY_AUTH_TOKEN);
   // Kept in stateDir so a proxy adopted after a hub restart still holds the same proof.
@@ -156,25 +177,38 @@ export async function startHub(config: AtriumConfig, opts: { log?: Logger; env?:
   return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${publicHost}:${config.proxy.port}`, proxyProcess, close: () => closeFn() };
 }
 
-/** True when the proxy is missing the hub route or a running server's route. */
+/**
+ * True when the proxy is missing the hub route or a running server's route. The hub route is
+ * always part of the probe: without it nobody can log in, and it must not wait for the (much
+ * slower) full reconcile just because some user route happened to be the one probed.
+ */
 async function routeTableLost(hub: HubContext, proxy: ProxyClient, apiUrl: string, token: string): Promise<boolean> {
   const wanted = hub.spawns.wantedRoutes();
-  if (wanted.length === 0) {
+  const probe = wanted.length ? wanted[Math.floor(Math.random() * wanted.length)]! : null;
+  const hubPath = routespecToPath(hub.urls.base);
+  // '/api/routes/' lists the whole table (CHP has no single-route GET for '/'), so a hub at the
+  // root is checked in that listing, together with the probed user route.
+  if (hubPath === '/') {
     const routes = await proxy.getRoutes();
-    return !Object.values(routes).some((r) => r.hub === true);
+    const hubRoute = routes['/'];
+    if (!hubRoute || hubRoute.target !== hub.urls.hubTarget) return true;
+    return probe !== null && !routes[routespecToPath(probe.spec)];
   }
-  const probe = wanted[Math.floor(Math.random() * wanted.length)]!;
-  const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(probe.spec)}`, {
-    headers: { Authorization: `token ${token}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  await res.arrayBuffer();
-  return res.status === 404;
+  for (const spec of probe ? [hub.urls.base, probe.spec] : [hub.urls.base]) {
+    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(spec)}`, {
+      headers: { Authorization: `token ${token}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    await res.arrayBuffer();
+    if (res.status === 404) return true;
+  }
+  return false;
 }
 
 function recordProxyActivity(hub: HubContext, routes: Record<string, Record<string, unknown>>): void {
   const { stores } = hub;
-  stores.db.transaction(() => {
+  // Activity is bookkeeping: while the database is locked it waits for the next round.
+  stores.health.bookkeeping(() => stores.db.transaction(() => {
     for (const data of Object.values(routes)) {
       if (typeof data.user !== 'string' || typeof data.server_name !== 'string' || typeof data.last_activity !== 'string') continue;
       const user = stores.users.get(data.user);
@@ -184,5 +218,5 @@ function recordProxyActivity(hub: HubContext, routes: Record<string, Record<stri
       stores.users.touch(user.id, ts);
       stores.servers.touch(server.id, ts);
     }
-  })();
+  })());
 }

@@ -8,6 +8,8 @@ export function createTokenOffline(dbFile: string, config: AtriumConfig, user: s
   const bad = scopes.filter((s) => !isValidScope(s));
   if (bad.length) throw new Error(`unknown scopes: ${bad.join(', ')}`);
   const stores = openStores(dbFile);
+  // A one-shot command may wait for a lock; only the hub must never stall (storage-health.ts).
+  stores.db.pragma('busy_timeout = 5000');
   try {
     const name = user.toLowerCase();
     if (!new RegExp(config.authenticator.usernamePattern, 'u').test(name)) throw new Error(`invalid user name: ${user}`);

@@ -81,9 +81,10 @@ export function pidAlive(pid: number): boolean {
  * Prepare a hub process on free ports with the dummy authenticator, the local spawner running the
  * node stub, and a child atrium-proxy; `overrides` are merged into that config.
  */
-export async function hubProcess(overrides: Json = {}): Promise<HubProcess> {
+export async function hubProcess(overrides: Json = {}, opts: { stateDir?: string } = {}): Promise<HubProcess> {
   ensureBuilt();
-  const stateDir = mkdtempSync(join(tmpdir(), 'atrium-hubproc-'));
+  // opts.stateDir: an empty directory of the test's choosing (e.g. on a loop-mounted filesystem).
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'atrium-hubproc-'));
   const [hubPort, proxyPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const base: Json = {
     hub: { ip: '127.0.0.1', port: hubPort, stateDir },

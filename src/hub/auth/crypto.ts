@@ -5,8 +5,9 @@
  * can be rotated: the first encrypts, every key decrypts.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir, tightenFile } from '../private-files.js';
 
 export const TOKEN_PREFIX_LENGTH = 4;
 
@@ -36,14 +37,15 @@ export function checkTokenHash(token: string, hashed: string): boolean {
 /** Read a secret from the environment, else from stateDir (generated on first start, 0600). */
 export function loadSecret(stateDir: string, fileName: string, envValue: string | undefined, bytes = 32): string {
   if (envValue && envValue.trim()) return envValue.trim();
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(stateDir);
   const file = join(stateDir, fileName);
   if (existsSync(file)) {
-    chmodSync(file, 0o600);
+    tightenFile(file);
     return readFileSync(file, 'utf8').trim();
   }
   const value = randomBytes(bytes).toString('hex');
   writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
+  tightenFile(file);
   return value;
 }
 

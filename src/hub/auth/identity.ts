@@ -77,9 +77,12 @@ export function findToken(hub: HubContext, token: string): { token: TokenRow; us
     const t = Date.now();
     if (!row.last_activity || t - Date.parse(row.last_activity) > ACTIVITY_RESOLUTION_MS) {
       const iso = new Date(t).toISOString();
-      hub.stores.tokens.touch(row.id, iso);
-      // Server tokens report activity through the activity API, not by being used.
-      if (!row.note.startsWith('Server at ')) hub.stores.users.touch(user.id, iso);
+      // Only a record of use: a locked database must not turn a read into a failure.
+      hub.stores.health.bookkeeping(() => {
+        hub.stores.tokens.touch(row.id, iso);
+        // Server tokens report activity through the activity API, not by being used.
+        if (!row.note.startsWith('Server at ')) hub.stores.users.touch(user.id, iso);
+      });
     }
     return { token: row, user };
   }
@@ -99,7 +102,7 @@ export function sessionFromCookie(hub: HubContext, req: FastifyRequest): Identit
   const row = hub.stores.sessions.get(hashToken(value));
   if (!row) return null;
   if (row.expires_at < now()) {
-    hub.stores.sessions.delete(row.id);
+    hub.stores.health.bookkeeping(() => hub.stores.sessions.delete(row.id));
     return null;
   }
   const user = hub.stores.users.getById(row.user_id);

@@ -6,17 +6,37 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { migrations } from './migrations.js';
+import { BUSY_TIMEOUT_MS, guardDatabase, storageHealth } from './storage-health.js';
+import { createPrivateFile, tightenFile } from '../private-files.js';
 
 export type Db = Database.Database;
 
+/** The database and the files SQLite keeps beside it in WAL mode. */
+export const DB_FILE_SUFFIXES = ['', '-wal', '-shm'] as const;
+
 export function openDatabase(file: string): Db {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const onDisk = file !== ':memory:';
+  if (onDisk) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // SQLite creates -wal and -shm with the database file's mode, so a private main file keeps
+    // all three private; files from an older install are tightened here.
+    createPrivateFile(file);
+    for (const suffix of DB_FILE_SUFFIXES) tightenFile(file + suffix);
+  }
   const db = new Database(file);
+  guardDatabase(db);
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma('synchronous = NORMAL');
+  // The database file is read with read(2), never mapped: a mapped file that shrinks or becomes
+  // unreadable underneath kills the process with SIGBUS instead of returning an error.
+  db.pragma('mmap_size = 0');
   migrate(db);
+  if (onDisk) {
+    for (const suffix of DB_FILE_SUFFIXES) tightenFile(file + suffix);
+    storageHealth(db).watch(file);
+  }
   return db;
 }
 

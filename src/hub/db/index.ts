@@ -5,9 +5,12 @@ import { ServerStore } from './servers.js';
 import { TokenStore } from './tokens.js';
 import { OAuthStore } from './oauth.js';
 import { SessionStore } from './sessions.js';
+import { storageHealth, type StorageHealth } from './storage-health.js';
 
 export interface Stores {
   db: Db;
+  /** Lock and storage failures: busy back-off, bookkeeping writes, the fatal hook. */
+  health: StorageHealth;
   users: UserStore;
   groups: GroupStore;
   servers: ServerStore;
@@ -20,6 +23,7 @@ export function openStores(file: string): Stores {
   const db = openDatabase(file);
   return {
     db,
+    health: storageHealth(db),
     users: new UserStore(db),
     groups: new GroupStore(db),
     servers: new ServerStore(db),
