@@ -6,6 +6,7 @@ import { AtriumError } from '../errors.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
 import { ago, esc, renderError, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
+import { redirect } from './safe-redirect.js';
 
 export async function adminPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -61,7 +62,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
       return u ? hub.spawns.stop(u, a.serverName) : Promise.resolve();
     }));
     hub.log.info({ admin: me.name, count: running.length }, 'admin stopped all servers');
-    return reply.redirect(`${hub.urls.hub}admin`, 303);
+    return redirect(reply, `${hub.urls.hub}admin`, 303);
   });
 
   app.post('/admin/users', async (req, reply) => {
@@ -77,6 +78,6 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
       if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
       throw err;
     }
-    return reply.redirect(`${hub.urls.hub}admin`, 303);
+    return redirect(reply, `${hub.urls.hub}admin`, 303);
   });
 }

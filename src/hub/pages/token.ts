@@ -4,6 +4,7 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { ago, esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
+import { redirect } from './safe-redirect.js';
 
 export async function tokenPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -54,6 +55,6 @@ export async function tokenPages(app: FastifyInstance): Promise<void> {
     checkXsrf(req, body._xsrf);
     const t = hub.stores.tokens.get(Number(body.id));
     if (t && t.user_id === me.id && t.server_id === null) hub.stores.tokens.delete(t.id);
-    return reply.redirect(`${hub.urls.hub}token`, 303);
+    return redirect(reply, `${hub.urls.hub}token`, 303);
   });
 }
