@@ -113,7 +113,7 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
   app.post<{ Querystring: AuthorizeQuery; Body: Record<string, string> }>('/api/oauth2/authorize', async (req, reply) => {
     const ident = sessionFromCookie(hub, req);
     if (!ident) return redirect(reply, `${hub.urls.hub}login?next=${encodeComponent(req.url)}`, 302);
-    checkXsrf(req, (req.body as Record<string, string> | undefined)?._xsrf);
+    checkXsrf(hub, req, (req.body as Record<string, string> | undefined)?._xsrf);
     const v = validate(req, reply, ident, req.query);
     if ('error' in v) return v.error;
     return issueCode(reply, ident, v.client, v.scopes, req.query.state);

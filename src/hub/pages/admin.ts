@@ -55,7 +55,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
   app.post('/admin/stop-all', async (req, reply) => {
     const me = await admin(req, reply);
     if (!me) return reply;
-    checkXsrf(req, (req.body as Record<string, unknown> | undefined)?._xsrf);
+    checkXsrf(hub, req, (req.body as Record<string, unknown> | undefined)?._xsrf);
     const running = [...hub.spawns.active.values()].filter((a) => a.phase === 'running');
     await Promise.allSettled(running.map((a) => {
       const u = hub.stores.users.getById(a.userId);
@@ -69,7 +69,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
     const me = await admin(req, reply);
     if (!me) return reply;
     const body = (req.body ?? {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const raw = typeof body.usernames === 'string' ? body.usernames : '';
     try {
       const names = raw.split(/[\s,]+/).filter(Boolean).slice(0, 500).map((n) => checkedUsername(hub, n));

@@ -131,7 +131,7 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
   app.post<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
     const next = safeNext(hub, req.query.next);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const form: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_xsrf') form[k] = v;
     form.username = (form.username ?? '').trim();

@@ -107,7 +107,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
     if (badServerName(reply, me, user, req.params.server ?? '', 'start')) return reply;
@@ -147,7 +147,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only stop your own servers.', me);
     if (badServerName(reply, me, user, req.params.server ?? '', 'stop')) return reply;
