@@ -7,6 +7,10 @@ import { escapePath, serverPrefix } from '../spawn/env.js';
 import { ago, esc, renderError, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 import { redirect } from './safe-redirect.js';
+import { isValidServerName } from '../../shared/names.js';
+
+/** A row named before the server-name rule: it may be stopped or deleted (API), not started. */
+export const LEGACY_NAME = '<span class="muted">name predates the naming rule: stop or delete only</span>';
 
 export async function adminPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -39,7 +43,9 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
         const status = a ? esc(a.phase === 'running' ? 'running' : a.phase === 'spawn' ? 'starting' : 'stopping') : 'stopped';
         const action = a?.phase === 'running'
           ? `<a class="button" href="${esc(serverPrefix(hub, u.name, n))}">Open</a><form class="inline" method="post" action="${h}stop/${path}">${hidden}<button class="danger">Stop</button></form>`
-          : a ? '' : `<form class="inline" method="post" action="${h}spawn/${path}">${hidden}<button class="primary">Start</button></form>`;
+          : a ? ''
+          : n && !isValidServerName(n) ? LEGACY_NAME
+          : `<form class="inline" method="post" action="${h}spawn/${path}">${hidden}<button class="primary">Start</button></form>`;
         return `<tr><td>${i === 0 ? esc(u.name) + (u.admin ? ' <span class="muted">(admin)</span>' : '') : ''}</td><td>${n ? esc(n) : 'default'}</td><td>${status}</td><td class="muted">${ago(u.last_activity)}</td><td>${action}</td></tr>`;
       }).join('');
     }).join('');

@@ -15,6 +15,7 @@ import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
 import { isValidServerName, SERVER_NAME_HTML_PATTERN, SERVER_NAME_MAX, SERVER_NAME_RULE } from '../../shared/names.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
+import { LEGACY_NAME } from './admin.js';
 
 type SP = { user?: string; server?: string };
 
@@ -62,6 +63,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
           ? a.phase === 'running'
             ? `<a class="button primary" href="${esc(serverPrefix(hub, me.name, n))}">Open</a>${stopForm}`
             : `<a class="button" href="${esc(pendingUrl(hub, me.name, n))}">Progress</a>`
+          : n && !isValidServerName(n) ? LEGACY_NAME
           : `<a class="button primary" href="${esc(hub.urls.hub)}spawn/${esc(escapePath(me.name))}${n ? '/' + esc(escapePath(n)) : ''}">Start</a>`;
         return `<tr><td>${label}</td><td>${status}</td><td>${actions}</td></tr>`;
       })
