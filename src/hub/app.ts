@@ -21,6 +21,7 @@ import { spawnPages } from './pages/spawn.js';
 import { adminPages } from './pages/admin.js';
 import { tokenPages } from './pages/token.js';
 import { redirectPages } from './pages/redirects.js';
+import { headerSafeUrl } from '../shared/url-text.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,6 +61,13 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
     hub.stores.health.checkStorage();
     reply.headers(API_HEADERS);
     (req as FastifyRequest & { t0?: number }).t0 = performance.now();
+  });
+  // A Location outside Latin-1 would make Node throw while writing the head (a 500); every hub
+  // redirect already goes through pages/safe-redirect.ts, this catches any that does not.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    const loc = reply.getHeader('location');
+    if (typeof loc === 'string') reply.header('location', headerSafeUrl(loc));
+    return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
     const t0 = (req as FastifyRequest & { t0?: number }).t0;

@@ -31,7 +31,7 @@ export const catalogue = {
   ATRIUM_ERR_SERVER_NOT_FOUND: { status: 404, message: 'No such server' },
   ATRIUM_ERR_SERVER_NAMED_DISABLED: { status: 400, message: 'Named servers are not enabled.' },
   ATRIUM_ERR_SERVER_NAMED_LIMIT: { status: 400, message: 'Named server limit reached' },
-  ATRIUM_ERR_SERVER_BAD_NAME: { status: 400, message: "Invalid server_name (may not contain '/')" },
+  ATRIUM_ERR_SERVER_BAD_NAME: { status: 400, message: 'Invalid server name. A server name is 1 to 30 characters: lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen.' },
   ATRIUM_ERR_SERVER_RUNNING: { status: 400, message: 'Server is already running' },
   ATRIUM_ERR_SERVER_PENDING: { status: 400, message: 'Server is pending' },
   ATRIUM_ERR_SERVER_NOT_STARTING: { status: 400, message: 'Server is not starting' },

@@ -4,6 +4,7 @@ import { atriumError } from '../errors.js';
 import { needsScope, userOr404 } from './guard.js';
 import { jsonBody } from './body.js';
 import type { HubProgressEvent } from '../spawn/active.js';
+import { checkServerNameFor } from './server-name.js';
 
 type P = { name: string; server?: string };
 
@@ -24,6 +25,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     const server = serverName(req);
     needsScope(hub, req, ['servers'], { server: `${req.params.name}/${server}` });
     const user = userOr404(hub, req.params.name);
+    checkServerNameFor(hub, user, server, 'start');
     const body = jsonBody(req);
     const options = body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)
       ? null
@@ -37,7 +39,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     const server = serverName(req);
     needsScope(hub, req, ['delete:servers'], { server: `${req.params.name}/${server}` });
     const user = userOr404(hub, req.params.name);
-    if (server) hub.spawns.checkServerName(server);
+    checkServerNameFor(hub, user, server, 'stop');
     const body = jsonBody(req) as { remove?: unknown } | null;
     const remove = body !== null && typeof body === 'object' && body.remove === true;
     if (remove && !server) throw atriumError('ATRIUM_ERR_SERVER_DEFAULT_REMOVE');
@@ -56,6 +58,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     const server = serverName(req);
     needsScope(hub, req, ['read:servers'], { server: `${req.params.name}/${server}` });
     const user = userOr404(hub, req.params.name);
+    checkServerNameFor(hub, user, server, 'view');
     const key = `${user.name}/${server}`;
     const a = hub.spawns.get(user.name, server);
     const failure = hub.spawns.failures.get(key);

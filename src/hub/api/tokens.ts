@@ -5,7 +5,7 @@ import { authenticated, needsScope, userOr404 } from './guard.js';
 import { objectBody, stringList } from './body.js';
 import { tokenModel } from './models.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
-import { expandScopes, intersectScopes, isValidScope } from '../auth/scopes.js';
+import { expandScopes, intersectScopes, isValidScope, ROLES, roleScopes } from '../auth/scopes.js';
 import { groupsResolver, userScopes } from '../auth/identity.js';
 import type { UserRow } from '../db/index.js';
 
@@ -40,22 +40,32 @@ export async function tokensApi(app: FastifyInstance): Promise<void> {
     if (body.scopes !== undefined && body.roles !== undefined) {
       throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'Can only assign one of scopes or roles when creating tokens.');
     }
+    // A token never gets more than was asked for, and never more than its owner or the caller
+    // holds: unknown or unheld scopes/roles are a 400 naming them (JupyterHub's rule), never a
+    // silent 'inherit'.
     let scopes = ['inherit'];
+    let asked = 'scopes';
     if (body.scopes !== undefined) {
       scopes = stringList(body.scopes, 'scopes');
       const bad = scopes.filter((s) => !isValidScope(s));
       if (bad.length) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Unknown scopes: ${bad.join(', ')}`);
-      const owner = userScopes(u);
-      const wanted = expandScopes(scopes, u.name);
-      const granted = intersectScopes(wanted, owner, groupsResolver(hub));
-      const missing = [...wanted].filter((s) => !granted.has(s));
-      if (missing.length) {
-        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Not assigning requested scopes ${missing.sort().join(', ')} not held by User ${u.name}`);
-      }
     } else if (body.roles !== undefined) {
       const roles = stringList(body.roles, 'roles');
-      if (roles.some((r) => !['user', 'token', 'admin', 'server'].includes(r))) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'Unknown role');
-      scopes = roles.includes('token') ? ['inherit'] : roles.flatMap((r) => (r === 'user' ? ['self'] : r === 'server' ? ['users:activity!user', 'access:servers!user'] : ['inherit']));
+      const unknown = roles.filter((r) => !Object.hasOwn(ROLES, r));
+      if (unknown.length) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Unknown roles: ${unknown.join(', ')}`);
+      scopes = roles.includes('token') ? ['inherit'] : roleScopes(roles);
+      asked = `roles ${roles.join(', ')}: scopes`;
+    }
+    const owner = userScopes(u);
+    const wanted = scopes.includes('inherit') ? owner : expandScopes(scopes, u.name);
+    const groups = groupsResolver(hub);
+    for (const [holder, held] of [[`User ${u.name}`, owner], [`the requester (${ident.via === 'token' ? 'token' : 'session'} of ${ident.user.name})`, ident.scopes]] as const) {
+      if (holder.startsWith('User') && wanted === owner) continue;
+      const granted = intersectScopes(wanted, held, groups);
+      const missing = [...wanted].filter((s) => !granted.has(s));
+      if (missing.length) {
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Not assigning requested ${asked} ${missing.sort().join(', ')} not held by ${holder}`);
+      }
     }
     if (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 1000)) {
       throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'note must be a string of at most 1000 characters');

@@ -6,9 +6,7 @@ import type { AuthResult } from '../../authenticators/authenticator.js';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { atriumError } from '../errors.js';
-
-// Control characters, separators and anything that could break a path or a header.
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/\\\u2028\u2029]/;
+import { userNameProblem } from '../../shared/names.js';
 
 export function normalizeUsername(hub: HubContext, raw: string): string {
   const map = hub.config.authenticator.usernameMap;
@@ -18,11 +16,8 @@ export function normalizeUsername(hub: HubContext, raw: string): string {
 
 /** Returns the reason a name is invalid, or null. */
 export function invalidUsername(hub: HubContext, name: string): string | null {
-  if (!name) return 'user name is empty';
-  if (name.length > 255) return 'user name is longer than 255 characters';
-  if (name !== name.trim()) return 'user name has leading or trailing whitespace';
-  if (FORBIDDEN.test(name)) return 'user name contains a slash, backslash or control character';
-  if (name === '.' || name === '..') return 'user name may not be "." or ".."';
+  const structural = userNameProblem(name);
+  if (structural) return structural;
   if (!new RegExp(hub.config.authenticator.usernamePattern, 'u').test(name)) {
     return `user name does not match the allowed pattern ${hub.config.authenticator.usernamePattern}`;
   }

@@ -30,8 +30,17 @@ export class OAuthStore {
     return this.q<[string], OAuthClientRow>('SELECT * FROM oauth_clients WHERE id = ?').get(id);
   }
 
-  /** Upsert keeps the row (and so the tokens issued to it) when a server restarts with the same id. */
+  /**
+   * Upsert keeps the row (and so the tokens issued to it) when a server restarts with the same id.
+   * Rows from before the client-id change (src/hub/spawn/env.ts) are dropped here, with their
+   * tokens: one of this server under another id, and one holding this id for another server (an
+   * old named-server id equal to a new default-server id must not hand that server's identity over).
+   */
   upsertClient(c: Omit<OAuthClientRow, 'allowed_scopes'> & { allowedScopes: string[] }): void {
+    if (c.server_id != null) {
+      this.q('DELETE FROM oauth_clients WHERE server_id = ? AND id != ?').run(c.server_id, c.id);
+      this.q('DELETE FROM oauth_clients WHERE id = ? AND server_id IS NOT NULL AND server_id != ?').run(c.id, c.server_id);
+    }
     this.q(
         `INSERT INTO oauth_clients (id, secret_hash, redirect_uri, description, allowed_scopes, server_id)
          VALUES (@id, @secret_hash, @redirect_uri, @description, @allowed_scopes, @server_id)

@@ -13,6 +13,7 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { now } from '../db/index.js';
 import { renderError, renderPage, esc } from '../pages/layout.js';
 import type { OAuthClientRow } from '../db/oauth.js';
+import { encodeComponent, redirect } from '../pages/safe-redirect.js';
 
 const CODE_TTL_MS = 300_000;
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -52,7 +53,7 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
     if (q.redirect_uri !== client.redirect_uri) return { error: renderError(hub, reply, 400, 'Mismatching redirect URI.') };
     if (q.response_type !== 'code') {
       const sep = client.redirect_uri.includes('?') ? '&' : '?';
-      reply.redirect(`${client.redirect_uri}${sep}error=unsupported_response_type${q.state ? `&state=${encodeURIComponent(q.state)}` : ''}`, 302);
+      redirect(reply, `${client.redirect_uri}${sep}error=unsupported_response_type${q.state ? `&state=${encodeComponent(q.state)}` : ''}`, 302);
       return { error: reply };
     }
     const server = client.server_id != null ? hub.stores.servers.getById(client.server_id) : undefined;
@@ -67,7 +68,7 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
     const bad = requested.filter((s) => !allowed.has(s));
     if (bad.length) {
       const sep = client.redirect_uri.includes('?') ? '&' : '?';
-      reply.redirect(`${client.redirect_uri}${sep}error=invalid_scope${q.state ? `&state=${encodeURIComponent(q.state)}` : ''}`, 302);
+      redirect(reply, `${client.redirect_uri}${sep}error=invalid_scope${q.state ? `&state=${encodeComponent(q.state)}` : ''}`, 302);
       return { error: reply };
     }
     return { client, scopes: requested.sort(), own: owner.id === ident.user.id };
@@ -86,12 +87,12 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
       expires_at: new Date(Date.now() + CODE_TTL_MS).toISOString(),
     });
     const sep = client.redirect_uri.includes('?') ? '&' : '?';
-    return reply.redirect(`${client.redirect_uri}${sep}code=${code}${state !== undefined ? `&state=${encodeURIComponent(state)}` : ''}`, 302);
+    return redirect(reply, `${client.redirect_uri}${sep}code=${code}${state !== undefined ? `&state=${encodeComponent(state)}` : ''}`, 302);
   }
 
   app.get<{ Querystring: AuthorizeQuery }>('/api/oauth2/authorize', async (req, reply) => {
     const ident = sessionFromCookie(hub, req);
-    if (!ident) return reply.redirect(`${hub.urls.hub}login?next=${encodeURIComponent(req.url)}`, 302);
+    if (!ident) return redirect(reply, `${hub.urls.hub}login?next=${encodeComponent(req.url)}`, 302);
     const v = validate(req, reply, ident, req.query);
     if ('error' in v) return v.error;
     if (v.own) return issueCode(reply, ident, v.client, v.scopes, req.query.state);
@@ -111,8 +112,8 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
 
   app.post<{ Querystring: AuthorizeQuery; Body: Record<string, string> }>('/api/oauth2/authorize', async (req, reply) => {
     const ident = sessionFromCookie(hub, req);
-    if (!ident) return reply.redirect(`${hub.urls.hub}login?next=${encodeURIComponent(req.url)}`, 302);
-    checkXsrf(req, (req.body as Record<string, string> | undefined)?._xsrf);
+    if (!ident) return redirect(reply, `${hub.urls.hub}login?next=${encodeComponent(req.url)}`, 302);
+    checkXsrf(hub, req, (req.body as Record<string, string> | undefined)?._xsrf);
     const v = validate(req, reply, ident, req.query);
     if ('error' in v) return v.error;
     return issueCode(reply, ident, v.client, v.scopes, req.query.state);

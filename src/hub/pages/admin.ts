@@ -6,6 +6,11 @@ import { AtriumError } from '../errors.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
 import { ago, esc, renderError, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
+import { redirect } from './safe-redirect.js';
+import { isValidServerName } from '../../shared/names.js';
+
+/** A row named before the server-name rule: it may be stopped or deleted (API), not started. */
+export const LEGACY_NAME = '<span class="muted">name predates the naming rule: stop or delete only</span>';
 
 export async function adminPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -38,7 +43,9 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
         const status = a ? esc(a.phase === 'running' ? 'running' : a.phase === 'spawn' ? 'starting' : 'stopping') : 'stopped';
         const action = a?.phase === 'running'
           ? `<a class="button" href="${esc(serverPrefix(hub, u.name, n))}">Open</a><form class="inline" method="post" action="${h}stop/${path}">${hidden}<button class="danger">Stop</button></form>`
-          : a ? '' : `<form class="inline" method="post" action="${h}spawn/${path}">${hidden}<button class="primary">Start</button></form>`;
+          : a ? ''
+          : n && !isValidServerName(n) ? LEGACY_NAME
+          : `<form class="inline" method="post" action="${h}spawn/${path}">${hidden}<button class="primary">Start</button></form>`;
         return `<tr><td>${i === 0 ? esc(u.name) + (u.admin ? ' <span class="muted">(admin)</span>' : '') : ''}</td><td>${n ? esc(n) : 'default'}</td><td>${status}</td><td class="muted">${ago(u.last_activity)}</td><td>${action}</td></tr>`;
       }).join('');
     }).join('');
@@ -54,21 +61,21 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
   app.post('/admin/stop-all', async (req, reply) => {
     const me = await admin(req, reply);
     if (!me) return reply;
-    checkXsrf(req, (req.body as Record<string, unknown> | undefined)?._xsrf);
+    checkXsrf(hub, req, (req.body as Record<string, unknown> | undefined)?._xsrf);
     const running = [...hub.spawns.active.values()].filter((a) => a.phase === 'running');
     await Promise.allSettled(running.map((a) => {
       const u = hub.stores.users.getById(a.userId);
       return u ? hub.spawns.stop(u, a.serverName) : Promise.resolve();
     }));
     hub.log.info({ admin: me.name, count: running.length }, 'admin stopped all servers');
-    return reply.redirect(`${hub.urls.hub}admin`, 303);
+    return redirect(reply, `${hub.urls.hub}admin`, 303);
   });
 
   app.post('/admin/users', async (req, reply) => {
     const me = await admin(req, reply);
     if (!me) return reply;
     const body = (req.body ?? {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const raw = typeof body.usernames === 'string' ? body.usernames : '';
     try {
       const names = raw.split(/[\s,]+/).filter(Boolean).slice(0, 500).map((n) => checkedUsername(hub, n));
@@ -77,6 +84,6 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
       if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
       throw err;
     }
-    return reply.redirect(`${hub.urls.hub}admin`, 303);
+    return redirect(reply, `${hub.urls.hub}admin`, 303);
   });
 }

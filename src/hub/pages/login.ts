@@ -13,13 +13,9 @@ import { clientAddress } from '../auth/client-address.js';
 import { AuthRefusedError, AuthUnavailableError } from '../../authenticators/authenticator.js';
 import { AtriumError, atriumError } from '../errors.js';
 import { esc, renderError, renderPage } from './layout.js';
+import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 
-/** Only same-site paths under the deployment prefix are followed after login. */
-export function safeNext(hub: HubContext, next: unknown): string | null {
-  if (typeof next !== 'string' || next.length > 2000) return null;
-  if (!next.startsWith(hub.urls.base) || next.startsWith('//') || /[\\\u0000-\u001f]/.test(next)) return null;
-  return next;
-}
+export { safeNext };
 
 function defaultNext(hub: HubContext): string {
   return `${hub.urls.hub}spawn`;
@@ -91,12 +87,12 @@ export async function pageUser(hub: HubContext, req: FastifyRequest, reply: Fast
 }
 
 export function redirectToLogin(hub: HubContext, req: FastifyRequest, reply: FastifyReply) {
-  return reply.redirect(`${hub.urls.hub}login?next=${encodeURIComponent(req.url)}`, 302);
+  return redirect(reply, `${hub.urls.hub}login?next=${encodeComponent(req.url)}`, 302);
 }
 
 function loginForm(hub: HubContext, req: FastifyRequest, reply: FastifyReply, next: string | null, error?: string, status = 200) {
   const xsrf = xsrfToken(hub, req, reply);
-  const action = `${hub.urls.hub}login${next ? `?next=${encodeURIComponent(next)}` : ''}`;
+  const action = `${hub.urls.hub}login${next ? `?next=${encodeComponent(next)}` : ''}`;
   return renderPage(hub, reply, 'Sign in', `
     <div class="card" style="max-width:26rem;margin:auto">
       <h1>Sign in</h1>
@@ -118,13 +114,13 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
     const next = safeNext(hub, req.query.next);
     const ident = sessionFromCookie(hub, req);
-    if (ident) return reply.redirect(next ?? defaultNext(hub), 302);
+    if (ident) return redirect(reply, next ?? defaultNext(hub), 302);
     if (hub.authenticator.mode === 'request') {
       try {
         const user = await loginFromRequest(hub, req, {});
         if (!user) return renderError(hub, reply, 403, 'No identity was received from the front proxy. Sign in through your portal.');
         startSession(hub, req, reply, user);
-        return reply.redirect(next ?? defaultNext(hub), 302);
+        return redirect(reply, next ?? defaultNext(hub), 302);
       } catch (err) {
         return handleAuthError(hub, reply, err);
       }
@@ -135,7 +131,7 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
   app.post<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
     const next = safeNext(hub, req.query.next);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const form: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_xsrf') form[k] = v;
     form.username = (form.username ?? '').trim();
@@ -146,7 +142,7 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
       const user = await loginFromRequest(hub, req, form);
       if (!user) return loginForm(hub, req, reply, next, 'Invalid username or password', 403);
       startSession(hub, req, reply, user);
-      return reply.redirect(next ?? defaultNext(hub), 302);
+      return redirect(reply, next ?? defaultNext(hub), 302);
     } catch (err) {
       if (err instanceof AtriumError && err.statusCode === 403) return loginForm(hub, req, reply, next, err.message, 403);
       return handleAuthError(hub, reply, err);

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubContext } from '../context.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
 import { renderError } from './layout.js';
+import { encodeComponent, pathTailProblem, redirect } from './safe-redirect.js';
 import { pageUser, redirectToLogin } from './login.js';
 
 const MAX_REDIRECTS = 3;
@@ -31,19 +32,23 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
     // No proxy route matched /user/NAME/...: the server is not running (or not routed yet).
     app.all('/user/*', async (req, reply) => {
       const rest = req.url.slice(`${hub.urls.base}user/`.length);
-      return reply.redirect(`${hub.urls.hub}user/${rest}`, 302);
+      const why = pathTailProblem(rest.split('?')[0]!);
+      if (why) return renderError(hub, reply, 400, why);
+      return redirect(reply, `${hub.urls.hub}user/${rest}`, 302);
     });
-    app.get('/', async (_req, reply) => reply.redirect(`${hub.urls.hub}home`, 302));
+    app.get('/', async (_req, reply) => redirect(reply, `${hub.urls.hub}home`, 302));
     return;
   }
 
-  app.get('/', async (_req, reply) => reply.redirect(`${hub.urls.hub}home`, 302));
+  app.get('/', async (_req, reply) => redirect(reply, `${hub.urls.hub}home`, 302));
 
   app.get('/user-redirect/*', async (req, reply) => {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const { path, query } = splitRest(req.url, `${hub.urls.hub}user-redirect/`);
-    return reply.redirect(`${serverPrefix(hub, me.name, '')}${path}${query}`, 302);
+    const why = pathTailProblem(path);
+    if (why) return renderError(hub, reply, 400, why, me);
+    return redirect(reply, `${serverPrefix(hub, me.name, '')}${path}${query}`, 302);
   });
 
   app.get<{ Params: { name: string } }>('/user/:name/*', userPage);
@@ -59,9 +64,12 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
     const owner = hub.stores.users.get(name);
     if (!owner) return renderError(hub, reply, 404, `No such user: ${name}`, me);
     const { path, query } = splitRest(req.url, `${hub.urls.hub}user/${escapePath(name)}`);
+    const why = pathTailProblem(path);
+    if (why) return renderError(hub, reply, 400, why, me);
     let server = '';
     let rest = path.replace(/^\//, '');
     if (hub.config.spawner.namedServers.enabled) {
+      // pathTailProblem has checked that every segment decodes.
       const first = decodeURIComponent(rest.split('/')[0] ?? '');
       if (first && hub.stores.servers.get(owner.id, first)) {
         server = first;
@@ -76,11 +84,11 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
         void hub.routes.reconcile().catch(() => undefined);
         return renderError(hub, reply, 503, 'Your server is running but the proxy has no route to it yet. It is being repaired; reload in a few seconds.', me);
       }
-      return reply.redirect(target + q, 302);
+      return redirect(reply, target + q, 302);
     }
     if (name !== me.name) return renderError(hub, reply, 503, `${name}'s server is not running.`, me);
-    const spawnUrl = `${hub.urls.hub}spawn/${escapePath(name)}${server ? '/' + escapePath(server) : ''}?next=${encodeURIComponent(target + query)}`;
-    return reply.redirect(spawnUrl, 302);
+    const spawnUrl = `${hub.urls.hub}spawn/${escapePath(name)}${server ? '/' + escapePath(server) : ''}?next=${encodeComponent(target + query)}`;
+    return redirect(reply, spawnUrl, 302);
   }
 
   // The proxy's error target (--error-target {hub}error): friendly pages for 404/503 from the proxy.

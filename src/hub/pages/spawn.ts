@@ -10,8 +10,12 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { AtriumError } from '../errors.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
 import { esc, renderError, renderPage } from './layout.js';
-import { pageUser, redirectToLogin, safeNext } from './login.js';
+import { pageUser, redirectToLogin } from './login.js';
+import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
+import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
+import { isValidServerName, SERVER_NAME_HTML_PATTERN, SERVER_NAME_MAX, SERVER_NAME_RULE } from '../../shared/names.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
+import { LEGACY_NAME } from './admin.js';
 
 type SP = { user?: string; server?: string };
 
@@ -23,11 +27,23 @@ function target(hub: HubContext, me: UserRow, params: SP): UserRow | null {
 }
 
 function pendingUrl(hub: HubContext, user: string, server: string, next?: string | null): string {
-  return `${hub.urls.hub}spawn-pending/${escapePath(user)}${server ? '/' + escapePath(server) : ''}${next ? `?next=${encodeURIComponent(next)}` : ''}`;
+  return `${hub.urls.hub}spawn-pending/${escapePath(user)}${server ? '/' + escapePath(server) : ''}${next ? `?next=${encodeComponent(next)}` : ''}`;
 }
 
 export async function spawnPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
+
+  /** The server-name rule as a 400 page; true when the page was sent. */
+  function badServerName(reply: FastifyReply, me: UserRow, user: UserRow, server: string, action: ServerAction): boolean {
+    try {
+      checkServerNameFor(hub, user, server, action);
+      return false;
+    } catch (err) {
+      if (!(err instanceof AtriumError)) throw err;
+      renderError(hub, reply, err.statusCode, err.message, me);
+      return true;
+    }
+  }
 
   app.get('/home', async (req, reply) => {
     const me = await pageUser(hub, req, reply);
@@ -47,13 +63,15 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
           ? a.phase === 'running'
             ? `<a class="button primary" href="${esc(serverPrefix(hub, me.name, n))}">Open</a>${stopForm}`
             : `<a class="button" href="${esc(pendingUrl(hub, me.name, n))}">Progress</a>`
+          : n && !isValidServerName(n) ? LEGACY_NAME
           : `<a class="button primary" href="${esc(hub.urls.hub)}spawn/${esc(escapePath(me.name))}${n ? '/' + esc(escapePath(n)) : ''}">Start</a>`;
         return `<tr><td>${label}</td><td>${status}</td><td>${actions}</td></tr>`;
       })
       .join('');
     const newServer = named
       ? `<form method="get" action="${esc(hub.urls.hub)}spawn-named"><label for="servername">New named server</label>
-         <input id="servername" name="name" pattern="[^/]+" maxlength="255" required><button type="submit">Create</button></form>`
+         <input id="servername" name="name" pattern="${SERVER_NAME_HTML_PATTERN}" maxlength="${SERVER_NAME_MAX}" title="${esc(SERVER_NAME_RULE)}" required>
+         <p class="muted">${esc(SERVER_NAME_RULE)}</p><button type="submit">Create</button></form>`
       : '';
     return renderPage(hub, reply, 'Home', `<div class="card"><h1>Your servers</h1>
       <table><thead><tr><th>Server</th><th>Status</th><th></th></tr></thead><tbody>${list}</tbody></table>${newServer}</div>`, me);
@@ -63,8 +81,9 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const name = String(req.query.name ?? '').trim();
-    if (!name || name.includes('/') || name.length > 255) return renderError(hub, reply, 400, 'A server name may not be empty or contain "/".', me);
-    return reply.redirect(`${hub.urls.hub}spawn/${escapePath(me.name)}/${escapePath(name)}`, 302);
+    if (!isValidServerName(name)) return renderError(hub, reply, 400, SERVER_NAME_RULE, me);
+    if (!hub.config.spawner.namedServers.enabled) return renderError(hub, reply, 400, 'Named servers are not enabled.', me);
+    return redirect(reply, `${hub.urls.hub}spawn/${escapePath(me.name)}/${escapePath(name)}`, 302);
   });
 
   const spawnGet = async (req: FastifyRequest<{ Params: SP; Querystring: { next?: string } }>, reply: FastifyReply) => {
@@ -73,10 +92,11 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
     const server = req.params.server ?? '';
+    if (badServerName(reply, me, user, server, 'start')) return reply;
     const next = safeNext(hub, req.query.next);
     const a = hub.spawns.get(user.name, server);
-    if (a?.phase === 'running') return reply.redirect(next ?? serverPrefix(hub, user.name, server), 302);
-    if (a) return reply.redirect(pendingUrl(hub, user.name, server, next), 302);
+    if (a?.phase === 'running') return redirect(reply, next ?? serverPrefix(hub, user.name, server), 302);
+    if (a) return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
     const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user));
     if (form && form.fields.length) {
       const xsrf = xsrfToken(hub, req, reply);
@@ -89,9 +109,10 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
+    if (badServerName(reply, me, user, req.params.server ?? '', 'start')) return reply;
     try {
       const options = hub.spawns.parseOptions(user, formToInput(body));
       return await startAndRedirect(reply, me, user, req.params.server ?? '', options, safeNext(hub, req.query.next));
@@ -114,7 +135,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       }
       throw err;
     }
-    return reply.redirect(pendingUrl(hub, user.name, server, next), 302);
+    return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
   }
 
   app.get('/spawn', spawnGet);
@@ -128,16 +149,17 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only stop your own servers.', me);
+    if (badServerName(reply, me, user, req.params.server ?? '', 'stop')) return reply;
     try {
       await hub.spawns.stop(user, req.params.server ?? '');
     } catch (err) {
       if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
       throw err;
     }
-    return reply.redirect(me.id === user.id ? `${hub.urls.hub}home` : `${hub.urls.hub}admin`, 303);
+    return redirect(reply, me.id === user.id ? `${hub.urls.hub}home` : `${hub.urls.hub}admin`, 303);
   };
   app.post('/stop/:user', stopPost);
   app.post('/stop/:user/:server', stopPost);
@@ -148,16 +170,17 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const user = target(hub, me, req.params);
     if (!user) return renderError(hub, reply, 403, 'You may only watch your own servers.', me);
     const server = req.params.server ?? '';
+    if (badServerName(reply, me, user, server, 'view')) return reply;
     const next = safeNext(hub, req.query.next) ?? serverPrefix(hub, user.name, server);
     const a = hub.spawns.get(user.name, server);
     const failure = hub.spawns.failures.get(`${user.name}/${server}`);
-    if (a?.phase === 'running') return reply.redirect(next, 302);
+    if (a?.phase === 'running') return redirect(reply, next, 302);
     const retry = `${hub.urls.hub}spawn/${escapePath(user.name)}${server ? '/' + escapePath(server) : ''}`;
     if (!a && failure) {
       return renderPage(hub, reply, 'Spawn failed', `<div class="card"><h1>Your server could not start</h1>
         <p class="error" role="alert">${esc(failure)}</p><p><a class="button primary" href="${esc(retry)}">Try again</a></p></div>`, me);
     }
-    if (!a) return reply.redirect(retry, 302);
+    if (!a) return redirect(reply, retry, 302);
     const progressUrl = server
       ? `${hub.urls.hub}api/users/${escapePath(user.name)}/servers/${escapePath(server)}/progress`
       : `${hub.urls.hub}api/users/${escapePath(user.name)}/server/progress`;

@@ -4,6 +4,7 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { ago, esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
+import { redirect } from './safe-redirect.js';
 
 export async function tokenPages(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -37,7 +38,7 @@ export async function tokenPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const note = typeof body.note === 'string' && body.note.trim() ? body.note.trim().slice(0, 200) : 'Requested via token page';
     const secs = Number(body.expires_in);
     const expiresAt = Number.isFinite(secs) && secs > 0 && secs <= 10 * 365 * 86400 ? new Date(Date.now() + secs * 1000).toISOString() : null;
@@ -51,9 +52,9 @@ export async function tokenPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    checkXsrf(req, body._xsrf);
+    checkXsrf(hub, req, body._xsrf);
     const t = hub.stores.tokens.get(Number(body.id));
     if (t && t.user_id === me.id && t.server_id === null) hub.stores.tokens.delete(t.id);
-    return reply.redirect(`${hub.urls.hub}token`, 303);
+    return redirect(reply, `${hub.urls.hub}token`, 303);
   });
 }

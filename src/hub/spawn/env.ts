@@ -3,19 +3,34 @@
  * JUPYTERHUB_SERVICE_URL itself once it knows where the server listens.
  */
 import type { HubContext } from '../context.js';
+import { wellFormed } from '../../shared/url-text.js';
 
-/** Python's urllib.parse.quote(v, safe='@~'), used for names in URLs. */
+/**
+ * Python's urllib.parse.quote(v, safe='@~'), used for names in URLs, except that a name made
+ * only of dots is encoded too: quote('..') is '..', which every browser and proxy resolves as a
+ * dot segment (old database rows may still hold such names).
+ */
 export function escapePath(v: string): string {
-  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%40/g, '@');
+  const text = wellFormed(v);
+  if (/^\.+$/.test(text)) return text.replace(/\./g, '%2E');
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%40/g, '@');
 }
 
 export function serverPrefix(hub: HubContext, user: string, server: string): string {
   return `${hub.urls.base}user/${escapePath(user)}/${server ? escapePath(server) + '/' : ''}`;
 }
 
+/**
+ * The OAuth client id of a server, also the name of the singleuser's token cookie. The default
+ * server keeps JupyterHub's exact id, `jupyterhub-user-<quoted user>`. A named server appends
+ * `:<server>`: ':' never appears in a quoted user name (quote encodes it) nor in a server name,
+ * so no (user, server) pair shares an id with another (JupyterHub's '-' separator made user
+ * 'colla-x' and server 'x' of user 'colla' collide). ':' is legal in a cookie name for Python's
+ * http.cookies (tornado) and for browsers.
+ */
 export function oauthClientId(user: string, server: string): string {
-  const q = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
-  return `jupyterhub-user-${q(user)}${server ? '-' + q(server) : ''}`;
+  const q = (s: string) => encodeURIComponent(wellFormed(s)).replace(/%2F/g, '/');
+  return `jupyterhub-user-${q(user)}${server ? ':' + q(server) : ''}`;
 }
 
 export function accessScopes(user: string, server: string): string[] {

@@ -19,8 +19,7 @@ import { SpawnError, type SpawnUser } from '../../spawners/spawner.js';
 import { HookError } from '../../hooks/hook.js';
 import { runPostStop, runPreSpawn } from '../../hooks/run.js';
 import { waitUp } from './wait-up.js';
-
-const SERVER_NAME = /^[^/\\\u0000-\u001f\u007f]{1,255}$/;
+import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 
 export class SpawnManager {
   readonly active = new Map<string, ActiveServer>();
@@ -64,7 +63,7 @@ export class SpawnManager {
     const cfg = this.hub.config.spawner.namedServers;
     if (server === '') return;
     if (!cfg.enabled) throw atriumError('ATRIUM_ERR_SERVER_NAMED_DISABLED');
-    if (!SERVER_NAME.test(server) || server !== server.trim()) throw atriumError('ATRIUM_ERR_SERVER_BAD_NAME');
+    if (!isValidServerName(server)) throw atriumError('ATRIUM_ERR_SERVER_BAD_NAME', `Invalid server name ${JSON.stringify(server.slice(0, 40))}. ${SERVER_NAME_RULE}`);
   }
 
   /**

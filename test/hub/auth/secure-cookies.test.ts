@@ -18,11 +18,12 @@ describe('Secure cookies under an https public URL', () => {
     const page = await sth.running.app.inject({ method: 'GET', url: '/hub/login' });
     const xsrfSet = ([] as string[]).concat(page.headers['set-cookie'] ?? []);
     expect(xsrfSet.find((c) => c.startsWith('atrium-xsrf='))).toMatch(/;\s*Secure/i);
-    const xsrf = /atrium-xsrf=([^;]+)/.exec(xsrfSet.join('\n'))![1]!;
+    const preLogin = /atrium-xsrf=([^;]+)/.exec(xsrfSet.join('\n'))![1]!;
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.body)![1]!;
     const res = await sth.running.app.inject({
       method: 'POST',
       url: '/hub/login',
-      headers: { ...FORM, cookie: `atrium-xsrf=${xsrf}` },
+      headers: { ...FORM, cookie: `atrium-xsrf=${preLogin}` },
       payload: form({ _xsrf: xsrf, username: 'alice', password: 'x' }),
     });
     expect(res.statusCode).toBe(302);
