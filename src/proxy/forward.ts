@@ -204,6 +204,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       ctx.log.warn({ code: status, method: req.method, url: req.url, target: this.route.data.target, err: err.message }, 'proxy error');
     }
     fail(ctx, status, req, res);
+    if (this.withBody) lingerAfterEarlyResponse(req);
   }
 }
 
