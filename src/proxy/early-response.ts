@@ -58,7 +58,9 @@ export function detachableBody(req: IncomingMessage): Readable {
   const feed = new PassThrough();
   req.pipe(feed);
   feed.once('close', () => {
-    if (req.complete) return;
+    // "complete" is not enough: the parser may be done while data still sits in req's buffer,
+    // and a paused req with a full buffer would stall the connection.
+    if (req.readableEnded) return;
     req.unpipe(feed);
     req.resume();
   });
@@ -74,7 +76,12 @@ export function lingerAfterEarlyResponse(req: IncomingMessage): void {
   const socket = req.socket;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
-  const done = (): void => clearTimeout(timer);
+  // a kept-alive socket sees many requests: leave no listener behind on it
+  const done = (): void => {
+    clearTimeout(timer);
+    req.off('end', done);
+    socket.off('close', done);
+  };
   req.once('end', done);
   socket.once('close', done);
 }

@@ -50,12 +50,12 @@ function earlyUpstream(): Promise<Server> {
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
 }
 
-function nodePost(url: string, body: Buffer, agent: Agent | false = false): Promise<{ status: number; text: string; reused: boolean }> {
+function nodePost(url: string, body: Buffer, agent: Agent | false = false): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', agent, headers: { 'content-length': String(body.length) } }, (res) => {
       let text = '';
       res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
     req.end(body);
@@ -118,15 +118,19 @@ describe('early answer from a target that closes or resets: atrium', () => {
     }
   });
 
-  it('the client connection is drained, not reset: a keep-alive client reuses it for the next request', async () => {
+  // Before, undici destroyed the client's request stream, and with it the connection: the
+  // keep-alive client got ECONNRESET. Whether node's client then reuses the socket depends on
+  // whether it had finished writing when the answer came, so reuse is not asserted.
+  it('the client connection is drained, not reset: a keep-alive client gets every answer, ten rounds', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      const first = await nodePost(`${proxy().url}/user/up/reset`, body, agent);
-      expect(first.status).toBe(413);
-      const second = await nodePost(`${proxy().url}/user/up/ok`, Buffer.from('hello'), agent);
-      expect(second.status).toBe(200);
-      expect(JSON.parse(second.text)).toEqual({ received: 5 });
-      expect(second.reused).toBe(true);
+      for (let round = 0; round < 10; round++) {
+        const first = await nodePost(`${proxy().url}/user/up/keepalive`, body, agent);
+        expect(first.status).toBe(413);
+        const second = await nodePost(`${proxy().url}/user/up/ok`, Buffer.from('hello'), agent);
+        expect(second.status).toBe(200);
+        expect(JSON.parse(second.text)).toEqual({ received: 5 });
+      }
     } finally {
       agent.destroy();
     }
