@@ -9,6 +9,7 @@
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { ensureBuilt, startProxy, type Kind, type ProxyHandle } from './helpers.js';
 
 beforeAll(ensureBuilt);
@@ -46,6 +47,12 @@ function earlyUpstream(): Promise<Server> {
     // keep-alive: node's server drains the unread body itself
     res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(TOO_LARGE) });
     res.end(TOO_LARGE);
+  });
+  // websocket refusals: answer the upgrade with a 401, then close or reset
+  server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nnope!');
+    if ((req.url ?? '').endsWith('/reset')) socket.resetAndDestroy();
+    else socket.end();
   });
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
 }
@@ -134,6 +141,17 @@ describe('early answer from a target that closes or resets: atrium', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it.each(['close', 'reset'])('websocket upgrade refused with 401, then %s: the 401 reaches the client', async (how) => {
+    const wsUrl = `${proxy().url.replace('http:', 'ws:')}/user/up/ws/${how}`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl);
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('opened')));
+      ws.once('error', reject);
+    });
+    expect(status).toBe(401);
   });
 
   it('uploads the target reads in full still go through afterwards', async () => {
