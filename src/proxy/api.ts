@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
+import { originForm } from './request-path.js';
 import { normalizePrefix, type RouteData, type RouteTable } from './routes.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -81,13 +82,11 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  let url: URL;
-  try {
-    url = new URL(req.url ?? '/', 'http://api');
-  } catch {
-    return reply(res, 400, 'Bad Request');
-  }
-  const m = ROUTES_RE.exec(url.pathname);
+  // The route spec is taken literally (decoded once, never dot-resolved): see originForm.
+  const target = originForm(req.url ?? '/');
+  if (target === null) return reply(res, 400, 'Bad Request');
+  const q = target.indexOf('?');
+  const m = ROUTES_RE.exec(q < 0 ? target : target.slice(0, q));
   if (!m) return reply(res, 404, 'Not Found');
   if (!authorized(req.headers.authorization)) {
     res.writeHead(403);
@@ -102,7 +101,7 @@ async function handle(
   }
   switch (req.method) {
     case 'GET':
-      return getRoutes(ctx, url, path, res);
+      return getRoutes(ctx, new URLSearchParams(q < 0 ? '' : target.slice(q)), path, res);
     case 'POST':
       return postRoute(ctx, req, path ?? '/', res);
     case 'DELETE':
@@ -119,7 +118,7 @@ async function handle(
   }
 }
 
-function getRoutes(ctx: ApiContext, url: URL, path: string | undefined, res: ServerResponse): void {
+function getRoutes(ctx: ApiContext, query: URLSearchParams, path: string | undefined, res: ServerResponse): void {
   if (path !== undefined && path !== '/') {
     const route = ctx.table.get(path);
     if (!route) {
@@ -129,7 +128,7 @@ function getRoutes(ctx: ApiContext, url: URL, path: string | undefined, res: Ser
     }
     return reply(res, 200, JSON.stringify(ctx.table.toJSON(route)), true);
   }
-  const since = url.searchParams.get('inactive_since') ?? url.searchParams.get('inactiveSince');
+  const since = query.get('inactive_since') ?? query.get('inactiveSince');
   let cutoff = Infinity;
   if (since !== null) {
     cutoff = Date.parse(since);

@@ -5,8 +5,10 @@
  */
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { Agent as UndiciAgent, type Dispatcher } from 'undici';
+import { Agent as UndiciAgent, buildConnector, type Dispatcher } from 'undici';
+import { detachableBody, keepReadingAfterWriteError, lingerAfterEarlyResponse } from './early-response.js';
 import type { ErrorPages } from './error-pages.js';
 import { rewriteHeaders, type RewriteOptions } from './headers.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -50,6 +52,7 @@ export function createAgents(options: Pick<ProxyOptions, 'proxyTimeoutMs'>): { h
   // notebook long-polls would otherwise queue behind each other.
   const opts = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
   const timeout = options.proxyTimeoutMs > 0 ? options.proxyTimeoutMs : 0;
+  const connector = buildConnector({ timeout, noDelay: true });
   const upstream = new UndiciAgent({
     // no cap on connections per origin, for the same long-poll reason; no pipelining (a slow
     // response must never hold up the next request on its connection)
@@ -59,7 +62,11 @@ export function createAgents(options: Pick<ProxyOptions, 'proxyTimeoutMs'>): { h
     // socket timeout did; 0 (the default) means none, as in CHP (undici's own default is 300 s)
     headersTimeout: timeout,
     bodyTimeout: timeout,
-    connect: { timeout, noDelay: true },
+    connect: (opts, cb) => connector(opts, (err, socket) => {
+      if (err !== null || socket === null) return cb(err ?? new Error('no socket'), null);
+      keepReadingAfterWriteError(socket as Socket);
+      cb(null, socket);
+    }),
   });
   return { httpAgent: new Agent(opts), httpsAgent: new HttpsAgent(opts), upstream };
 }
@@ -93,7 +100,7 @@ export function handleWeb(ctx: Context, req: IncomingMessage, res: ServerRespons
   }
   const exchange = new Exchange(ctx, req, res, route, withBody);
   res.on('close', exchange.onClientClose);
-  exchange.dispatch({ origin: route.origin, path: outPath, method: req.method as Dispatcher.HttpMethod, headers: headers as Record<string, string | string[]>, body: withBody ? req : null });
+  exchange.dispatch({ origin: route.origin, path: outPath, method: req.method as Dispatcher.HttpMethod, headers: headers as Record<string, string | string[]>, body: withBody ? detachableBody(req) : null });
 }
 
 /**
@@ -174,6 +181,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     // abandoned server alive.
     if (this.status < 300) this.route.lastActivity = Date.now();
     this.res.end();
+    if (this.withBody) lingerAfterEarlyResponse(this.req);
   }
 
   onError(err: Error & { code?: string; socket?: { bytesRead?: number } }): void {
@@ -196,6 +204,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       ctx.log.warn({ code: status, method: req.method, url: req.url, target: this.route.data.target, err: err.message }, 'proxy error');
     }
     fail(ctx, status, req, res);
+    if (this.withBody) lingerAfterEarlyResponse(req);
   }
 }
 

@@ -12,18 +12,28 @@ export interface ParsedUrl {
   lookupPath: string;
 }
 
+/** "scheme://authority" at the start of an absolute-form request target. */
+const ABSOLUTE_FORM = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The request target in origin-form, byte for byte: no dot-segment resolution, no backslash
+ * rewriting, no decoding. WHATWG `new URL()` would resolve "..", "%2e%2e" and "." segments,
+ * which is how a route spec like "/user/mallory/.." used to become "/user" and catch other
+ * users' URLs. null means the target is neither origin- nor absolute-form.
+ */
+export function originForm(url: string): string | null {
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  // absolute-form ("GET http://host/path"), which proxies must accept
+  const m = ABSOLUTE_FORM.exec(url);
+  if (m === null) return null;
+  const rest = url.slice(m[0].length);
+  return rest.charCodeAt(0) === 47 ? rest : '/' + rest;
+}
+
 /** null means the URL cannot be routed (malformed encoding or not origin-form): answer 400. */
 export function parseRequestUrl(url: string, hostRouting: boolean, host: string | undefined): ParsedUrl | null {
-  let u = url;
-  if (u.charCodeAt(0) !== 47 /* / */) {
-    // absolute-form ("GET http://host/path"), which proxies must accept
-    try {
-      const parsed = new URL(u);
-      u = parsed.pathname + parsed.search;
-    } catch {
-      return null;
-    }
-  }
+  const u = originForm(url);
+  if (u === null) return null;
   const q = u.indexOf('?');
   const rawPath = q < 0 ? u : u.slice(0, q);
   const search = q < 0 ? '' : u.slice(q);

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureBuilt, getJson, startBackend, startProxy, type Backend, type Kind, type ProxyHandle } from './helpers.js';
+import { ensureBuilt, getJson, rawRequest, startBackend, startProxy, type Backend, type Kind, type ProxyHandle } from './helpers.js';
 
 beforeAll(ensureBuilt);
 
@@ -84,6 +84,35 @@ describe.each(['chp', 'atrium'] as Kind[])('REST API: %s', (kind) => {
     expect(noTarget.status).toBe(400);
     expect(await noTarget.text()).toBe("Must specify 'target' as string");
     expect((await proxy.api('POST', '/api/routes/user/bad', { target: 5 })).status).toBe(400);
+  });
+
+  // Sent byte for byte (fetch would resolve the dots first). CHP 5.3 parses the API path with
+  // WHATWG URL, which resolves "..", "%2e%2e" and "." segments: a server named ".." registers
+  // "/user" and catches every user without a route of their own. atrium-proxy keeps the spec
+  // literally (decoded once, as CHP decodes it, never resolved); docs/proxy.md lists this.
+  it.each([
+    ['/user/mallory/..', '/user', '/user/mallory/..'],
+    ['/user/mallory/%2e%2e', '/user', '/user/mallory/..'],
+    ['/user/mallory/%2E%2e/', '/user', '/user/mallory/..'],
+    ['/user/mallory/.', '/user/mallory', '/user/mallory/.'],
+    ['/user/mallory/%2e', '/user/mallory', '/user/mallory/.'],
+    ['/user/mallory/./x', '/user/mallory/x', '/user/mallory/./x'],
+    ['/user/mallory/../../x', '/x', '/user/mallory/../../x'],
+    ['/user/mallory/a%2Fb', '/user/mallory/a/b', '/user/mallory/a/b'],
+    ['/user/mallory/..%2F..%2Fuser%2Fbob', '/user/mallory/../../user/bob', '/user/mallory/../../user/bob'],
+    ['/user/mallory//dbl', '/user/mallory//dbl', '/user/mallory//dbl'],
+  ])('route spec %s: POST, GET and DELETE agree on one key (CHP %s, atrium %s)', async (spec, chpKey, atriumKey) => {
+    const key = kind === 'chp' ? chpKey : atriumKey;
+    const auth = { authorization: `token ${proxy.token}` };
+    expect((await rawRequest(proxy.apiPort, 'POST', `/api/routes${spec}`, { body: { target: backend.url, spec }, headers: auth })).status).toBe(201);
+    const all = (await rawRequest(proxy.apiPort, 'GET', '/api/routes', { headers: auth })).body;
+    const keys = Object.keys(all).filter((k) => all[k].spec === spec);
+    expect(keys).toEqual([key]);
+    const one = await rawRequest(proxy.apiPort, 'GET', `/api/routes${spec}`, { headers: auth });
+    expect(one.status).toBe(200);
+    expect(one.body.spec).toBe(spec);
+    expect((await rawRequest(proxy.apiPort, 'DELETE', `/api/routes${spec}`, { headers: auth })).status).toBe(204);
+    expect((await rawRequest(proxy.apiPort, 'GET', `/api/routes${spec}`, { headers: auth })).status).toBe(404);
   });
 
   it('405 for other methods, 404 outside /api/routes', async () => {

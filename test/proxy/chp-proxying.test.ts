@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../services/util.js';
 import {
-  ensureBuilt, getJson, startBackend, startProxy, wsEcho, wsOpen, type Backend, type Kind, type ProxyHandle,
+  ensureBuilt, getJson, rawRequest, startBackend, startProxy, wsEcho, wsOpen, type Backend, type Kind, type ProxyHandle,
 } from './helpers.js';
 
 beforeAll(ensureBuilt);
@@ -37,6 +37,7 @@ describe.each(['chp', 'atrium'] as Kind[])('proxying: %s', (kind) => {
   let hub: Backend;
   const proxies: ProxyHandle[] = [];
   let proxy: ProxyHandle;
+  let dotProxy: ProxyHandle | undefined;
   const start = async (extra: string[] = []) => {
     const p = await startProxy(kind, extra);
     proxies.push(p);
@@ -68,6 +69,36 @@ describe.each(['chp', 'atrium'] as Kind[])('proxying: %s', (kind) => {
     expect(r2.body).toMatchObject({ backend: 'b', url: '/user/alice/nb1/api/status' });
     expect((await getJson(`${proxy.url}/user/alice`)).body.backend).toBe('a');
     expect((await getJson(`${proxy.url}/user/alice/nb1x`)).body.backend).toBe('a');
+  });
+
+  // Sent byte for byte (fetch resolves dots itself). CHP resolves "..", "%2e%2e" and "." in the
+  // request path before the lookup, so a request under /user/bob/ can reach mallory's server;
+  // atrium-proxy routes the literal path (stricter, see docs/proxy.md). Browsers resolve dot
+  // segments before sending, so only hand-made requests carry them. Encoded slashes are decoded
+  // and matched segment by segment by both, never resolved.
+  it.each([
+    ['/user/mallory/../bob/api', 'b', 'a'],
+    ['/user/mallory/%2e%2e/bob/', 'b', 'a'],
+    ['/user/bob/../mallory/', 'a', 'b'],
+    ['/user/bob/%2E%2E/mallory/', 'a', 'b'],
+    ['/user/bob/x/../../mallory/', 'a', 'b'],
+    ['/user/alice-none/../mallory/', 'a', 'hub'],
+    ['/user/bob/./x', 'b', 'b'],
+    ['/user/bob%2F..%2Fmallory/', 'b', 'b'],
+    ['/user/bob/..%2Fmallory/', 'b', 'b'],
+    ['/user/bob/..%2F..%2Fuser%2Fmallory/', 'b', 'b'],
+    ['/user//mallory/x', 'hub', 'hub'],
+  ])('request path %s goes to CHP: %s, atrium: %s', async (path, chpBackend, atriumBackend) => {
+    if (!dotProxy) {
+      dotProxy = await start();
+      await dotProxy.addRoute('/', { target: hub.url });
+      await dotProxy.addRoute('/user/bob', { target: b.url });
+      await dotProxy.addRoute('/user/mallory', { target: a.url });
+    }
+    const r = await rawRequest(dotProxy.port, 'GET', path);
+    expect(r.status).toBe(200);
+    expect(r.body.backend).toBe(kind === 'chp' ? chpBackend : atriumBackend);
+    if (kind === 'atrium') expect(r.body.url).toBe(path);
   });
 
   it('answers 404 when nothing matches and there is no "/" route', async () => {
