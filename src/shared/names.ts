@@ -3,7 +3,7 @@
  * one JupyterHub 6 adopted) and the structural part of the user-name rule (the configurable
  * pattern is applied on top by the login pipeline). Both exist because a name that a browser or
  * proxy can reinterpret (`..`, `.`, `%2e`, a slash) lets one user's URL reach another's server.
- * See docs/names.md and docs/decisions/0007-name-rules.md.
+ * See docs/names.md and docs/decisions/0005-names-csrf-redirects.md.
  */
 
 export const SERVER_NAME_MAX = 30;
