@@ -44,6 +44,7 @@ export const catalogue = {
   ATRIUM_ERR_OAUTH_REDIRECT: { status: 400, message: 'Mismatching redirect URI.' },
   ATRIUM_ERR_OAUTH_ACCESS: { status: 403, message: 'You do not have permission to access this server' },
   ATRIUM_ERR_PROXY_UNAVAILABLE: { status: 503, message: 'The proxy API is unavailable' },
+  ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment' },
   ATRIUM_ERR_INTERNAL: { status: 500, message: 'Internal Server Error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
