@@ -86,16 +86,34 @@ export function killAllServers(hubUrl: string): void {
   for (const s of liveServers(hubUrl)) killGroup(s.pid);
 }
 
-/** The `ms` of the last "servers restored" log line (pino JSON), or -1. */
-export function restoreMs(output: string): number {
-  let ms = -1;
+export interface RestoreLine {
+  restored: number;
+  stopped: number;
+  orphansStopped: number;
+  ms: number;
+}
+
+/** Every "servers restored" log line (pino JSON) the hub printed, one per start. */
+export function restoreLines(output: string): RestoreLine[] {
+  const out: RestoreLine[] = [];
   for (const line of output.split('\n')) {
     if (!line.includes('servers restored from the database')) continue;
     try {
-      ms = (JSON.parse(line) as { ms: number }).ms;
+      out.push(JSON.parse(line) as RestoreLine);
     } catch {
       /* not JSON */
     }
   }
-  return ms;
+  return out;
+}
+
+/** The restore line of the `nth` hub start (1-based), once the hub's output has it. */
+export async function restoreOfStart(output: () => string, nth: number): Promise<RestoreLine> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const lines = restoreLines(output());
+    if (lines.length >= nth) return lines[nth - 1]!;
+    if (Date.now() > deadline) throw new Error(`no restore line for start ${nth}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -20,6 +20,8 @@ export interface RestoreResult {
   stopped: number;
   /** Backend objects found by the sweep that no running server owned, now stopped. */
   orphansStopped: number;
+  /** Of `ms`, the time the backend sweep took. */
+  sweepMs: number;
   ms: number;
 }
 
@@ -45,6 +47,7 @@ export async function restoreServers(hub: HubContext, spawns: SpawnManager): Pro
     }
   }
 
+  const sweepMs = Math.round(performance.now() - t0);
   const adoptedTags = new Set<string>();
   const toStop: { spawner: Spawner; what: string }[] = [];
   let restored = 0;
@@ -104,7 +107,7 @@ export async function restoreServers(hub: HubContext, spawns: SpawnManager): Pro
     await spawner.stop({ immediate: true }).catch((err) => log.error({ err: String(err), object: what }, 'could not stop an orphaned server'));
   });
   hub.metrics.runningServers.set(spawns.runningCount());
-  return { restored, stopped, orphansStopped: toStop.length, ms: Math.round(performance.now() - t0) };
+  return { restored, stopped, orphansStopped: toStop.length, sweepMs, ms: Math.round(performance.now() - t0) };
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
