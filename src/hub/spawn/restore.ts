@@ -18,7 +18,7 @@ const RESTORE_CONCURRENCY = 32;
 export interface RestoreResult {
   restored: number;
   stopped: number;
-  /** Backend objects found by the sweep that no running server owned, now stopped. */
+  /** Live backend objects found by the sweep that no row owned or stopped, now stopped. */
   orphansStopped: number;
   /** Of `ms`, the time the backend sweep took. */
   sweepMs: number;
@@ -99,15 +99,17 @@ export async function restoreServers(hub: HubContext, spawns: SpawnManager): Pro
     spawner.restore(obj.state);
     toStop.push({ spawner, what: `${obj.description} (${obj.tag})` });
   }
+  let orphansStopped = 0;
   await mapLimit(toStop, RESTORE_CONCURRENCY, async ({ spawner, what }) => {
     // Already stopped above through its row? poll() says so and stop() is then a no-op.
     const status = await spawner.poll().catch(() => null);
     if (status !== null) return;
+    orphansStopped++;
     log.warn({ object: what }, 'stopping a server this hub started but does not own (no running record)');
     await spawner.stop({ immediate: true }).catch((err) => log.error({ err: String(err), object: what }, 'could not stop an orphaned server'));
   });
   hub.metrics.runningServers.set(spawns.runningCount());
-  return { restored, stopped, orphansStopped: toStop.length, sweepMs, ms: Math.round(performance.now() - t0) };
+  return { restored, stopped, orphansStopped, sweepMs, ms: Math.round(performance.now() - t0) };
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
