@@ -18,6 +18,8 @@ import { atriumError } from '../errors.js';
 export const RESTORE_HOLD_MS = 10_000;
 
 export class RestoreGate {
+  constructor(private readonly holdMs = RESTORE_HOLD_MS) {}
+
   private opened = false;
   private release!: () => void;
   private readonly done = new Promise<void>((resolve) => (this.release = resolve));
@@ -44,7 +46,7 @@ export class RestoreGate {
   }
 
   /** Wait, or throw the catalogued 503 with Retry-After. */
-  async enter(ms = RESTORE_HOLD_MS): Promise<void> {
+  async enter(ms = this.holdMs): Promise<void> {
     if (!(await this.wait(ms))) throw atriumError('ATRIUM_ERR_HUB_RESTORING', undefined, { headers: { 'Retry-After': '2' } });
   }
 }
