@@ -40,7 +40,14 @@
  *    done, the hub holds or refuses (503 + Retry-After) every request that touches a server.
  *
  * So `restore(state)` must accept a handle recorded part-way through `start()` and a state
- * produced by `sweep()`, and `poll()` / `stop()` must work from either.
+ * produced by `sweep()`, and `poll()` / `stop()` must work from either. A spawner made for a
+ * swept object is created with user name '' and server name '': everything `poll()` and `stop()`
+ * need (host, job id, pid, volumes) belongs in the state, not in the constructor arguments.
+ * Examples for kinds still to come: Slurm tags with `sbatch --comment=<tag>`, records the job id
+ * parsed from sbatch's output, sweeps with `squeue --noheader --format='%i %k'`, and stops with
+ * `scancel` (`scancel --signal=KILL` when immediate); SSH starts the remote process with the tag
+ * in its environment, records host + pid (+ start time) as soon as the remote shell echoes the
+ * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
  */
 import type { Logger } from 'pino';
 
