@@ -22,6 +22,7 @@ import { adminPages } from './pages/admin.js';
 import { tokenPages } from './pages/token.js';
 import { redirectPages } from './pages/redirects.js';
 import { headerSafeUrl } from '../shared/url-text.js';
+import { restoreGateHook } from './spawn/restore-gate.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -77,6 +78,9 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
       (performance.now() - t0) / 1000,
     );
   });
+
+  // 2b. After a restart, requests that touch servers wait until the restore knows their state.
+  app.addHook('onRequest', restoreGateHook(hub));
 
   // 3. Errors: catalogued errors get their status and message; client mistakes found by fastify
   //    get a 4xx; anything else is a bug, logged with its stack, answered without one.

@@ -6,6 +6,48 @@
  * a spawner only talks to its backend (a local process, a Swarm service, a Slurm job, an SSH host).
  *
  * Every implementation runs the shared contract suite in `test/spawners/contract.ts`.
+ *
+ * ## Crash safety: intent, handle, sweep
+ *
+ * The hub may be killed (kill -9, power loss of its container) at any instant, including between
+ * a backend call that creates something and the line after it. A restarted hub must then find
+ * every backend object (process, service, job) it ever created and either adopt it or remove it,
+ * so that no server runs without a record (an orphan) and no user gets a second one (a
+ * duplicate). The hub and the spawner share the work:
+ *
+ * 1. Intent (hub). Before calling `start()` the hub writes the server row as `pending` with a new
+ *    spawn attempt id. `ctx.ownerTag` names that attempt (`<hub instance id>:<row id>:<attempt>`).
+ * 2. Tag (spawner). Every backend object `start()` creates carries `ctx.ownerTag` where the
+ *    backend keeps it and a later process can read it back without the hub's database: in the
+ *    process environment as {@link OWNER_ENV} (local, SSH), as the `atrium.owner` label (Swarm),
+ *    in the job comment or name (Slurm). The tag must be set in the same call that creates the
+ *    object, never patched on afterwards.
+ * 3. Handle (spawner). The moment the backend answers with an identity (pid + start time, service
+ *    id, job id, host + remote pid), `start()` calls `ctx.recordHandle(state)` synchronously,
+ *    before its next `await`. The hub writes it to the database before returning. If the name
+ *    of the object is known before it is created (a Swarm service name), record it before the
+ *    create call as well: a handle that names a not-yet-existing object is harmless.
+ * 4. Sweep (kind). `SpawnerKind.sweep()` lists the backend objects that carry a tag starting with
+ *    the given owner prefix. It covers the window between create and `recordHandle` (the hub can
+ *    die there) and objects whose record was lost. Kinds whose backend cannot be searched
+ *    (a process on an SSH host that is not reachable now) return what they can reach and log
+ *    the rest; their handles in the database still cover every object recorded in step 3.
+ * 5. Restore (hub, at start, all servers in parallel). For every row that is not stopped the hub
+ *    calls `restore(state)` and `poll()`: a `running` row whose object still runs is adopted;
+ *    anything else (pending, stopping, dead) is stopped with `stop({ immediate: true })` and
+ *    marked stopped. Then every swept object whose tag is not that of an adopted row is
+ *    stopped the same way, through a fresh spawner given the sweep's `state`. Until this is
+ *    done, the hub holds or refuses (503 + Retry-After) every request that touches a server.
+ *
+ * So `restore(state)` must accept a handle recorded part-way through `start()` and a state
+ * produced by `sweep()`, and `poll()` / `stop()` must work from either. A spawner made for a
+ * swept object is created with user name '' and server name '': everything `poll()` and `stop()`
+ * need (host, job id, pid, volumes) belongs in the state, not in the constructor arguments.
+ * Examples for kinds still to come: Slurm tags with `sbatch --comment=<tag>`, records the job id
+ * parsed from sbatch's output, sweeps with `squeue --noheader --format='%i %k'`, and stops with
+ * `scancel` (`scancel --signal=KILL` when immediate); SSH starts the remote process with the tag
+ * in its environment, records host + pid (+ start time) as soon as the remote shell echoes the
+ * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
  */
 import type { Logger } from 'pino';
 
@@ -39,6 +81,42 @@ export interface SpawnContext {
   log: Logger;
   /** Aborted when the hub gives up on the start (start timeout, user cancelled, hub shutdown). */
   signal: AbortSignal;
+  /**
+   * Opaque owner tag of this spawn attempt (`<hub instance id>:<row id>:<attempt>`, only
+   * `[A-Za-z0-9:_-]`). Put it on every backend object at creation (see "Crash safety" above).
+   */
+  ownerTag: string;
+  /**
+   * Record the backend handle durably: the same shape `state()` returns, possibly partial (the
+   * process exists but is not listening yet). Synchronous; when it returns the handle is on disk.
+   * Call it as soon as the backend object has an identity, before the next `await`.
+   */
+  recordHandle(state: SpawnerState): void;
+}
+
+/** Environment variable carrying `ctx.ownerTag` for process-based backends (local, SSH). */
+export const OWNER_ENV = 'ATRIUM_SERVER_ID';
+
+/** How to stop: `immediate` skips the graceful period (for half-started or orphaned objects). */
+export interface StopOptions {
+  /**
+   * false (default): ask the server to shut down and wait the kind's grace period (SIGTERM, then
+   * SIGKILL; `docker service rm` with the stop grace; `scancel` then `scancel -s KILL`).
+   * true: remove it now (SIGKILL, service removal without waiting, `scancel -s KILL`); used by the
+   * restore for servers that never became ready or that nobody owns, so that restoring many of them
+   * never waits a grace period each.
+   */
+  immediate?: boolean;
+}
+
+/** A backend object found by `SpawnerKind.sweep()`. */
+export interface OwnedObject {
+  /** The owner tag found on the object (starts with the sweep's `ownerPrefix`). */
+  tag: string;
+  /** A state that `restore()` accepts, enough for `poll()` and `stop()`. */
+  state: SpawnerState;
+  /** For the log, e.g. 'pid 1234' or 'service atrium-x-alice'. */
+  description: string;
 }
 
 /** One event for the spawn-pending page and the progress SSE stream. */
@@ -95,9 +173,10 @@ export interface Spawner {
 
   /**
    * Stop the server and release what start() created. Resolves once it no longer runs.
-   * Idempotent: stopping a server that is already gone resolves.
+   * Idempotent: stopping a server that is already gone resolves. Works after `restore()` with a
+   * partial handle or a sweep's state. See {@link StopOptions} for graceful vs immediate.
    */
-  stop(): Promise<void>;
+  stop(opts?: StopOptions): Promise<void>;
 
   /**
    * null while the server runs (or while start() is still in progress); otherwise why it is not
@@ -109,7 +188,11 @@ export interface Spawner {
   /** Everything needed to re-attach after a hub restart (service id, job id, host+pid+port). */
   state(): SpawnerState;
 
-  /** Re-attach to a server from a previous hub process. Called once, before poll(). */
+  /**
+   * Re-attach to a server from a previous hub process. Called once, before poll(). `state` may be
+   * a full `state()`, a partial handle from `ctx.recordHandle`, a sweep's `OwnedObject.state`, or
+   * `{}` (nothing was recorded: poll() then reports not running and stop() does nothing).
+   */
   restore(state: SpawnerState): void;
 
   /**
@@ -131,6 +214,13 @@ export interface SpawnerKind<Options = unknown> {
    * naming the bad field; admin limits are enforced here, never trusted from the client.
    */
   parseOptions?(options: Options, input: Record<string, unknown>, user: SpawnUser): Record<string, unknown>;
+  /**
+   * Every backend object whose owner tag starts with `ownerPrefix` (this hub's objects), whether
+   * or not the hub has a record of it. Called once at hub start, before any new spawn. Optional
+   * only for backends that cannot be searched; they then rely on `ctx.recordHandle` alone.
+   * Rejects only if the backend cannot be asked at all (the hub logs it and restores from records).
+   */
+  sweep?(args: { options: Options; ownerPrefix: string; log: Logger }): Promise<OwnedObject[]>;
 }
 
 /** `JUPYTERHUB_SERVICE_URL` for a server listening on host:port under baseUrl. */

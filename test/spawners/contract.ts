@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SpawnContext, Spawner, SpawnerKind, SpawnUser } from '../../src/spawners/spawner.js';
+import type { SpawnContext, Spawner, SpawnerKind, SpawnerState, SpawnUser } from '../../src/spawners/spawner.js';
 import { freePort, waitForHttp } from '../services/util.js';
 
 export interface ContractFixture {
@@ -57,14 +57,28 @@ export function contractEnv(userName: string, serverName: string, apiPort: numbe
   };
 }
 
+/** What a start reported through ctx.recordHandle, as the hub's database would hold it. */
+export interface HandleRecorder {
+  ownerTag: string;
+  handles: SpawnerState[];
+}
+
+export function handleRecorder(ownerPrefix = `ct${randomBytes(4).toString('hex')}:`): HandleRecorder {
+  return { ownerTag: `${ownerPrefix}1:${randomBytes(4).toString('hex')}`, handles: [] };
+}
+
 export function contractContext(
   userName: string,
   serverName: string,
   env: Record<string, string>,
   signal: AbortSignal,
+  rec: HandleRecorder = handleRecorder(),
 ): SpawnContext {
   const user: SpawnUser = { name: userName, admin: false, groups: [] };
   return {
+    ownerTag: rec.ownerTag,
+    // Through JSON, as the hub stores it.
+    recordHandle: (state) => void rec.handles.push(JSON.parse(JSON.stringify(state)) as SpawnerState),
     user,
     serverName,
     env,
@@ -116,12 +130,12 @@ export function runSpawnerContract(name: string, setup: () => Promise<ContractFi
     }
 
     /** start() under a deadline like the hub's; the signal is never aborted after success. */
-    async function start(s: Spawner, userName: string, serverName = '') {
+    async function start(s: Spawner, userName: string, serverName = '', rec?: HandleRecorder) {
       const env = { ...fx.extraEnv, ...contractEnv(userName, serverName, apiPort) };
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(new Error('contract start timeout')), timeoutMs());
       try {
-        const { url } = await s.start(contractContext(userName, serverName, env, ac.signal));
+        const { url } = await s.start(contractContext(userName, serverName, env, ac.signal, rec));
         return { url, env, baseUrl: env.JUPYTERHUB_SERVICE_PREFIX! };
       } finally {
         clearTimeout(timer);
@@ -209,6 +223,72 @@ export function runSpawnerContract(name: string, setup: () => Promise<ContractFi
       await s.stop(); // what the hub does after a failed start; must be harmless
       expect(await s.poll()).not.toBeNull();
     }, TEST_TIMEOUT_MS);
+
+    describe('crash safety (spawner.ts "Crash safety")', () => {
+      it('a handle recorded while start() is still waiting lets a fresh instance stop the server at once', async () => {
+        // The hub is "killed" after the handle was recorded but before start() resolved.
+        const user = uniqueUser('h');
+        const s = make(user, '', fx.neverReadyOptions ?? fx.options);
+        const rec = handleRecorder();
+        const ac = new AbortController();
+        const env = { ...fx.extraEnv, ...contractEnv(user, '', apiPort) };
+        const pending = s.start(contractContext(user, '', env, ac.signal, rec)).catch((e: unknown) => e);
+        const deadline = Date.now() + timeoutMs();
+        while (rec.handles.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(rec.handles.length).toBeGreaterThan(0);
+        const fresh = make(user);
+        fresh.restore(rec.handles.at(-1)!);
+        let status = await fresh.poll();
+        // A handle recorded before the create call may name an object that appears a moment later.
+        while (status !== null && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          status = await fresh.poll();
+        }
+        expect(status).toBeNull();
+        await fresh.stop({ immediate: true });
+        expect(await fresh.poll()).not.toBeNull();
+        ac.abort(new Error('contract: hub gone'));
+        await pending;
+        expect(await s.poll()).not.toBeNull();
+      }, TEST_TIMEOUT_MS);
+
+      it('the last recorded handle equals state() once start() resolved', async () => {
+        const user = uniqueUser('r');
+        const s = make(user);
+        const rec = handleRecorder();
+        await start(s, user, '', rec);
+        expect(rec.handles.length).toBeGreaterThan(0);
+        const fresh = make(user);
+        fresh.restore(rec.handles.at(-1)!);
+        expect(await fresh.poll()).toBeNull();
+        await fresh.stop({ immediate: true });
+        expect(await s.poll()).not.toBeNull();
+      }, TEST_TIMEOUT_MS);
+
+      it('sweep() finds exactly the servers carrying its owner prefix, and its state stops them', async (t) => {
+        if (!fx.kind.sweep) return t.skip();
+        const prefix = `ct${randomBytes(4).toString('hex')}:`;
+        const users = [uniqueUser('w'), uniqueUser('w')];
+        const recs = users.map(() => handleRecorder(prefix));
+        const other = handleRecorder(); // another hub's prefix: must not be listed
+        const otherUser = uniqueUser('o');
+        const spawners = users.map((u) => make(u));
+        const otherSpawner = make(otherUser);
+        await Promise.all([...spawners.map((s, i) => start(s, users[i]!, '', recs[i])), start(otherSpawner, otherUser, '', other)]);
+        const found = await fx.kind.sweep({ options: fx.options, ownerPrefix: prefix, log: silentLog });
+        expect(found.map((f) => f.tag).sort()).toEqual(recs.map((r) => r.ownerTag).sort());
+        for (const f of found) {
+          const fresh = make('');
+          fresh.restore(JSON.parse(JSON.stringify(f.state)) as SpawnerState);
+          expect(await fresh.poll()).toBeNull();
+          await fresh.stop({ immediate: true });
+        }
+        for (const s of spawners) expect(await s.poll()).not.toBeNull();
+        expect(await otherSpawner.poll()).toBeNull();
+        expect(await fx.kind.sweep({ options: fx.options, ownerPrefix: prefix, log: silentLog })).toEqual([]);
+        await otherSpawner.stop();
+      }, TEST_TIMEOUT_MS);
+    });
 
     it('progress() yields well-formed events and ends with the spawn', async (t) => {
       const user = uniqueUser('g');

@@ -82,4 +82,20 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX sessions_user ON sessions(user_id);
     `,
   },
+  {
+    version: 2,
+    name: 'spawn-attempts',
+    sql: `
+      -- The spawn attempt a server's backend object belongs to; written with status 'pending'
+      -- before the spawner is called, so a restarted hub can tell its own half-started objects
+      -- (tagged with this id) from those of an earlier attempt.
+      ALTER TABLE servers ADD COLUMN spawn_attempt TEXT;
+      -- Small facts about this hub installation (e.g. its instance id, the owner prefix of every
+      -- backend object it creates).
+      CREATE TABLE hub_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -56,6 +56,11 @@ export class OAuthStore {
     this.q('DELETE FROM oauth_clients WHERE id = ?').run(id);
   }
 
+  /** Every client of one server, whatever id format it was created under (old rows after an upgrade). */
+  deleteClientsForServer(serverId: number): void {
+    this.q("DELETE FROM oauth_clients WHERE server_id = ? AND id != 'jupyterhub'").run(serverId);
+  }
+
   insertCode(c: OAuthCodeRow): void {
     this.q(
         `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, session_id, expires_at)

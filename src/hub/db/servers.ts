@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
 import { statementCache } from './database.js';
 
@@ -15,6 +16,8 @@ export interface ServerRow {
   user_options: string | null;
   started: string | null;
   last_activity: string | null;
+  /** Id of the spawn attempt the row's backend object belongs to (null before the first spawn). */
+  spawn_attempt: string | null;
 }
 
 export interface ServerWithUser extends ServerRow {
@@ -61,6 +64,24 @@ export class ServerStore {
     if (keys.length === 0) return;
     const sql = `UPDATE servers SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`;
     this.q(sql).run({ ...fields, id });
+  }
+
+  /**
+   * Record the backend handle of spawn attempt `attempt`. A write from an attempt that is no
+   * longer the row's current one is ignored, so a late report cannot overwrite a newer handle.
+   * Synchronous (better-sqlite3): the row is on disk before the caller's next await.
+   */
+  recordHandle(id: number, attempt: string, state: string): boolean {
+    return this.q('UPDATE servers SET state = ? WHERE id = ? AND spawn_attempt = ?').run(state, id, attempt).changes === 1;
+  }
+
+  /**
+   * This hub installation's id, created on first use. Backend objects are tagged with it, so a
+   * sweep at start finds this hub's objects and never another hub's on the same machine.
+   */
+  instanceId(): string {
+    this.q('INSERT OR IGNORE INTO hub_meta (key, value) VALUES (?, ?)').run('instance_id', randomBytes(6).toString('hex'));
+    return (this.q('SELECT value FROM hub_meta WHERE key = ?').get('instance_id') as { value: string }).value;
   }
 
   touch(id: number, when: string): void {

@@ -20,6 +20,8 @@ export class ActiveServer {
   done: Promise<void> = Promise.resolve();
   readonly abort = new AbortController();
   url: string | null = null;
+  /** The spawn attempt whose backend object this is (servers.spawn_attempt). */
+  attempt: string | null = null;
   pollTimer: NodeJS.Timeout | null = null;
 
   constructor(

@@ -20,14 +20,25 @@ import { HookError } from '../../hooks/hook.js';
 import { runPostStop, runPreSpawn } from '../../hooks/run.js';
 import { waitUp } from './wait-up.js';
 import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
+import { RestoreGate } from './restore-gate.js';
+import { ownerTag, restoreServers, type RestoreResult } from './restore.js';
+import { randomBytes } from 'node:crypto';
 
 export class SpawnManager {
   readonly active = new Map<string, ActiveServer>();
   /** Last failure per user/server, shown by the progress stream until the next spawn. */
   readonly failures = new Map<string, string>();
   private stopped = false;
+  /** Closed until restore() knows the state of every server (see restore-gate.ts). */
+  readonly gate = new RestoreGate();
 
   constructor(private readonly hub: HubContext) {}
+
+  private instance: string | null = null;
+  /** This installation's id (the prefix of every owner tag), read once. */
+  instanceId(): string {
+    return (this.instance ??= this.hub.stores.servers.instanceId());
+  }
 
   get(user: string, server: string): ActiveServer | undefined {
     return this.active.get(`${user}/${server}`);
@@ -73,6 +84,7 @@ export class SpawnManager {
   async spawn(user: UserRow, server: string, options: Record<string, unknown> | null): Promise<'started' | 'pending'> {
     const { config, stores } = this.hub;
     this.checkServerName(server);
+    await this.gate.enter();
     const key = `${user.name}/${server}`;
     const existing = this.active.get(key);
     if (existing?.phase === 'spawn') return 'pending';
@@ -95,10 +107,20 @@ export class SpawnManager {
     const userOptions = options ?? (row.user_options ? (JSON.parse(row.user_options) as Record<string, unknown>) : {});
     const prefix = serverPrefix(this.hub, user.name, server);
     const a = new ActiveServer(user.id, user.name, server, row.id, prefix, null);
+    a.attempt = randomBytes(6).toString('hex');
     this.active.set(key, a);
     this.failures.delete(key);
     this.hub.metrics.pendingSpawns.set(this.pendingCount());
-    stores.servers.update(row.id, { status: 'pending', started: now(), url: null, user_options: JSON.stringify(userOptions) });
+    // The intent, durable before the spawner is called: a restarted hub stops whatever carries
+    // this attempt's tag unless the row says it became running.
+    stores.servers.update(row.id, {
+      status: 'pending',
+      started: now(),
+      url: null,
+      state: '{}',
+      spawn_attempt: a.attempt,
+      user_options: JSON.stringify(userOptions),
+    });
     a.done = this.runSpawn(a, user, userOptions);
     const slow = config.spawner.slowSpawnTimeoutSeconds * 1000;
     const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
@@ -167,7 +189,18 @@ export class SpawnManager {
       let url: string;
       try {
         ({ url } = await Promise.race([
-          spawner.start({ user: spawnUser, serverName: a.serverName, env, userOptions: options, authState, baseUrl: a.prefix, log: slog, signal: a.abort.signal }),
+          spawner.start({
+            user: spawnUser,
+            serverName: a.serverName,
+            env,
+            userOptions: options,
+            authState,
+            baseUrl: a.prefix,
+            log: slog,
+            signal: a.abort.signal,
+            ownerTag: ownerTag(this.instanceId(), a.serverId, a.attempt!),
+            recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
+          }),
           new Promise<never>((_, reject) =>
             a.abort.signal.addEventListener('abort', () => reject(new SpawnError(`Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
           ),
@@ -233,11 +266,12 @@ export class SpawnManager {
     }
   }
 
-  private cleanup(a: ActiveServer, clientId: string): void {
+  cleanup(a: ActiveServer, clientId: string): void {
     const { stores } = this.hub;
     stores.db.transaction(() => {
       stores.tokens.deleteForServer(a.serverId);
       stores.oauth.deleteClient(clientId);
+      stores.oauth.deleteClientsForServer(a.serverId);
       stores.servers.update(a.serverId, { status: 'stopped', url: null, state: '{}' });
     })();
   }
@@ -250,6 +284,7 @@ export class SpawnManager {
 
   /** Stop a server. Resolves 'stopped', or 'pending' if it takes longer than the slow timeout. */
   async stop(user: UserRow, server: string): Promise<'stopped' | 'pending'> {
+    await this.gate.enter();
     const a = this.active.get(`${user.name}/${server}`);
     if (!a) return 'stopped';
     if (a.phase === 'spawn') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${a.key} is pending spawn, please wait`);
@@ -272,7 +307,7 @@ export class SpawnManager {
       log.error({ err, server: a.key }, 'spawner stop failed; marking stopped anyway');
     }
     this.cleanup(a, oauthClientId(a.userName, a.serverName));
-    this.hub.stores.servers.touch(a.serverId, now());
+    this.hub.stores.health.bookkeeping(() => this.hub.stores.servers.touch(a.serverId, now()));
     this.active.delete(a.key);
     this.hub.metrics.runningServers.set(this.runningCount());
     log.info({ server: a.key, why }, 'server stopped');
@@ -289,7 +324,7 @@ export class SpawnManager {
     }
   }
 
-  private schedulePoll(a: ActiveServer): void {
+  schedulePoll(a: ActiveServer): void {
     const interval = this.hub.config.spawner.pollIntervalSeconds;
     if (interval <= 0 || this.stopped) return;
     const jittered = interval * 1000 * (0.8 + Math.random() * 0.4);
@@ -313,40 +348,16 @@ export class SpawnManager {
     a.done = this.runStop(a, undefined, `server exited: ${status.reason}`);
   }
 
-  /** After a hub restart: re-attach to servers that still run, mark the others stopped. */
-  async restore(): Promise<{ restored: number; stopped: number }> {
-    const { stores, log } = this.hub;
-    let restored = 0;
-    let stoppedCount = 0;
-    for (const row of stores.servers.active()) {
-      const user = stores.users.getById(row.user_id);
-      if (!user) continue;
-      const prefix = serverPrefix(this.hub, user.name, row.name);
-      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: this.spawnUser(user), serverName: row.name, log: log.child({ user: user.name, server: row.name }) });
-      const a = new ActiveServer(user.id, user.name, row.name, row.id, prefix, spawner);
-      let status;
-      try {
-        spawner.restore(JSON.parse(row.state) as Record<string, unknown>);
-        status = await spawner.poll();
-      } catch (err) {
-        status = { exitStatus: -1, reason: `restore failed: ${String(err)}` };
-      }
-      if (row.status === 'running' && status === null && row.url) {
-        a.phase = 'running';
-        a.url = row.url;
-        this.active.set(a.key, a);
-        this.schedulePoll(a);
-        restored++;
-        continue;
-      }
-      // Died while the hub was down, or caught half-way through a spawn or stop: finish the job.
-      if (status === null) await spawner.stop().catch((e) => log.warn({ err: String(e) }, 'stop of interrupted server failed'));
-      this.cleanup(a, oauthClientId(user.name, row.name));
-      stoppedCount++;
-      log.info({ server: a.key, was: row.status, reason: status?.reason ?? 'interrupted' }, 'server marked stopped at start');
+  /**
+   * After a hub restart: re-attach running servers, stop everything else this hub started (see
+   * restore.ts), then open the gate for requests that touch servers. Called once, at start.
+   */
+  async restore(): Promise<RestoreResult> {
+    try {
+      return await restoreServers(this.hub, this);
+    } finally {
+      this.gate.open();
     }
-    this.hub.metrics.runningServers.set(this.runningCount());
-    return { restored, stopped: stoppedCount };
   }
 
   /** Leave every server running; just stop timers (graceful hub shutdown). */

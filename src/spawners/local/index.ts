@@ -4,10 +4,12 @@
 import type { SpawnerKind } from '../spawner.js';
 import { LocalSpawner } from './local-spawner.js';
 import type { LocalSpawnerOptions } from './options.js';
+import { sweepLocal } from './sweep.js';
 
 export const localSpawnerKind: SpawnerKind<LocalSpawnerOptions> = {
   kind: 'local',
   create: ({ options, user, serverName, log }) => new LocalSpawner(options, user, serverName, log),
+  sweep: async ({ ownerPrefix, log }) => sweepLocal(ownerPrefix, log),
 };
 
 export { LocalSpawner, type LocalSpawnerState } from './local-spawner.js';

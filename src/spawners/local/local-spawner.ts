@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import {
+  OWNER_ENV,
   SpawnError,
   serviceUrl,
   type PollResult,
@@ -19,6 +20,7 @@ import {
   type SpawnUser,
   type Spawner,
   type SpawnerState,
+  type StopOptions,
 } from '../spawner.js';
 import { LOG_DIR_ENV, logPathFor, openLog, tailLog } from './files.js';
 import { resolveIdentity, type RunIdentity } from './identity.js';
@@ -121,6 +123,8 @@ export class LocalSpawner implements Spawner {
         procStartTicks: procStat(child.pid)?.startTicks ?? null,
         logPath,
       };
+      // Durable before the next await: a hub killed from here on finds the process by its record.
+      ctx.recordHandle(this.state());
       ctx.log.info({ pid: child.pid, port, uid: who.effectiveUid, logPath }, 'local server process started');
       this.emit(40, `Process started (pid ${child.pid}), waiting for it to listen`);
 
@@ -147,8 +151,8 @@ export class LocalSpawner implements Spawner {
     }
   }
 
-  async stop(): Promise<void> {
-    await this.terminate();
+  async stop(opts: StopOptions = {}): Promise<void> {
+    await this.terminate(opts.immediate === true);
     if (this.info) releasePort(this.info.port);
   }
 
@@ -196,15 +200,18 @@ export class LocalSpawner implements Spawner {
     return isAlive(this.info.pid, this.info.procStartTicks ?? undefined);
   }
 
-  /** SIGTERM to the group, SIGKILL after stopGraceSeconds; resolves when nothing is left. */
-  private async terminate(): Promise<void> {
+  /**
+   * SIGTERM to the group, SIGKILL after stopGraceSeconds (at once if `immediate`); resolves when
+   * nothing is left.
+   */
+  private async terminate(immediate = false): Promise<void> {
     const info = this.info;
     if (!info || !this.ownedAlive()) return;
     const pid = info.pid;
     // Only our verified group is signalled; a recycled PID's group is never touched.
     const left = () => this.ownedAlive() || groupExists(pid);
-    signalGroup(pid, 'SIGTERM');
-    if (!(await waitUntilGone(left, this.options.stopGraceSeconds * 1000))) {
+    signalGroup(pid, immediate ? 'SIGKILL' : 'SIGTERM');
+    if (!(await waitUntilGone(left, immediate ? 10_000 : this.options.stopGraceSeconds * 1000))) {
       this.log.warn({ pid }, 'local server did not exit after SIGTERM; sending SIGKILL');
       signalGroup(pid, 'SIGKILL');
       await waitUntilGone(left, 10_000);
@@ -236,6 +243,7 @@ export class LocalSpawner implements Spawner {
     }
     for (const [k, v] of Object.entries(ctx.env)) if (!k.startsWith(DIRECTIVE_PREFIX)) env[k] = v;
     env.JUPYTERHUB_SERVICE_URL = serviceUrl(this.options.ip, port, ctx.baseUrl);
+    env[OWNER_ENV] = ctx.ownerTag;
     env.USER = who.user;
     env.HOME = who.home;
     env.SHELL = who.shell;

@@ -3,7 +3,7 @@
  * mistaking a recycled PID for our server: a PID is only "ours" if its start time (field 22 of
  * /proc/<pid>/stat, in clock ticks since boot) is the one recorded at spawn time.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ProcStat {
@@ -44,14 +44,23 @@ export function isAlive(pid: number, startTicks?: number): boolean {
   return startTicks === undefined || st.startTicks === startTicks;
 }
 
-/** True while any process is left in process group `pgid`. */
+/**
+ * True while any live process is left in process group `pgid`. Zombies do not count: after a hub
+ * restart the servers' parent is init, which may reap them only a second or more later, and a
+ * stop must not wait for that.
+ */
 export function groupExists(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const st = procStat(Number(entry));
+    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') return true;
+  }
+  return false;
 }
 
 /** Signal a whole process group, falling back to the single PID; ignores "already gone". */

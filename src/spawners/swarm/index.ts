@@ -3,12 +3,14 @@ import type { SpawnerKind } from '../spawner.js';
 import { parseSwarmOptions, swarmOptionsForm } from './form.js';
 import type { SwarmSpawnerOptions } from './options.js';
 import { SwarmSpawner } from './swarm-spawner.js';
+import { sweepSwarm } from './sweep.js';
 
 export const swarmSpawnerKind: SpawnerKind<SwarmSpawnerOptions> = {
   kind: 'swarm',
   create: ({ options, user, serverName, log }) => new SwarmSpawner(options, user, serverName, log.child({ spawner: 'swarm', user: user.name, server: serverName })),
   optionsForm: swarmOptionsForm,
   parseOptions: parseSwarmOptions,
+  sweep: ({ options, ownerPrefix }) => sweepSwarm(options, ownerPrefix),
 };
 
 export { SwarmSpawner } from './swarm-spawner.js';

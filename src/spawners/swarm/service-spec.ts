@@ -13,6 +13,8 @@ export const LABEL_HUB = 'atrium.hub';
 export const LABEL_USER = 'atrium.user';
 export const LABEL_SERVER = 'atrium.server';
 export const LABEL_PORT = 'atrium.port';
+/** The spawn attempt's owner tag (spawner.ts, "Crash safety"): how the start-up sweep finds it. */
+export const LABEL_OWNER = 'atrium.owner';
 
 /**
  * Deterministic per (hub, user, server), so a service left behind by a crashed hub is found and
@@ -26,8 +28,8 @@ export function serviceNameFor(hubId: string, user: string, server: string): str
   return `atrium-${readable ? `${readable}-` : ''}${hash}`;
 }
 
-export function hubLabels(hubId: string, user: string, server: string): Record<string, string> {
-  return { [LABEL_HUB]: hubId, [LABEL_USER]: user, [LABEL_SERVER]: server };
+export function hubLabels(hubId: string, user: string, server: string, ownerTag?: string): Record<string, string> {
+  return { [LABEL_HUB]: hubId, [LABEL_USER]: user, [LABEL_SERVER]: server, ...(ownerTag ? { [LABEL_OWNER]: ownerTag } : {}) };
 }
 
 export interface SpecInput {
@@ -71,7 +73,7 @@ export function buildServiceSpec(input: SpecInput): Record<string, unknown> {
   if (cpuRes !== undefined) env.CPU_GUARANTEE = String(cpuRes);
   env.JUPYTERHUB_SERVICE_URL = serviceUrl(bind, port, ctx.baseUrl);
 
-  const labels = { ...hubLabels(options.hubId, ctx.user.name, ctx.serverName), [LABEL_PORT]: String(port) };
+  const labels = { ...hubLabels(options.hubId, ctx.user.name, ctx.serverName, ctx.ownerTag), [LABEL_PORT]: String(port) };
   const generic = Object.entries(options.genericResources).map(([Kind, Value]) => ({ DiscreteResourceSpec: { Kind, Value } }));
 
   return {

@@ -5,7 +5,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser } from '../spawner.js';
+import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
@@ -17,7 +17,7 @@ import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } fr
 /** Host ports handed out by starts still in flight in this process (not yet visible as labels). */
 const reservedPorts = new Set<number>();
 
-interface SwarmState {
+export interface SwarmState {
   serviceId?: string;
   serviceName?: string;
   url?: string;
@@ -49,7 +49,7 @@ export class SwarmSpawner implements Spawner {
       const userOptions = this.userOptions(ctx.userOptions);
       await this.removeLeftover(serviceName);
       port = this.options.network === 'host' ? await this.pickHostPort() : this.options.port;
-      const labels = hubLabels(this.options.hubId, this.user.name, this.serverName);
+      const labels = hubLabels(this.options.hubId, this.user.name, this.serverName, ctx.ownerTag);
       const plan = planMounts({
         mounts: this.options.mounts,
         serviceName,
@@ -62,8 +62,12 @@ export class SwarmSpawner implements Spawner {
       const spec = buildServiceSpec({ options: this.options, ctx, userOptions, serviceName, port, mounts: plan.mounts });
       this.log.info({ service: serviceName, image: userOptions.image, limits: describeLimits(spec) }, 'creating swarm service');
       if (ctx.signal.aborted) throw new SpawnError('The spawn was cancelled', String(ctx.signal.reason ?? 'aborted'));
+      // The name is a handle too: a hub killed while the create call is in flight finds the
+      // service by it (and by its owner label in the sweep).
+      ctx.recordHandle(this.state());
       const created = (await this.docker.createService(spec as Docker.CreateServiceOptions)) as { id?: string; ID?: string };
       this.st.serviceId = created.id ?? created.ID;
+      ctx.recordHandle(this.state());
       const { task } = await watchTask({
         docker: this.docker,
         serviceId: this.st.serviceId!,
@@ -92,16 +96,19 @@ export class SwarmSpawner implements Spawner {
     }
   }
 
-  async stop(): Promise<void> {
-    await this.cleanup();
+  async stop(opts: StopOptions = {}): Promise<void> {
+    await this.cleanup(opts.immediate === true);
   }
 
   async poll(): Promise<PollResult> {
     if (this.starting) return null;
-    if (!this.st.serviceId) return { exitStatus: null, reason: 'not started' };
-    const service = await ignore404(this.docker.getService(this.st.serviceId).inspect());
+    const ref = this.st.serviceId ?? this.st.serviceName;
+    if (!ref) return { exitStatus: null, reason: 'not started' };
+    const service = (await ignore404(this.docker.getService(ref).inspect())) as { ID?: string } | undefined;
     if (!service) return { exitStatus: null, reason: 'the service was removed' };
-    const task = await latestTask(this.docker, this.st.serviceId);
+    // A handle recorded before the create call has only the name.
+    this.st.serviceId ??= service.ID;
+    const task = await latestTask(this.docker, this.st.serviceId!);
     const state = task?.Status?.State ?? 'missing';
     if (!task || FINAL_STATES.has(state)) {
       return { exitStatus: task?.Status?.ContainerStatus?.ExitCode ?? null, reason: task?.Status?.Err || `task ${state}` };
@@ -171,14 +178,23 @@ export class SwarmSpawner implements Spawner {
     throw new SpawnError('No free port left for a new server', `hostPortRange ${lo}-${hi} exhausted`);
   }
 
-  /** Remove the service, wait until its container is gone, then remove the spawn's volumes. */
-  private async cleanup(): Promise<void> {
-    const { serviceId, volumes = [] } = this.st;
+  /**
+   * Remove the service, wait until its container is gone, then remove the spawn's volumes.
+   * `immediate`: don't wait for the container to stop when there are no volumes to remove.
+   */
+  private async cleanup(immediate = false): Promise<void> {
+    const { serviceName, volumes = [] } = this.st;
+    let { serviceId } = this.st;
+    if (!serviceId && serviceName) {
+      // Only the name was recorded (hub killed during the create call).
+      const found = (await ignore404(this.docker.getService(serviceName).inspect())) as { ID?: string; Spec?: { Labels?: Record<string, string> } } | undefined;
+      if (found?.Spec?.Labels?.[LABEL_HUB] === this.options.hubId) serviceId = found.ID;
+    }
     if (serviceId) {
       await ignore404(this.docker.getService(serviceId).remove());
       // Volumes can only be removed once the container is deleted, which Swarm does a few seconds
       // after it stopped; without volumes, "no longer runs" is enough.
-      await this.waitForContainers(serviceId, volumes.length > 0 ? 'gone' : 'stopped');
+      if (!immediate || volumes.length > 0) await this.waitForContainers(serviceId, volumes.length > 0 ? 'gone' : 'stopped');
     }
     for (const v of volumes) await this.removeVolume(v);
     this.st = {};

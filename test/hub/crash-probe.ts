@@ -1,0 +1,119 @@
+/**
+ * What actually runs, independent of what the hub believes: the live user-server processes a
+ * hub started, found through /proc by the hub API URL every server gets in its environment
+ * (JUPYTERHUB_API_URL names this hub's own port), not by the owner marker under test. Used by
+ * the crash tests to count orphans (alive, not recorded as running) and duplicates (two live
+ * processes for one user/server).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { killGroup } from './hub-process.js';
+
+export interface LiveServer {
+  pid: number;
+  user: string;
+  server: string;
+}
+
+function envOf(pid: number): Map<string, string> | null {
+  try {
+    const m = new Map<string, string>();
+    for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) m.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return m;
+  } catch {
+    return null;
+  }
+}
+
+/** Live process-group leaders whose environment points at the hub on `hubUrl` (zombies excluded). */
+export function liveServers(hubUrl: string): LiveServer[] {
+  const api = `${hubUrl}/hub/api`;
+  const out: LiveServer[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X' || Number(rest[2]) !== pid) continue;
+    const env = envOf(pid);
+    if (env?.get('JUPYTERHUB_API_URL') !== api) continue;
+    out.push({ pid, user: env.get('JUPYTERHUB_USER') ?? '?', server: env.get('JUPYTERHUB_SERVER_NAME') ?? '' });
+  }
+  return out;
+}
+
+/** user/server -> recorded pid, for rows the database says are running. */
+export function recordedRunning(db: Database.Database): Map<string, number> {
+  const rows = db
+    .prepare("SELECT u.name AS user, s.name AS server, s.state FROM servers s JOIN users u ON u.id = s.user_id WHERE s.status = 'running'")
+    .all() as { user: string; server: string; state: string }[];
+  const out = new Map<string, number>();
+  for (const r of rows) out.set(`${r.user}/${r.server}`, (JSON.parse(r.state) as { pid?: number }).pid ?? -1);
+  return out;
+}
+
+export interface Census {
+  live: number;
+  running: number;
+  orphans: LiveServer[];
+  duplicates: string[];
+}
+
+export function census(hubUrl: string, db: Database.Database): Census {
+  const live = liveServers(hubUrl);
+  const running = recordedRunning(db);
+  const recordedPids = new Set(running.values());
+  const perKey = new Map<string, number>();
+  for (const s of live) perKey.set(`${s.user}/${s.server}`, (perKey.get(`${s.user}/${s.server}`) ?? 0) + 1);
+  return {
+    live: live.length,
+    running: running.size,
+    orphans: live.filter((s) => !recordedPids.has(s.pid)),
+    duplicates: [...perKey].filter(([, n]) => n > 1).map(([k]) => k),
+  };
+}
+
+/** Stop every live server of this hub by PID (its group), recorded or not. */
+export function killAllServers(hubUrl: string): void {
+  for (const s of liveServers(hubUrl)) killGroup(s.pid);
+}
+
+export interface RestoreLine {
+  restored: number;
+  stopped: number;
+  orphansStopped: number;
+  ms: number;
+}
+
+/** Every "servers restored" log line (pino JSON) the hub printed, one per start. */
+export function restoreLines(output: string): RestoreLine[] {
+  const out: RestoreLine[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.includes('servers restored from the database')) continue;
+    try {
+      out.push(JSON.parse(line) as RestoreLine);
+    } catch {
+      /* not JSON */
+    }
+  }
+  return out;
+}
+
+/** The restore line of the `nth` hub start (1-based), once the hub's output has it. */
+export async function restoreOfStart(output: () => string, nth: number): Promise<RestoreLine> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const lines = restoreLines(output());
+    if (lines.length >= nth) return lines[nth - 1]!;
+    if (Date.now() > deadline) throw new Error(`no restore line for start ${nth}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

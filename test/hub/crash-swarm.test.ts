@@ -1,0 +1,137 @@
+/**
+ * kill -9 of the hub during spawns leaves no orphan and no duplicate Swarm service: the same
+ * storm as crash.test.ts on a smaller scale (5 users), with the real hub process, the real
+ * atrium-proxy and a real Docker Engine in Swarm mode (test/services/docker.ts). Services are
+ * counted through the Docker CLI by the hub's `atrium.hub` label, independent of the hub.
+ */
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { acquireDocker, docker, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
+import { hubProcess, type HubProcess } from './hub-process.js';
+import { waitFor } from './harness.js';
+import { restoreOfStart } from './crash-probe.js';
+
+const FIXTURES = resolve(import.meta.dirname, '../fixtures');
+const USERS = 5;
+let handle: DockerHandle | undefined;
+let hp: HubProcess | null = null;
+let hubId = '';
+
+beforeAll(async () => {
+  handle = await acquireDocker();
+}, 300_000);
+afterEach(async () => {
+  await removeLeftovers(hubId, false).catch(() => undefined);
+  await hp?.teardown();
+  hp = null;
+}, 120_000);
+afterAll(async () => {
+  await handle?.release();
+}, 120_000);
+
+interface ServiceInfo {
+  id: string;
+  user: string;
+}
+
+async function services(): Promise<ServiceInfo[]> {
+  const out = await docker(['service', 'ls', '--filter', `label=atrium.hub=${hubId}`, '--format', '{{.ID}}']);
+  const ids = out.split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const specs = JSON.parse(await docker(['service', 'inspect', ...ids])) as { ID: string; Spec: { Labels: Record<string, string> } }[];
+  return specs.map((s) => ({ id: s.ID, user: s.Spec.Labels['atrium.user'] ?? '?' }));
+}
+
+async function census(h: HubProcess) {
+  const live = await services();
+  const db = h.db();
+  let running: string[];
+  try {
+    running = (db.prepare("SELECT state FROM servers WHERE status = 'running'").all() as { state: string }[]).map(
+      (r) => (JSON.parse(r.state) as { serviceId?: string }).serviceId ?? '',
+    );
+  } finally {
+    db.close();
+  }
+  const perUser = new Map<string, number>();
+  for (const s of live) perUser.set(s.user, (perUser.get(s.user) ?? 0) + 1);
+  return {
+    live: live.length,
+    running: running.length,
+    orphans: live.filter((s) => !running.includes(s.id)).map((s) => s.id),
+    duplicates: [...perUser].filter(([, n]) => n > 1).map(([u]) => u),
+  };
+}
+
+async function allReady(h: HubProcess, admin: string, names: string[]): Promise<boolean> {
+  const users = (await (await h.api('GET', '/users', { token: admin })).json()) as { name: string; servers: Record<string, { ready: boolean }> }[];
+  return users.filter((u) => names.includes(u.name) && u.servers['']?.ready).length === names.length;
+}
+
+async function answersThroughProxy(h: HubProcess, user: string): Promise<boolean> {
+  const r = await fetch(`${h.url}/user/${user}/api/status`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
+  await r?.arrayBuffer();
+  return r?.status === 200;
+}
+
+describe('hub killed with -9 during Swarm spawns', () => {
+  for (const point of ['first service created', 'all ready'] as const) {
+    it(`kill at ${point}: no orphan, no duplicate service; starting everyone again gives nobody a second one`, async () => {
+      hubId = `c${randomBytes(4).toString('hex')}`;
+      const h = await hubProcess({
+        spawner: {
+          kind: 'swarm',
+          slowSpawnTimeoutSeconds: 1,
+          startTimeoutSeconds: 120,
+          swarm: {
+            hubId,
+            images: [{ image: TEST_IMAGE, name: 'test' }],
+            command: ['python3', '/opt/atrium-fixtures/stub-singleuser.py'],
+            hostBindAddress: '127.0.0.1',
+            stopTimeoutSeconds: 2,
+            mounts: [{ type: 'bind', source: FIXTURES, target: '/opt/atrium-fixtures', readOnly: true }],
+          },
+        },
+      });
+      hp = h;
+      await h.start();
+      const admin = h.token('admin');
+      const names = Array.from({ length: USERS }, (_, i) => `sw${i}`);
+      expect((await h.api('POST', '/users', { token: admin, body: { usernames: names } })).status).toBe(201);
+      const fire = () => names.map((n) => h.api('POST', `/users/${n}/server`, { token: admin }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0));
+      const requests = fire();
+      if (point === 'all ready') {
+        await Promise.all(requests);
+        await waitFor(() => allReady(h, admin, names), 180_000, 500);
+      } else {
+        await waitFor(async () => (await services()).length > 0, 120_000, 20);
+      }
+      await h.kill('SIGKILL');
+      await Promise.all(requests);
+      const before = (await services()).length;
+
+      await h.start();
+      expect((await h.api('GET', '/users', { token: admin })).status).toBe(200);
+      const rl = await restoreOfStart(() => h.output(), 2);
+      const c = await census(h);
+      console.log(
+        `[measure] swarm, kill at ${point} (services before restart ${before}): after restore services ${c.live}, recorded running ${c.running}, ` +
+          `orphans ${c.orphans.length}, duplicates ${c.duplicates.length}; restore adopted ${rl.restored}, stopped ${rl.stopped} rows + ${rl.orphansStopped} unowned, ${rl.ms} ms`,
+      );
+      expect(c.orphans).toEqual([]);
+      expect(c.duplicates).toEqual([]);
+      expect(c.live).toBe(c.running);
+      if (point === 'all ready') expect(c.running).toBe(USERS);
+
+      const codes = await Promise.all(fire());
+      for (const code of codes) expect([201, 202, 400]).toContain(code);
+      await waitFor(() => allReady(h, admin, names), 180_000, 500);
+      const after = await census(h);
+      expect(after.orphans).toEqual([]);
+      expect(after.duplicates).toEqual([]);
+      expect(after.live).toBe(USERS);
+      for (const n of names) await waitFor(() => answersThroughProxy(h, n), 30_000, 200);
+    }, 420_000);
+  }
+});
