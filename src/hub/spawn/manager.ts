@@ -17,7 +17,7 @@ import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
 import { SpawnError, type SpawnUser } from '../../spawners/spawner.js';
 import { HookError } from '../../hooks/hook.js';
-import { runPostStop, runPreSpawn } from '../../hooks/run.js';
+import { runPostStop, runPreSpawn } from '../hooks/run.js';
 import { waitUp } from './wait-up.js';
 import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 
