@@ -140,7 +140,6 @@ export class SpawnManager {
       const spawnUser = this.spawnUser(user);
       const authState = readAuthState(this.hub, user);
       let env = buildEnv(this.hub, { user: a.userName, server: a.serverName, apiToken: token });
-      if (this.hub.spawnerKind.kind === 'local') env.ATRIUM_SPAWNER_LOG_DIR = `${config.hub.stateDir}/logs`;
       let options = userOptions;
       if (this.hub.hooks.length) {
         stage = 'hooks';
@@ -158,7 +157,7 @@ export class SpawnManager {
         options = out.userOptions;
       }
       stage = 'start';
-      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: spawnUser, serverName: a.serverName, log: slog });
+      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: spawnUser, serverName: a.serverName, log: slog, logDir: `${config.hub.stateDir}/logs` });
       a.spawner = spawner;
       // Runs beside start(); it stops by itself when the spawn leaves the 'spawn' phase.
       void this.pumpProgress(a);
@@ -322,7 +321,7 @@ export class SpawnManager {
       const user = stores.users.getById(row.user_id);
       if (!user) continue;
       const prefix = serverPrefix(this.hub, user.name, row.name);
-      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: this.spawnUser(user), serverName: row.name, log: log.child({ user: user.name, server: row.name }) });
+      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: this.spawnUser(user), serverName: row.name, log: log.child({ user: user.name, server: row.name }), logDir: `${this.hub.config.hub.stateDir}/logs` });
       const a = new ActiveServer(user.id, user.name, row.name, row.id, prefix, spawner);
       let status;
       try {
