@@ -6,6 +6,7 @@
  * set the session cookie. An authenticator only answers "who is this, if anyone".
  */
 import type { Logger } from 'pino';
+import type { KindDescriptor } from '../shared/kind.js';
 
 /** The parts of the HTTP request an authenticator may look at. */
 export interface AuthRequest {
@@ -78,4 +79,10 @@ export interface Authenticator {
 export interface AuthenticatorKind<Options = unknown> {
   kind: string;
   create(args: { options: Options; log: Logger }): Authenticator;
+}
+
+/** The one registration point of an authenticator kind; src/authenticators/kinds.ts lists it. */
+export interface AuthenticatorDescriptor<Options = unknown> extends KindDescriptor {
+  /** Import the implementation; called once at hub start, only for the configured kind. */
+  load(): Promise<AuthenticatorKind<Options>>;
 }

@@ -6,6 +6,7 @@
  * postStop errors are logged and never block the stop.
  */
 import type { Logger } from 'pino';
+import type { KindDescriptor } from '../shared/kind.js';
 
 export interface HookContext {
   user: { name: string; admin: boolean; groups: string[] };
@@ -46,4 +47,14 @@ export interface Hook {
 export interface HookKind<Options = unknown> {
   kind: string;
   create(args: { options: Options; log: Logger }): Hook;
+}
+
+/** The one registration point of a hook kind; src/hooks/kinds.ts lists it. */
+export interface HookDescriptor<Options = unknown> extends KindDescriptor {
+  /** Key of the options block inside a hooks[] entry (camelCase of the name: ldapAccount). */
+  readonly optionsKey: string;
+  /** One line for the docs: what the hook does. */
+  readonly description: string;
+  /** Import the implementation; called once at hub start for each configured entry of this kind. */
+  load(): Promise<HookKind<Options>>;
 }

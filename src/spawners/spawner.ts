@@ -50,6 +50,7 @@
  * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
  */
 import type { Logger } from 'pino';
+import type { KindDescriptor } from '../shared/kind.js';
 
 /** JSON-serialisable state that lets a restarted hub re-attach to a running server. */
 export type SpawnerState = Record<string, unknown>;
@@ -202,11 +203,16 @@ export interface Spawner {
   progress?(): AsyncIterable<ProgressEvent>;
 }
 
-/** What a spawner kind exposes to the hub; one per implementation folder. */
+/** What a spawner kind exposes to the hub once loaded (its descriptor's `load()` resolves to it). */
 export interface SpawnerKind<Options = unknown> {
   kind: string;
-  /** Create a spawner for one (user, server). `options` is this kind's validated config block. */
-  create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger }): Spawner;
+  /**
+   * Create a spawner for one (user, server). `options` is this kind's validated config block.
+   * `logDir`: a directory private to the hub (stateDir/logs, 0700) where the spawner may keep
+   * per-server logs; the hub always passes it. It is optional only so that a spawner built
+   * outside the hub (a tool, a unit test) can fall back to a default of its own.
+   */
+  create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger; logDir?: string }): Spawner;
   /** Optional spawn options form for this user (admin-defined choices). */
   optionsForm?(options: Options, user: SpawnUser): OptionsForm | null;
   /**
@@ -221,6 +227,17 @@ export interface SpawnerKind<Options = unknown> {
    * Rejects only if the backend cannot be asked at all (the hub logs it and restores from records).
    */
   sweep?(args: { options: Options; ownerPrefix: string; log: Logger }): Promise<OwnedObject[]>;
+}
+
+/**
+ * The one registration point of a spawner kind: its folder exports one, src/spawners/kinds.ts
+ * lists it. The loaded kind carries the factory and the optional spawn options form.
+ */
+export interface SpawnerDescriptor<Options = unknown> extends KindDescriptor {
+  /** Servers run on the hub's own host (a process there can reach the hub from loopback). */
+  readonly serversOnHubHost: boolean;
+  /** Import the implementation; called once at hub start, only for the configured kind. */
+  load(): Promise<SpawnerKind<Options>>;
 }
 
 /** `JUPYTERHUB_SERVICE_URL` for a server listening on host:port under baseUrl. */

@@ -25,8 +25,10 @@ export interface ContractFixture {
   failingOptions?: unknown;
   /** Options whose command runs but never listens; makes the abort check hit the wait phase. */
   neverReadyOptions?: unknown;
-  /** Added to every start's env (e.g. where the kind should write logs); the contract's own keys win. */
+  /** Added to every start's env; the contract's own keys win. */
   extraEnv?: Record<string, string>;
+  /** The log directory the hub would pass to create() (its stateDir/logs). */
+  logDir?: string;
   cleanup?(): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ export function runSpawnerContract(name: string, setup: () => Promise<ContractFi
     });
 
     function make(userName: string, serverName = '', options: unknown = fx.options): Spawner {
-      const s = fx.kind.create({ options, user: { name: userName, admin: false, groups: [] }, serverName, log: silentLog });
+      const s = fx.kind.create({ options, user: { name: userName, admin: false, groups: [] }, serverName, log: silentLog, logDir: fx.logDir });
       created.push(s);
       return s;
     }

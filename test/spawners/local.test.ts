@@ -30,7 +30,7 @@ runSpawnerContract('local', async () => ({
   kind: localSpawnerKind,
   options: stubOptions,
   stub: true,
-  extraEnv: { ATRIUM_SPAWNER_LOG_DIR: join(work, 'contract-logs') },
+  logDir: join(work, 'contract-logs'),
   failingOptions: options({ cmd: [process.execPath, '-e', 'console.error("boom"); process.exit(3)'] }),
   neverReadyOptions: options({ cmd: [process.execPath, '-e', 'setInterval(() => {}, 1000)'] }),
 }));
@@ -40,22 +40,19 @@ runSpawnerContract('local, python stub', async () => ({
   kind: localSpawnerKind,
   options: options({ cmd: [existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', STUB.replace(/\.mjs$/, '.py')] }),
   stub: true,
-  extraEnv: { ATRIUM_SPAWNER_LOG_DIR: join(work, 'contract-logs') },
+  logDir: join(work, 'contract-logs'),
 }));
 
-/** The contract env plus a log dir inside this test's temp dir (no litter in the default one). */
-const testEnv = (user: string, server: string, apiPort: number): Record<string, string> => ({
-  ...contractEnv(user, server, apiPort),
-  ATRIUM_SPAWNER_LOG_DIR: join(work, 'logs'),
-});
+const testEnv = (user: string, server: string, apiPort: number): Record<string, string> => contractEnv(user, server, apiPort);
 
 const running: Spawner[] = [];
 afterAll(async () => {
   for (const s of running) await s.stop().catch(() => undefined);
 });
 
-async function startServer(opts: LocalSpawnerOptions, user: string, env: Record<string, string>, serverName = '') {
-  const s = localSpawnerKind.create({ options: opts, user: { name: user, admin: false, groups: [] }, serverName, log: silentLog });
+/** Logs go to a dir inside this test's temp dir (as the hub passes stateDir/logs), not the default. */
+async function startServer(opts: LocalSpawnerOptions, user: string, env: Record<string, string>, serverName = '', logDir = join(work, 'logs')) {
+  const s = localSpawnerKind.create({ options: opts, user: { name: user, admin: false, groups: [] }, serverName, log: silentLog, logDir });
   running.push(s);
   const t0 = performance.now();
   const { url } = await s.start(contractContext(user, serverName, env, AbortSignal.timeout(60_000)));
@@ -73,8 +70,8 @@ describe('local spawner', () => {
   it('writes <logDir>/<user>-<server>.log, passes USER/HOME/SHELL and keeps ATRIUM_SPAWNER_* to itself', async () => {
     const user = uname('log');
     const logDir = join(work, 'logs');
-    const env = { ...testEnv(user, 'nb', await freePort()), ATRIUM_SPAWNER_LOG_DIR: logDir };
-    const { s, pid, readyMs } = await startServer(stubOptions, user, env, 'nb');
+    const env = testEnv(user, 'nb', await freePort());
+    const { s, pid, readyMs } = await startServer(stubOptions, user, env, 'nb', logDir);
     console.info(`[measure] node stub: start() to HTTP ready ${readyMs} ms`);
     const childEnv = environOf(pid);
     expect(Object.keys(childEnv).filter((k) => k.startsWith('ATRIUM_SPAWNER_'))).toEqual([]);
@@ -183,7 +180,7 @@ describe('local spawner', () => {
     try {
       const env = testEnv(user, '', hubPort);
       const logDir = join(work, 'real-logs');
-      const { s, url, base, readyMs } = await startServer(options({}), user, { ...env, ATRIUM_SPAWNER_LOG_DIR: logDir });
+      const { s, url, base, readyMs } = await startServer(options({}), user, env, '', logDir);
       console.info(`[measure] jupyterhub-singleuser: start() to HTTP ready ${readyMs} ms`);
       const status = await waitForHttp(`${url}${base}api/status`, 10_000);
       expect(status).toBeLessThan(500);

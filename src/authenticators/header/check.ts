@@ -3,14 +3,12 @@
  * config loader (so every problem is reported with its line) and again by create() (so a
  * hand-built options object cannot skip them).
  */
+import { readFileSync } from 'node:fs';
 import { isValidCidr } from '../../shared/cidr.js';
+import type { OptionProblem } from '../../shared/kind.js';
 import { regexError } from '../../shared/regex.js';
 
-export interface OptionProblem {
-  /** Path below authenticator.header. */
-  segments: (string | number)[];
-  message: string;
-}
+export type { OptionProblem } from '../../shared/kind.js';
 
 const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
 const KEYSET_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -92,6 +90,16 @@ function checkJwt(j: Record<string, unknown>): OptionProblem[] {
       out.push({ segments: ['jwt', 'jwksUrl'], message: 'is not listed in authenticator.header.jwt.allowedJwksUrls' });
     }
   }
+  if (typeof j.jwksFile === 'string') {
+    // Read at start by the verifier: an unreadable or non-JSON key set must fail the check.
+    try {
+      const set = JSON.parse(readFileSync(j.jwksFile, 'utf8')) as unknown;
+      if (!isPlainObject(set) || !Array.isArray(set.keys) || !set.keys.every(isPlainObject)) out.push({ segments: ['jwt', 'jwksFile'], message: 'is not a JSON Web Key Set ({"keys": [...]})' });
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      out.push({ segments: ['jwt', 'jwksFile'], message: `cannot read the key set (${why})` });
+    }
+  }
   const hmac = typeof j.secret === 'string';
   const valid = hmac ? HMAC_ALGS : KEYSET_ALGS;
   if (Array.isArray(j.algorithms)) {
@@ -102,6 +110,10 @@ function checkJwt(j: Record<string, unknown>): OptionProblem[] {
     });
   }
   return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export function defaultAlgorithms(hmac: boolean): string[] {

@@ -1,19 +1,73 @@
-import { FilterParser } from 'ldapts';
-import { escapeFilterValue, fillTemplate } from '../../shared/ldap/escape.js';
+/**
+ * Syntax check of admin-written LDAP filter templates (RFC 4515), without ldapts: the check runs
+ * in `atrium config check` and at every hub start through the kind's descriptor, and a
+ * deployment that does not use LDAP must not load the LDAP client to validate its config.
+ */
+import { escapeFilterValue, fillTemplate, TemplateError } from '../../shared/ldap/escape.js';
 
 /** A value holding every character RFC 4515 requires escaped. */
 const PROBE = 'probe*()\\\u0000';
 
+const ATTR = /^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)(?:;[A-Za-z0-9-]+)*$/;
+const RULE = /^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)$/;
+
+class FilterSyntaxError extends Error {}
+
+/** Parse one filter starting at `i`; returns the index after it. */
+function parseFilter(s: string, i: number): number {
+  if (s[i] !== '(') throw new FilterSyntaxError(`expected "(" at position ${i}`);
+  i++;
+  const op = s[i];
+  if (op === '&' || op === '|') {
+    i++;
+    if (s[i] !== '(') throw new FilterSyntaxError(`"${op}" needs at least one filter (position ${i})`);
+    while (s[i] === '(') i = parseFilter(s, i);
+  } else if (op === '!') {
+    i = parseFilter(s, i + 1);
+  } else {
+    const end = s.indexOf(')', i);
+    if (end === -1) throw new FilterSyntaxError('missing ")"');
+    checkItem(s.slice(i, end));
+    i = end;
+  }
+  if (s[i] !== ')') throw new FilterSyntaxError(`expected ")" at position ${i}`);
+  return i + 1;
+}
+
+function checkItem(item: string): void {
+  const m = /^([^=~<>]*?)([~<>]?=)(.*)$/s.exec(item);
+  if (!m) throw new FilterSyntaxError(`"${item}" is not attribute=value`);
+  const [, lhs, op, value] = m as unknown as [string, string, string, string];
+  if (op === '=' && lhs.includes(':')) {
+    // Extensible match: attr[:dn][:rule]:= value, or [:dn]:rule:= value.
+    if (!lhs.endsWith(':')) throw new FilterSyntaxError(`"${item}": an extensible match ends with ":="`);
+    const parts = lhs.slice(0, -1).split(':');
+    const [attr, ...rest] = parts as [string, ...string[]];
+    if (attr !== '' && !ATTR.test(attr)) throw new FilterSyntaxError(`"${attr}" is not an attribute name`);
+    if (rest.length > 2 || rest.some((r, k) => !(RULE.test(r) || (k === 0 && r.toLowerCase() === 'dn'))))
+      throw new FilterSyntaxError(`"${item}" is not a valid extensible match`);
+    if (attr === '' && !rest.some((r) => r.toLowerCase() !== 'dn')) throw new FilterSyntaxError(`"${item}" needs an attribute or a matching rule`);
+  } else if (!ATTR.test(lhs)) {
+    throw new FilterSyntaxError(`"${lhs}" is not an attribute name`);
+  }
+  if (/[()\u0000]/.test(value)) throw new FilterSyntaxError(`unescaped "(", ")" or NUL in the value of "${lhs}"`);
+  if (/\\(?![0-9a-fA-F]{2})/.test(value)) throw new FilterSyntaxError(`"\\" in the value of "${lhs}" must start a two-digit hex escape`);
+  if (op !== '=' && value.includes('*')) throw new FilterSyntaxError(`"*" is only allowed with "=" (in "${item}")`);
+}
+
 /**
- * Check an admin-written filter template at start-up: fill it with the variables a login will
- * provide (user-supplied ones replaced by a probe that needs escaping) and parse the result, so
- * a typo or an unknown {placeholder} fails the config check, not a user's login.
+ * Why a filter template is unusable, or null: it is filled with the variables a login provides
+ * (user-supplied ones replaced by a probe that needs escaping) and the result is parsed.
  */
-export function validateFilterTemplate(key: string, template: string, vars: Record<string, string | null>): void {
+export function filterTemplateError(template: string, vars: Record<string, string | null>): string | null {
   const filled = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v ?? PROBE]));
   try {
-    FilterParser.parseString(fillTemplate(template, filled, escapeFilterValue));
+    const text = fillTemplate(template, filled, escapeFilterValue);
+    const end = parseFilter(text, 0);
+    if (end !== text.length) throw new FilterSyntaxError(`unexpected text after the filter: "${text.slice(end)}"`);
+    return null;
   } catch (err) {
-    throw new Error(`${key}: not a valid LDAP filter template (${err instanceof Error ? err.message : String(err)})`);
+    if (err instanceof FilterSyntaxError || err instanceof TemplateError) return `not a valid LDAP filter template (${err.message})`;
+    throw err;
   }
 }

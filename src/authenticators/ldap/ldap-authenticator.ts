@@ -27,12 +27,12 @@ import {
   sameDn,
 } from '../../shared/ldap/index.js';
 import type { LdapAuthenticatorOptions } from './options.js';
-import { validateFilterTemplate } from './filters.js';
+import { assertNoOptionProblems } from '../../shared/kind.js';
+import { checkLdapOptions, membershipFilter } from './check.js';
 
 /** Longer passwords are refused locally: no directory needs them, and they cost a round trip. */
 const MAX_PASSWORD_CHARS = 1024;
-/** Active Directory's transitive membership rule (LDAP_MATCHING_RULE_IN_CHAIN). */
-export const MATCHING_RULE_IN_CHAIN = '1.2.840.113556.1.4.1941';
+export { MATCHING_RULE_IN_CHAIN } from './check.js';
 
 type Found = { dn: string; entry: Entry };
 
@@ -46,19 +46,12 @@ export class LdapAuthenticator implements Authenticator {
     private readonly opts: LdapAuthenticatorOptions,
     private readonly log: Logger,
   ) {
-    if (!opts.urls?.length) throw new Error('authenticator.ldap.urls: at least one server URL is required');
-    if (!opts.lookupDn && opts.bindDnTemplates.length === 0)
-      throw new Error('authenticator.ldap: set bindDnTemplates, or lookupDn with searchBase');
-    if (opts.lookupDn && !opts.searchBase) throw new Error('authenticator.ldap.searchBase is required with lookupDn');
-    if ((opts.searchUserDn === undefined) !== (opts.searchUserPassword === undefined))
-      throw new Error('authenticator.ldap: searchUserDn and searchUserPassword go together');
+    // The config loader reports these with key paths and lines; repeated here so no options
+    // object skips them (the same function: config check and start cannot disagree).
+    assertNoOptionProblems('authenticator.ldap', checkLdapOptions(opts, true));
     this.usernamePattern = new RegExp(opts.usernamePattern);
-    this.membershipFilter =
-      opts.groupMembership === 'nested' ? `(member:${MATCHING_RULE_IN_CHAIN}:={userDn})` : opts.groupMembershipFilter;
-    // Fail at start-up, not at the first login, when an admin-written filter does not parse.
-    validateFilterTemplate('authenticator.ldap.searchFilter', opts.searchFilter, { username: null, userAttribute: opts.userAttribute });
-    validateFilterTemplate('authenticator.ldap.groupMembershipFilter', this.membershipFilter, { username: null, userDn: null });
-    this.connector = new LdapConnector({ ...opts, urls: opts.urls }, log);
+    this.membershipFilter = membershipFilter(opts);
+    this.connector = new LdapConnector({ ...opts, urls: opts.urls! }, log);
   }
 
   async authenticate(_request: AuthRequest, form: Record<string, string>): Promise<AuthResult | null> {

@@ -16,10 +16,11 @@ import {
   fillTemplate,
   isLdapResult,
   noEscape,
-  templatePlaceholders,
 } from '../../shared/ldap/index.js';
 import { HookError, type Hook, type HookContext, type PreSpawnResult } from '../hook.js';
 import type { LdapAccountHookOptions } from './options.js';
+import { assertNoOptionProblems } from '../../shared/kind.js';
+import { checkLdapAccountOptions } from './check.js';
 import { UidCounter } from './uid-counter.js';
 
 type Required<T, K extends keyof T> = T & { [P in K]-?: NonNullable<T[P]> };
@@ -32,16 +33,10 @@ export class LdapAccountHook implements Hook {
   private readonly connector: LdapConnector;
 
   constructor(options: LdapAccountHookOptions, private readonly log: Logger) {
-    for (const key of ['urls', 'bindDn', 'bindPassword', 'searchBase', 'dnTemplate', 'counterDn'] as const)
-      if (options[key] === undefined) throw new Error(`hooks[].ldapAccount.${key} is required`);
+    // The config loader reports these with key paths and lines; repeated here so no options
+    // object skips them (the same function: config check and start cannot disagree).
+    assertNoOptionProblems('hooks[].ldapAccount', checkLdapAccountOptions(options));
     this.opts = options as Config;
-    for (const attr of this.opts.uniqueAttributes) {
-      const template = this.opts.attributes[attr];
-      if (template === undefined) throw new Error(`hooks[].ldapAccount.uniqueAttributes: "${attr}" has no template in attributes`);
-      // The lookup happens before a number is allocated, so it cannot depend on one.
-      if ([template].flat().some((t) => templatePlaceholders(t).includes('uidNumber')))
-        throw new Error(`hooks[].ldapAccount.uniqueAttributes: "${attr}" must not use {uidNumber}`);
-    }
     this.connector = new LdapConnector(this.opts, log);
     this.counter = new UidCounter(this.opts.counterDn, this.opts.counterAttribute, this.opts.maxAllocationAttempts);
   }

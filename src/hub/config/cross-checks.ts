@@ -3,10 +3,9 @@
  * They run on the defaulted data even when the schema found problems, so a file with several
  * mistakes is reported in one go; each check therefore tolerates wrong types.
  */
-import { checkHeaderOptions } from '../../authenticators/header/check.js';
 import { isValidCidr } from '../../shared/cidr.js';
 import { regexError } from '../../shared/regex.js';
-import { identityHopProblems } from './identity-hop.js';
+import { kindProblems } from './kind-checks.js';
 import type { RawProblem } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
@@ -53,10 +52,6 @@ export function crossChecks(data: unknown): RawProblem[] {
   }
 
   out.push(...checkRegex(auth.usernamePattern, ['authenticator', 'usernamePattern']));
-  const headerActive = auth.kind === 'header';
-  for (const p of checkHeaderOptions(auth.header, headerActive)) {
-    out.push({ segments: ['authenticator', 'header', ...p.segments.map(String)], message: p.message });
-  }
-  out.push(...identityHopProblems(data).map((p) => ({ ...p, segments: p.segments.map(String) })));
+  out.push(...kindProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
   return out.map((p) => ({ ...p, segments: p.segments.map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)) }));
 }

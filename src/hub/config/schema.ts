@@ -4,18 +4,32 @@
  * - a key with a `default` is filled in by the loader, so its type is not optional;
  * - units live in key names (`...Seconds`, `...Bytes`) or in strings parsed by units.ts;
  * - every object rejects unknown keys (the loader turns that into a did-you-mean).
- * Implementations own their option blocks (`src/<room>/<kind>/options.ts`); this file composes.
+ * Kinds own their option blocks and are named in one list per extension point
+ * (src/spawners/kinds.ts, src/authenticators/kinds.ts, src/hooks/kinds.ts); this file composes
+ * the `kind` unions, the per-kind blocks and the hooks[] entries from those lists.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { LocalSpawnerOptions } from '../../spawners/local/options.js';
-import { SwarmSpawnerOptions } from '../../spawners/swarm/options.js';
-import { DummyAuthenticatorOptions } from '../../authenticators/dummy/options.js';
-import { HeaderAuthenticatorOptions } from '../../authenticators/header/options.js';
-import { LdapAuthenticatorOptions } from '../../authenticators/ldap/options.js';
-import { LdapAccountHookOptions } from '../../hooks/ldap-account/options.js';
+import { Type, type Static, type TLiteral, type TNumber, type TObject, type TSchema, type TString, type TUnion } from '@sinclair/typebox';
+import { authenticatorKinds } from '../../authenticators/kinds.js';
+import { hookKinds } from '../../hooks/kinds.js';
+import { spawnerKinds } from '../../spawners/kinds.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: object = {}) =>
   Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
+
+type Named = { readonly name: string; readonly optionsSchema: TSchema };
+type Literals<L extends readonly Named[]> = { -readonly [K in keyof L]: TLiteral<L[K]['name']> };
+type KindUnion<L extends readonly Named[]> = Literals<L> extends infer T extends TSchema[] ? TUnion<T> : never;
+type KindBlocks<L extends readonly Named[]> = { [D in L[number] as D['name']]: D['optionsSchema'] };
+
+/** `kind: one of <the list>`, defaulting to the list's default. */
+function kindUnion<L extends readonly Named[]>(list: { default: string; kinds: L }, description: string): KindUnion<L> {
+  return Type.Union(list.kinds.map((d) => Type.Literal(d.name)), { default: list.default, description }) as unknown as KindUnion<L>;
+}
+
+/** One options block per kind, keyed by the kind's name, in list order. */
+function kindBlocks<L extends readonly Named[]>(list: { kinds: L }): KindBlocks<L> {
+  return Object.fromEntries(list.kinds.map((d) => [d.name, d.optionsSchema])) as KindBlocks<L>;
+}
 
 const StringList = (description: string) => Type.Array(Type.String(), { default: [], description });
 
@@ -96,13 +110,8 @@ export const ProxySection = Obj(
 
 export const AuthenticatorSection = Obj(
   {
-    kind: Type.Union([Type.Literal('dummy'), Type.Literal('header'), Type.Literal('ldap')], {
-      default: 'dummy',
-      description: 'Which authenticator logs users in; its block below configures it.',
-    }),
-    dummy: DummyAuthenticatorOptions,
-    header: HeaderAuthenticatorOptions,
-    ldap: LdapAuthenticatorOptions,
+    kind: kindUnion(authenticatorKinds, 'Which authenticator logs users in; its block below configures it.'),
+    ...kindBlocks(authenticatorKinds),
     allowedUsers: StringList('If non-empty, only these users (after normalisation) may log in; existing users stay allowed.'),
     blockedUsers: StringList('These users may never log in.'),
     adminUsers: StringList('These users are made admins at every start and login.'),
@@ -134,12 +143,8 @@ export const AuthenticatorSection = Obj(
 
 export const SpawnerSection = Obj(
   {
-    kind: Type.Union([Type.Literal('local'), Type.Literal('swarm')], {
-      default: 'local',
-      description: 'Which spawner starts single-user servers; its block below configures it.',
-    }),
-    local: LocalSpawnerOptions,
-    swarm: SwarmSpawnerOptions,
+    kind: kindUnion(spawnerKinds, 'Which spawner starts single-user servers; its block below configures it.'),
+    ...kindBlocks(spawnerKinds),
     environment: Type.Record(Type.String(), Type.String(), {
       default: {},
       description:
@@ -168,19 +173,22 @@ export const SpawnerSection = Obj(
   'How single-user servers are started.',
 );
 
+/** The keys every hooks[] entry has; its options block (e.g. ldapAccount) comes on top. */
+type HookEntryBase = TObject<{ kind: TString; timeoutSeconds: TNumber }>;
+
 export const HookEntry = Type.Union(
-  [
+  hookKinds.kinds.map((d) =>
     Type.Object(
       {
-        kind: Type.Literal('ldap-account'),
+        kind: Type.Literal(d.name),
         timeoutSeconds: Type.Number({ default: 30, minimum: 0.1, description: 'Time the hook may take.' }),
-        ldapAccount: LdapAccountHookOptions,
+        [d.optionsKey]: d.optionsSchema,
       },
-      { additionalProperties: false, description: 'Create or find the user\'s POSIX account in LDAP before a spawn.' },
+      { additionalProperties: false, description: d.description },
     ),
-  ],
+  ),
   { description: 'One hook.' },
-);
+) as unknown as TUnion<HookEntryBase[]>;
 
 export const AtriumConfigSchema = Type.Object(
   {

@@ -15,9 +15,10 @@ import { ROLES } from '../auth/scopes.js';
 import { readAuthState } from '../auth/pipeline.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
-import { SpawnError, type SpawnUser } from '../../spawners/spawner.js';
+import { SpawnError, type Spawner, type SpawnUser } from '../../spawners/spawner.js';
+import type { Logger } from 'pino';
 import { HookError } from '../../hooks/hook.js';
-import { runPostStop, runPreSpawn } from '../../hooks/run.js';
+import { runPostStop, runPreSpawn } from '../hooks/run.js';
 import { waitUp } from './wait-up.js';
 import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 import { RestoreGate } from './restore-gate.js';
@@ -48,6 +49,11 @@ export class SpawnManager {
     let n = 0;
     for (const a of this.active.values()) if (a.phase === 'spawn') n++;
     return n;
+  }
+
+  /** A spawner object of the configured kind; the one place the hub calls the kind's factory. */
+  createSpawner(user: SpawnUser, serverName: string, log: Logger): Spawner {
+    return this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user, serverName, log, logDir: `${this.hub.config.hub.stateDir}/logs` });
   }
 
   spawnUser(user: UserRow): SpawnUser {
@@ -162,7 +168,6 @@ export class SpawnManager {
       const spawnUser = this.spawnUser(user);
       const authState = readAuthState(this.hub, user);
       let env = buildEnv(this.hub, { user: a.userName, server: a.serverName, apiToken: token });
-      if (this.hub.spawnerKind.kind === 'local') env.ATRIUM_SPAWNER_LOG_DIR = `${config.hub.stateDir}/logs`;
       let options = userOptions;
       if (this.hub.hooks.length) {
         stage = 'hooks';
@@ -180,7 +185,7 @@ export class SpawnManager {
         options = out.userOptions;
       }
       stage = 'start';
-      const spawner = this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user: spawnUser, serverName: a.serverName, log: slog });
+      const spawner = this.createSpawner(spawnUser, a.serverName, slog);
       a.spawner = spawner;
       // Runs beside start(); it stops by itself when the spawn leaves the 'spawn' phase.
       void this.pumpProgress(a);

@@ -56,7 +56,7 @@ export async function restoreServers(hub: HubContext, spawns: SpawnManager): Pro
     const user = stores.users.getById(row.user_id);
     if (!user) return;
     const slog = log.child({ user: user.name, server: row.name });
-    const spawner = kind.create({ options: hub.spawnerOptions, user: spawns.spawnUser(user), serverName: row.name, log: slog });
+    const spawner = spawns.createSpawner(spawns.spawnUser(user), row.name, slog);
     const a = new ActiveServer(user.id, user.name, row.name, row.id, serverPrefix(hub, user.name, row.name), spawner);
     let status: PollResult;
     try {
@@ -90,12 +90,7 @@ export async function restoreServers(hub: HubContext, spawns: SpawnManager): Pro
 
   for (const obj of swept) {
     if (adoptedTags.has(obj.tag)) continue;
-    const spawner = kind.create({
-      options: hub.spawnerOptions,
-      user: { name: '', admin: false, groups: [] },
-      serverName: '',
-      log: log.child({ component: 'sweep', tag: obj.tag }),
-    });
+    const spawner = spawns.createSpawner({ name: '', admin: false, groups: [] }, '', log.child({ component: 'sweep', tag: obj.tag }));
     spawner.restore(obj.state);
     toStop.push({ spawner, what: `${obj.description} (${obj.tag})` });
   }

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
+import { ldapConnectionProblems } from './check.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Client, ResultCodeError, BusyError, UnavailableError, MessageParserError } from 'ldapts';
 import type { Logger } from 'pino';
@@ -79,11 +80,9 @@ export class LdapConnector {
     private readonly opts: LdapConnectionOptions,
     private readonly log: Logger,
   ) {
-    for (const url of opts.urls) {
-      const scheme = new URL(url).protocol;
-      if (opts.tls === 'ldaps' && scheme !== 'ldaps:') throw new Error(`tls: ldaps needs ldaps:// URLs, got ${url}`);
-      if (opts.tls !== 'ldaps' && scheme !== 'ldap:') throw new Error(`tls: ${opts.tls} needs ldap:// URLs, got ${url}`);
-    }
+    // The config loader reports these with lines; repeated so no options object skips them.
+    const problems = ldapConnectionProblems(opts, true);
+    if (problems.length) throw new Error(problems.map((p) => `${p.segments.join('.')}: ${p.message}`).join('; '));
     if (opts.tls === 'insecure') log.warn({ urls: opts.urls }, 'LDAP without TLS: passwords travel in clear text (tests only)');
     // Read once at start-up so a missing CA file is a configuration error, not a login failure.
     this.tlsOptions = opts.caFile ? { ca: readFileSync(opts.caFile), rejectUnauthorized: true } : { rejectUnauthorized: true };

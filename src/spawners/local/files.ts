@@ -11,9 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpawnError } from '../spawner.js';
 
-/** The env key (in ctx.env) through which the hub chooses the log directory. Not passed on. */
-export const LOG_DIR_ENV = 'ATRIUM_SPAWNER_LOG_DIR';
-
 export function defaultLogDir(): string {
   return join(tmpdir(), 'atrium-logs');
 }
@@ -29,8 +26,7 @@ export function safeComponent(name: string): string {
 }
 
 /** `<logDir>/<user>[-<server>].log` */
-export function logPathFor(env: Record<string, string>, userName: string, serverName: string): string {
-  const dir = env[LOG_DIR_ENV] || defaultLogDir();
+export function logPathFor(dir: string, userName: string, serverName: string): string {
   const base = serverName ? `${userName}-${serverName}` : userName;
   return join(dir, `${safeComponent(base)}.log`);
 }

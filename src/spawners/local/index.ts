@@ -8,10 +8,9 @@ import { sweepLocal } from './sweep.js';
 
 export const localSpawnerKind: SpawnerKind<LocalSpawnerOptions> = {
   kind: 'local',
-  create: ({ options, user, serverName, log }) => new LocalSpawner(options, user, serverName, log),
+  create: ({ options, user, serverName, log, logDir }) => new LocalSpawner(options, user, serverName, log, logDir),
   sweep: async ({ ownerPrefix, log }) => sweepLocal(ownerPrefix, log),
 };
 
 export { LocalSpawner, type LocalSpawnerState } from './local-spawner.js';
 export { LocalSpawnerOptions } from './options.js';
-export { LOG_DIR_ENV } from './files.js';

@@ -22,7 +22,7 @@ import {
   type SpawnerState,
   type StopOptions,
 } from '../spawner.js';
-import { LOG_DIR_ENV, logPathFor, openLog, tailLog } from './files.js';
+import { defaultLogDir, logPathFor, openLog, tailLog } from './files.js';
 import { resolveIdentity, type RunIdentity } from './identity.js';
 import type { LocalSpawnerOptions } from './options.js';
 import { releasePort, reservePort } from './ports.js';
@@ -63,6 +63,8 @@ export class LocalSpawner implements Spawner {
     private readonly user: SpawnUser,
     private readonly serverName: string,
     private readonly log: Logger,
+    /** From the hub (stateDir/logs, private); absent only outside the hub. */
+    private readonly logDir?: string,
   ) {}
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
@@ -79,8 +81,9 @@ export class LocalSpawner implements Spawner {
       port = await reservePort(this.options.ip);
       const argv = this.commandLine(who);
       const env = this.environment(ctx, who, port);
-      const logPath = logPathFor(ctx.env, this.user.name, this.serverName);
-      const opened = await openLog(logPath, !ctx.env[LOG_DIR_ENV]);
+      const logPath = logPathFor(this.logDir ?? defaultLogDir(), this.user.name, this.serverName);
+      // The default lives in the shared tmpdir, so it must be ours; the hub's dir is made 0700.
+      const opened = await openLog(logPath, this.logDir === undefined);
       if (ctx.signal.aborted) {
         closeSync(opened.fd);
         throw cancelled(ctx.signal);

@@ -5,7 +5,7 @@ import { Client } from 'ldapts';
 import pino from 'pino';
 import { HookError, type HookContext } from '../../../src/hooks/hook.js';
 import { ldapAccountHookKind, LdapAccountHookOptions, type LdapAccountHook } from '../../../src/hooks/ldap-account/index.js';
-import { runPreSpawn } from '../../../src/hooks/run.js';
+import { runPreSpawn } from '../../../src/hub/hooks/run.js';
 import { BASE_DN, COUNTER_DN, FIRST_UID, ROOT_DN, ROOT_PW, startSlapd, type Slapd } from '../../services/slapd.js';
 import { freePort } from '../../services/util.js';
 

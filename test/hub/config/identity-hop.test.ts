@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configCheck } from '../../../src/hub/config/check.js';
-import { identityHopProblems } from '../../../src/hub/config/identity-hop.js';
+import { identityHopProblems } from '../../../src/authenticators/header/identity-hop.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atrium-hop-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,10 +49,11 @@ describe('refused: a local process could assert an identity', () => {
 
   it('a trusted network that contains one of this host\'s own addresses', () => {
     const data = { authenticator: { kind: 'header', header: { trustedProxies: ['198.51.100.0/24'] } }, spawner: { kind: 'local' } };
-    const problems = identityHopProblems(data, ['127.0.0.1', '::1', '198.51.100.7', 'fe80::1']);
+    const ctx = { config: data, spawner: { name: 'local', serversOnHubHost: true } };
+    const problems = identityHopProblems(data.authenticator.header, ctx, ['127.0.0.1', '::1', '198.51.100.7', 'fe80::1']);
     expect(problems).toEqual([{ segments: ['authenticator', 'header', 'trustedProxies', 0], message: expect.stringContaining('"198.51.100.0/24" covers 198.51.100.7') }]);
     // The same network, on a host without an address in it:
-    expect(identityHopProblems(data, ['127.0.0.1', '::1', '198.51.101.7'])).toEqual([]);
+    expect(identityHopProblems(data.authenticator.header, ctx, ['127.0.0.1', '::1', '198.51.101.7'])).toEqual([]);
   });
 });
 

@@ -34,7 +34,9 @@ describe('parseConfig: valid files', () => {
   });
 
   it('fills defaults beside given keys, also inside hook entries', () => {
-    const c = parseConfig('hub:\n  port: 9000\nhooks:\n  - kind: ldap-account\n', 'atrium.yaml', {});
+    // The hook's required keys (checked by its descriptor) are given; everything else defaults.
+    const ldapAccount = '{ urls: [ldap://127.0.0.1:1389], bindDn: cn=admin, bindPassword: pw, searchBase: dc=x, dnTemplate: "uid={username},dc=x", counterDn: cn=uidNext }';
+    const c = parseConfig(`hub:\n  port: 9000\nhooks:\n  - kind: ldap-account\n    ldapAccount: ${ldapAccount}\n`, 'atrium.yaml', {});
     expect(c.hub.port).toBe(9000);
     expect(c.hub.ip).toBe('127.0.0.1');
     expect(c.hooks[0]?.timeoutSeconds).toBe(30);
@@ -219,10 +221,12 @@ describe('parseConfig: problems', () => {
       [5, 'authenticator.blacklist'],
       [7, 'authenticator.header.userHedaer'],
       [10, 'spawner.environment.SECRET'],
+      // The hook entry names no ldapAccount block: its descriptor's check reports the required keys.
+      ...['urls', 'bindDn', 'bindPassword', 'searchBase', 'dnTemplate', 'counterDn'].map((k) => [12, `hooks[0].ldapAccount.${k}`]),
       [13, 'hooks[0].timeoutSeconds'],
       [14, 'hooks[0].extra'],
     ]);
-    expect(e.message.split('\n')).toHaveLength(7);
+    expect(e.message.split('\n')).toHaveLength(13);
   });
 
   it('the top level must be a mapping', () => {

@@ -7,8 +7,8 @@
  * as HookError, whose message the user sees; anything unexpected is wrapped so the user gets a
  * generic message naming the hook and the log gets the original in `detail`.
  */
-import type { Hook, HookContext } from './hook.js';
-import { HookError } from './hook.js';
+import type { Hook, HookContext } from '../../hooks/hook.js';
+import { HookError } from '../../hooks/hook.js';
 
 export interface ConfiguredHook {
   hook: Hook;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { HookError, type Hook, type HookContext } from '../../src/hooks/hook.js';
-import { runPostStop, runPreSpawn, type HookBase } from '../../src/hooks/run.js';
+import { HookError, type Hook, type HookContext } from '../../../src/hooks/hook.js';
+import { runPostStop, runPreSpawn, type HookBase } from '../../../src/hub/hooks/run.js';
 
 const log = pino({ level: 'silent' });
 const base = (extra: Partial<HookBase> = {}): HookBase => ({

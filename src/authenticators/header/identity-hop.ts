@@ -4,14 +4,15 @@
  * With the header authenticator the identity header is believed from the addresses in
  * authenticator.header.trustedProxies. Processes on this host can connect from loopback or from
  * any of the host's own addresses, so if such an address is trusted, and users' servers run on
- * this host (the local spawner), any user could log in as anyone, admins included. The same holds
+ * this host (a spawner kind whose descriptor says serversOnHubHost, e.g. local), any user could
+ * log in as anyone, admins included. The same holds
  * when hub.trustedProxies names such an address: the hub then believes the X-Forwarded-For that
  * a local process writes. A signed identity (authenticator.header.jwt) is the one thing a local
  * process cannot produce, so it makes both safe.
  */
 import { networkInterfaces } from 'node:os';
 import { parseAddress, parseCidr, cidrContains, type Cidr } from '../../shared/cidr.js';
-import type { RawProblem } from './yaml-source.js';
+import type { ConfigProblemAt, CrossCheckContext } from '../../shared/kind.js';
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -47,15 +48,13 @@ function localAddressIn(entry: string, own: string[]): string | null {
   return null;
 }
 
-export function identityHopProblems(data: unknown, own: string[] = hostAddresses()): RawProblem[] {
-  const root = obj(data);
-  const auth = obj(root.authenticator);
-  const header = obj(auth.header);
-  const spawner = obj(root.spawner);
-  if (auth.kind !== 'header' || header.jwt !== undefined || spawner.kind !== 'local') return [];
+/** The header authenticator's cross-check (its descriptor's crossChecks). */
+export function identityHopProblems(options: unknown, ctx: CrossCheckContext, own: string[] = hostAddresses()): ConfigProblemAt[] {
+  const header = obj(options);
+  if (header.jwt !== undefined || !ctx.spawner?.serversOnHubHost) return [];
 
-  const why = 'while spawner.kind is local and authenticator.header.jwt is not set';
-  const out: RawProblem[] = [];
+  const why = `while spawner.kind is ${ctx.spawner.name} and authenticator.header.jwt is not set`;
+  const out: ConfigProblemAt[] = [];
   const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
   list(header.trustedProxies).forEach((entry, i) => {
     const local = localAddressIn(entry, own);
@@ -68,7 +67,7 @@ export function identityHopProblems(data: unknown, own: string[] = hostAddresses
         'portal signs each identity, or run the portal on another host and trust only its address.',
     });
   });
-  list(obj(root.hub).trustedProxies).forEach((entry, i) => {
+  list(obj(ctx.config.hub).trustedProxies).forEach((entry, i) => {
     const local = localAddressIn(entry, own);
     if (local === null) return;
     out.push({

@@ -1,0 +1,12 @@
+/**
+ * The one list of spawner kinds. Adding a kind: a folder with a descriptor, one line here; the
+ * config schema, docs/config.md, `atrium config check` and the hub's registry follow.
+ */
+import { localSpawner } from './local/descriptor.js';
+import { swarmSpawner } from './swarm/descriptor.js';
+
+export const spawnerKinds = {
+  /** The kind of an empty config. */
+  default: 'local',
+  kinds: [localSpawner, swarmSpawner],
+} as const;

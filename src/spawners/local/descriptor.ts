@@ -1,0 +1,10 @@
+/** Registration of the local process spawner (`spawner.kind: local`); listed in ../kinds.ts. */
+import type { SpawnerDescriptor } from '../spawner.js';
+import { LocalSpawnerOptions } from './options.js';
+
+export const localSpawner = {
+  name: 'local',
+  optionsSchema: LocalSpawnerOptions,
+  serversOnHubHost: true,
+  load: async () => (await import('./index.js')).localSpawnerKind,
+} as const satisfies SpawnerDescriptor<LocalSpawnerOptions>;
