@@ -29,6 +29,8 @@ export async function loadSpawnerKind(config: AtriumConfig): Promise<{ kind: Spa
       return { kind: (await import('../spawners/local/index.js')).localSpawnerKind as SpawnerKind<unknown>, options: s.local };
     case 'swarm':
       return { kind: (await import('../spawners/swarm/index.js')).swarmSpawnerKind as SpawnerKind<unknown>, options: s.swarm };
+    case 'slurm':
+      return { kind: (await import('../spawners/slurm/index.js')).slurmSpawnerKind as SpawnerKind<unknown>, options: s.slurm };
   }
 }
 

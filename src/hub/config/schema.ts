@@ -9,6 +9,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { LocalSpawnerOptions } from '../../spawners/local/options.js';
 import { SwarmSpawnerOptions } from '../../spawners/swarm/options.js';
+import { SlurmSpawnerOptions } from '../../spawners/slurm/options.js';
 import { DummyAuthenticatorOptions } from '../../authenticators/dummy/options.js';
 import { HeaderAuthenticatorOptions } from '../../authenticators/header/options.js';
 import { LdapAuthenticatorOptions } from '../../authenticators/ldap/options.js';
@@ -134,12 +135,13 @@ export const AuthenticatorSection = Obj(
 
 export const SpawnerSection = Obj(
   {
-    kind: Type.Union([Type.Literal('local'), Type.Literal('swarm')], {
+    kind: Type.Union([Type.Literal('local'), Type.Literal('swarm'), Type.Literal('slurm')], {
       default: 'local',
       description: 'Which spawner starts single-user servers; its block below configures it.',
     }),
     local: LocalSpawnerOptions,
     swarm: SwarmSpawnerOptions,
+    slurm: SlurmSpawnerOptions,
     environment: Type.Record(Type.String(), Type.String(), {
       default: {},
       description:

@@ -7,16 +7,28 @@
 import { clientEnv, parseScontrol, run } from './commands.js';
 import type { SlurmSpawnerOptions } from './options.js';
 
-const cache = new Map<string, { at: number; value: Promise<unknown> }>();
+const cache = new Map<string, { at: number; value: Promise<unknown>; settled?: { value: unknown } }>();
+
+const cacheKey = (options: SlurmSpawnerOptions, key: string) => JSON.stringify([options.clientEnvironment, options.commands, key]);
 
 function cached<T>(options: SlurmSpawnerOptions, key: string, load: () => Promise<T>): Promise<T> {
-  const k = JSON.stringify([options.clientEnvironment, options.commands, key]);
+  const k = cacheKey(options, key);
   const hit = cache.get(k);
   if (hit && Date.now() - hit.at < options.resourcesCacheSeconds * 1000) return hit.value as Promise<T>;
   const value = load();
-  cache.set(k, { at: Date.now(), value });
-  value.catch(() => cache.delete(k)); // failures are not remembered
+  const entry: { at: number; value: Promise<unknown>; settled?: { value: unknown } } = { at: Date.now(), value, settled: hit?.settled };
+  cache.set(k, entry);
+  value.then((v) => (entry.settled = { value: v }), () => cache.delete(k)); // failures are not remembered
   return value;
+}
+
+/**
+ * The last known answer without waiting, refreshing it in the background (the spawn form is
+ * rendered synchronously). undefined until a first answer arrived.
+ */
+function peek<T>(options: SlurmSpawnerOptions, key: string, load: () => Promise<T>): T | undefined {
+  void cached(options, key, load).catch(() => undefined);
+  return cache.get(cacheKey(options, key))?.settled?.value as T | undefined;
 }
 
 function scontrol(options: SlurmSpawnerOptions, args: string[]): Promise<string> {
@@ -104,16 +116,26 @@ export function clusterResources(options: SlurmSpawnerOptions): Promise<Partitio
  * The user's accounts from `sacctmgr show assoc`. null when accounting is not available (no
  * slurmdbd): the caller falls back to the admin list.
  */
-export function userAccounts(options: SlurmSpawnerOptions, user: string): Promise<string[] | null> {
-  if (!options.accounts.fromSacctmgr) return Promise.resolve(null);
-  return cached(options, `accounts:${user}`, async () => {
+function loadAccounts(options: SlurmSpawnerOptions, user: string): () => Promise<string[] | null> {
+  return async () => {
     try {
-      const out = await run(options.commands.sacctmgr, ['-nP', 'show', 'assoc', `where`, `user=${user}`, 'format=account'], { env: clientEnv(options), timeoutMs: 15_000 });
+      const out = await run(options.commands.sacctmgr, ['-nP', 'show', 'assoc', 'where', `user=${user}`, 'format=account'], { env: clientEnv(options), timeoutMs: 15_000 });
       return [...new Set(out.split('\n').map((s) => s.trim()).filter(Boolean))];
     } catch {
-      return null;
+      return null; // accounting off (no slurmdbd) or sacctmgr missing
     }
-  }).then((v) => v, () => null);
+  };
+}
+
+export function userAccounts(options: SlurmSpawnerOptions, user: string): Promise<string[] | null> {
+  if (!options.accounts.fromSacctmgr) return Promise.resolve(null);
+  return cached(options, `accounts:${user}`, loadAccounts(options, user)).then((v) => v, () => null);
+}
+
+/** Last known sacctmgr answer for the form: a list, null (accounting off), undefined (not yet known). */
+export function peekUserAccounts(options: SlurmSpawnerOptions, user: string): string[] | null | undefined {
+  if (!options.accounts.fromSacctmgr) return null;
+  return peek(options, `accounts:${user}`, loadAccounts(options, user));
 }
 
 export interface Reservation {
@@ -125,9 +147,20 @@ export interface Reservation {
 /** Active reservations this user may use (named in Users, or through one of their groups/accounts). */
 export async function userReservations(options: SlurmSpawnerOptions, user: string, groups: string[], accounts: string[]): Promise<Reservation[]> {
   if (!options.reservations) return [];
-  const all = await cached(options, 'reservations', async () =>
-    parseScontrol((await scontrol(options, ['show', 'reservation', '-o']).catch(() => '')).replace(/\n/g, '\n\n')),
-  );
+  return filterReservations(await cached(options, 'reservations', loadReservations(options)), user, groups, accounts);
+}
+
+export function peekUserReservations(options: SlurmSpawnerOptions, user: string, groups: string[], accounts: string[]): Reservation[] {
+  if (!options.reservations) return [];
+  return filterReservations(peek(options, 'reservations', loadReservations(options)) ?? [], user, groups, accounts);
+}
+
+function loadReservations(options: SlurmSpawnerOptions): () => Promise<Record<string, string>[]> {
+  // "No reservations in the system" is an answer; an unreachable controller offers none for now.
+  return async () => parseScontrol((await scontrol(options, ['show', 'reservation', '-o']).catch(() => '')).replace(/\n/g, '\n\n'));
+}
+
+function filterReservations(all: Record<string, string>[], user: string, groups: string[], accounts: string[]): Reservation[] {
   const listed = (v: string | undefined) => (v && v !== '(null)' ? v.split(',') : []);
   return all
     .filter((r) => r.ReservationName && (r.State ?? '').toUpperCase() === 'ACTIVE')
