@@ -2,7 +2,8 @@
  * The Slurm spawner against a real Slurm (slurmctld + slurmd + munge on 127.0.0.1): the shared
  * contract with the node stub inside the job, then what only a batch job has — the port report,
  * a job that dies before it reports, a queued spawn, a controller outage, restore, one squeue per
- * cycle, forged reports, the token kept out of Slurm's views, the real jupyterhub-singleuser.
+ * cycle, forged reports, the token kept out of Slurm's views. The real jupyterhub-singleuser needs
+ * the hub API, so it runs in slurm-hub.test.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,7 +105,8 @@ describe('Slurm spawner, real Slurm', () => {
     const reported = relay.reports.find((r) => r.status === 200 && (r.body as { port?: number }).port === Number(new URL(url).port));
     expect(reported, 'the job reported its port (and host) itself').toBeTruthy();
     await s.stop();
-    expect(await squeue(jobId)).toMatch(/^(CANCELLED|COMPLETED)/);
+    // TERM reaches the batch shell too, so a stopped job may end FAILED; what matters is that it ended.
+    expect(await squeue(jobId)).toMatch(/^(CANCELLED|COMPLETED|FAILED)/);
   }, 120_000);
 
   it('a job cancelled before it reports its port fails start() within 5 s with its state', async () => {
@@ -246,17 +248,4 @@ describe('Slurm spawner, real Slurm', () => {
     await again.stop();
     expect(await s.poll()).not.toBeNull();
   }, 120_000);
-
-  it('the real jupyterhub-singleuser runs in the job (through srun) and answers', async () => {
-    const name = user('j');
-    const s = make(name, opts({ cmd: ['jupyterhub-singleuser', '--allow-root'], srun: 'srun', path: '/usr/local/bin:/usr/bin:/bin' }));
-    const { started, env } = begin(s, name, { cores: 1, memory: '1G' });
-    const { url } = await started;
-    // Any answer below 500 under the prefix: the server is up (it redirects to the hub's OAuth).
-    expect(await waitForHttp(`${url}${env.JUPYTERHUB_SERVICE_PREFIX}api`, 60_000)).toBeLessThan(500);
-    const res = await fetch(`${url}${env.JUPYTERHUB_SERVICE_PREFIX}api`);
-    expect(((await res.json()) as { version?: string }).version).toMatch(/^\d/);
-    await s.stop();
-    expect(await s.poll()).not.toBeNull();
-  }, 180_000);
 });
