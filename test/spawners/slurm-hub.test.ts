@@ -124,7 +124,10 @@ describe('Slurm spawner in the hub', () => {
       // The real node is accepted; the hub then waits for HTTP on that port (nothing listens there).
       const port = await freePort();
       expect((await report({ port, host: slurm.nodeName }, serverToken)).status).toBe(200);
-      expect((await report({ port }, serverToken)).status).toBe(400);
+      // A second report, while the hub waits for HTTP on the first one, is refused by the spawner.
+      const second = await report({ port }, serverToken);
+      expect(second.status).toBe(403);
+      expect(((await second.json()) as { message: string }).message).toMatch(/not waiting for a port report/);
     } finally {
       await th.api('DELETE', '/users/bob/servers/wait', { token }).catch(() => undefined);
     }
