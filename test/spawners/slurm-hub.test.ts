@@ -94,6 +94,14 @@ describe('Slurm spawner in the hub', () => {
     const late = await th.api('POST', '/batchspawner', { token: jobTok, body: { port: 9999 } });
     expect(late.status).toBe(400);
     expect(((await th.api('DELETE', '/users/alice/server', { token })).status)).toBeLessThan(300);
+    // Stop is graceful: SIGTERM reaches the server (an srun step), it exits and the script ends on
+    // its own before the scancel that would follow stopTimeoutSeconds later.
+    const jobId = String(JSON.parse(row.state).jobId);
+    const ended = await until(async () => {
+      const st = (await slurm.client('squeue', ['-h', '--states=all', `--jobs=${jobId}`, '-o', '%T'])).trim();
+      return /^(COMPLETED|FAILED|CANCELLED)/.test(st) ? st : null;
+    }, 60_000, 'job ended');
+    expect(ended).toBe('COMPLETED');
   }, 240_000);
 
   it('forged reports are refused by the endpoint: no token, a user token, extra attributes, bad port, foreign host', async () => {

@@ -7,7 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSlurmPollers, pollerFor } from '../../src/spawners/slurm/index.js';
+import { closeSlurmPollers, clusterResources, pollerFor } from '../../src/spawners/slurm/index.js';
+import { userAccounts, userReservations } from '../../src/spawners/slurm/cluster-info.js';
+import { slurmOptionsForm } from '../../src/spawners/slurm/form.js';
 import type { SlurmSpawnerOptions } from '../../src/spawners/slurm/options.js';
 import type { ProgressEvent, Spawner } from '../../src/spawners/spawner.js';
 import { startSlurm, type Slurm } from '../services/slurm.js';
@@ -183,6 +185,37 @@ describe('Slurm spawner, real Slurm', () => {
     expect((await started).url).toBe(`http://127.0.0.1:${port}`);
     await expect(s.report!({ host: null, port: port + 1, peer: '127.0.0.1' })).rejects.toThrow(/not waiting/);
     await s.stop();
+  }, 60_000);
+
+  it('cluster info: free resources per partition, accounts fall back without accounting, reservations per user', async () => {
+    const res = await clusterResources(opts());
+    const debug = res.find((r) => r.partition === 'debug')!;
+    const small = res.find((r) => r.partition === 'small')!;
+    expect(debug).toMatchObject({ nodesTotal: 1, maxWalltime: '08:00:00', freeGpus: 0 });
+    expect(small.maxWalltime).toBe('01:00:00');
+    expect(debug.freeCores).toBeGreaterThanOrEqual(0);
+    expect(debug.freeMemoryMb).toBeGreaterThan(0);
+    expect(debug.nodesIdle + debug.nodesMixed).toBe(1);
+
+    // accounting_storage/none: sacctmgr cannot answer, so the admin list is offered and the form says so.
+    const o = opts({ accounts: { fromSacctmgr: true, fallback: ['proj1'] } });
+    expect(await userAccounts(o, 'alice')).toBeNull();
+    const account = slurmOptionsForm(o, { name: 'alice', admin: false, groups: [] })!.fields.find((f) => f.name === 'account')!;
+    expect(account.choices!.map((c) => c.value)).toEqual(['proj1']);
+    expect(account.help).toMatch(/offered by the site/);
+
+    await slurm.client('scontrol', ['create', 'reservation', 'ReservationName=atriumres', 'Users=root', 'StartTime=now', 'Duration=60', `Nodes=${slurm.nodeName}`, 'Flags=IGNORE_JOBS']);
+    try {
+      expect((await userReservations(o, 'root', [], [])).map((r) => r.name)).toEqual(['atriumres']);
+      expect(await userReservations(o, 'bob', [], [])).toEqual([]);
+      // A reservation the user may not use is refused at start, before anything is submitted.
+      const s = make('bob', o);
+      const err = await begin(s, 'bob', { reservation: 'atriumres' }).started.then(() => null, (e: Error) => e);
+      expect(err?.message).toMatch(/reservation: "atriumres" is not an active reservation you may use/);
+      expect(s.state()).toEqual({});
+    } finally {
+      await slurm.client('scontrol', ['delete', 'ReservationName=atriumres']).catch(() => undefined);
+    }
   }, 60_000);
 
   it('20 servers, one squeue call per poll cycle', async () => {

@@ -207,7 +207,9 @@ export class SlurmSpawner implements Spawner {
     let job = snap.ok ? snap.jobs.get(id) : undefined;
     if (snap.ok && isGone(job)) return this.markStopped(job, why);
     if (job?.state === 'RUNNING' && this.options.stopTimeoutSeconds > 0) {
-      await scancel(['--full', '--signal=TERM']).catch((err) => this.log.info({ err: (err as Error).message, jobId: id }, 'scancel --signal=TERM failed'));
+      // With srun the server is a job step: TERM to the steps lets it exit cleanly and the script
+      // finish (COMPLETED). Without srun it runs in the batch shell, which needs --full.
+      await scancel([...(this.options.srun.trim() ? [] : ['--full']), '--signal=TERM']).catch((err) => this.log.info({ err: (err as Error).message, jobId: id }, 'scancel --signal=TERM failed'));
       const deadline = Date.now() + this.options.stopTimeoutSeconds * 1000;
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
