@@ -4,6 +4,7 @@
  * srun) and is reached through the proxy; forged reports against the real endpoint are refused.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSlurmPollers } from '../../src/spawners/slurm/index.js';
 import { startSlurm, type Slurm } from '../services/slurm.js';
@@ -13,6 +14,7 @@ import { tempHome } from './slurm-fixture.js';
 
 let slurm: Slurm;
 let th: TestHub;
+const cleanups: (() => Promise<void>)[] = [];
 
 async function until<T>(check: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
@@ -129,15 +131,28 @@ describe('Slurm spawner in the hub', () => {
       const foreign = await report({ port: 8888, host: 'evil.example.org' }, serverToken);
       expect(foreign.status).toBe(403);
       expect(((await foreign.json()) as { message: string }).message).toMatch(/not a node of job/);
-      // The real node is accepted; the hub then waits for HTTP on that port (nothing listens there).
+      // The real node is accepted, and the hub waits for HTTP on exactly the reported port.
       const port = await freePort();
+      const hits: string[] = [];
+      const listener = createServer((req, res) => {
+        hits.push(req.url ?? '');
+        res.writeHead(200).end('ok');
+      });
+      await new Promise<void>((r) => listener.listen(port, '127.0.0.1', r));
+      cleanups.push(() => new Promise((r) => { listener.closeAllConnections(); listener.close(() => r()); }));
       expect((await report({ port, host: slurm.nodeName }, serverToken)).status).toBe(200);
       // A second report, while the hub waits for HTTP on the first one, is refused by the spawner.
       const second = await report({ port }, serverToken);
       expect(second.status).toBe(403);
       expect(((await second.json()) as { message: string }).message).toMatch(/not waiting for a port report/);
+      await until(async () => th.running.hub.spawns.get('bob', 'wait')?.phase === 'running', 30_000, 'server ready at the reported port');
+      expect(hits.some((u) => u.startsWith('/user/bob/wait/'))).toBe(true);
+      const row = th.running.hub.stores.servers.get(th.running.hub.stores.users.get('bob')!.id, 'wait')!;
+      expect(row.url).toBe(`http://127.0.0.1:${port}`);
     } finally {
       await th.api('DELETE', '/users/bob/servers/wait', { token }).catch(() => undefined);
+      await th.running.hub.spawns.get('bob', 'wait')?.done;
+      for (const c of cleanups.splice(0)) await c();
     }
   }, 180_000);
 });

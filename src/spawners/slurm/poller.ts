@@ -103,6 +103,8 @@ export class SlurmPoller {
   /** Resolves after the next cycle (scheduled or already running); never starts an extra one. */
   nextCycle(): Promise<Snapshot> {
     if (this.inflight) return this.inflight;
+    // Nothing watched means no timer: answer now rather than wait for a cycle that never comes.
+    if (this.watched.size === 0 || this.closed) return this.cycle();
     if (!this.timer && this.watched.size > 0) this.schedule(this.interval());
     return new Promise((resolve) => this.waiters.push(resolve));
   }

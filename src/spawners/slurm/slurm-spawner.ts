@@ -29,7 +29,8 @@ export class SlurmSpawner implements Spawner {
   private host: string | null = null;
   private port: number | null = null;
   private ids: { uid?: number; gid?: number } = {};
-  private watching = false;
+  /** The poller this spawner registered its job with (pollers are re-created after close()). */
+  private watchedOn: SlurmPoller | null = null;
   private final: PollResult = null;
   private waiter: { resolve(r: Reported): void } | null = null;
   private progressQ: ProgressQueue | null = null;
@@ -55,7 +56,7 @@ export class SlurmSpawner implements Spawner {
       return await this.run(ctx);
     } finally {
       this.progressQ.end();
-      if (this.jobId) this.poller.doneStarting(this.jobId);
+      if (this.jobId) this.watchedOn?.doneStarting(this.jobId);
       this.waiter = null;
     }
   }
@@ -88,8 +89,8 @@ export class SlurmSpawner implements Spawner {
     const jobId = await submit(this.options, sub, this.who());
     this.jobId = jobId;
     this.final = null;
-    this.poller.watch(jobId, true);
-    this.watching = true;
+    this.watchedOn = this.poller;
+    this.watchedOn.watch(jobId, true);
     ctx.log.info({ jobId }, 'slurm job submitted');
     this.emit(10, `Submitted batch job ${jobId}`);
 
@@ -99,7 +100,8 @@ export class SlurmSpawner implements Spawner {
     });
     let lastMessage = '';
     for (;;) {
-      const next = await Promise.race([this.poller.nextCycle(), reported, aborted]);
+      this.ensureWatching();
+      const next = await Promise.race([this.watchedOn!.nextCycle(), reported, aborted]);
       if (next === 'aborted') {
         await this.cancel('spawn cancelled').catch((err) => ctx.log.warn({ err, jobId }, 'scancel after abort failed'));
         throw new SpawnError('The spawn was cancelled; the job was removed from the queue.');
@@ -197,10 +199,7 @@ export class SlurmSpawner implements Spawner {
   /** SIGTERM (graceful), then scancel after stopTimeoutSeconds; resolves once the job is gone. */
   private async cancel(why: string): Promise<void> {
     const id = this.jobId!;
-    if (!this.watching) {
-      this.poller.watch(id, false);
-      this.watching = true;
-    }
+    this.ensureWatching();
     const scancel = (args: string[]) =>
       asUser(this.options, this.user.name, this.ids, this.options.commands.scancel, [...args, id], { env: clientEnv(this.options) });
     let snap = await this.poller.refresh();
@@ -245,18 +244,24 @@ export class SlurmSpawner implements Spawner {
   }
 
   private stopWatching(): void {
-    if (this.watching && this.jobId) this.poller.unwatch(this.jobId);
-    this.watching = false;
+    if (this.watchedOn && this.jobId) this.watchedOn.unwatch(this.jobId);
+    this.watchedOn = null;
+  }
+
+  /** Register with the current poller (a closed one is replaced, e.g. after a hub restart). */
+  private ensureWatching(): void {
+    const current = this.poller;
+    if (this.watchedOn === current || !this.jobId) return;
+    this.stopWatching();
+    current.watch(this.jobId, false);
+    this.watchedOn = current;
   }
 
   async poll(): Promise<PollResult> {
     if (!this.jobId) return { exitStatus: null, reason: 'not started' };
     if (this.final) return this.final;
-    if (!this.watching) {
-      this.poller.watch(this.jobId, false);
-      this.watching = true;
-    }
-    const snap = await this.poller.snapshotFor(this.jobId);
+    this.ensureWatching();
+    const snap = await this.watchedOn!.snapshotFor(this.jobId);
     if (!snap.ok) return null; // the controller is unreachable: unknown, so the server is kept
     const job = snap.jobs.get(this.jobId);
     if (!job || isGone(job) || job.state === 'COMPLETING') {
@@ -276,6 +281,7 @@ export class SlurmSpawner implements Spawner {
   restore(state: SpawnerState): void {
     const id = typeof state.jobId === 'string' && /^\d+(_\d+)?$/.test(state.jobId) ? state.jobId : null;
     if (!id) return;
+    this.stopWatching();
     this.jobId = id;
     this.nodeList = typeof state.nodeList === 'string' ? state.nodeList : '';
     this.host = typeof state.host === 'string' ? state.host : null;
@@ -283,8 +289,7 @@ export class SlurmSpawner implements Spawner {
     if (typeof state.uid === 'number') this.ids = { uid: state.uid, gid: typeof state.gid === 'number' ? state.gid : state.uid };
     this.final = null;
     // Registering makes the shared poller (re)start after a hub restart.
-    this.poller.watch(id, false);
-    this.watching = true;
+    this.ensureWatching();
   }
 
   progress(): AsyncIterable<ProgressEvent> {
