@@ -26,9 +26,14 @@ export interface JobInfo {
   endTime: string | null;
 }
 
-export type Snapshot =
-  | { ok: true; at: number; cycle: number; jobs: Map<string, JobInfo> }
-  | { ok: false; at: number; cycle: number; error: string };
+interface SnapshotBase {
+  /** When the squeue call started and ended. */
+  startedAt: number;
+  at: number;
+  /** The job ids this cycle asked about: a job not asked about says nothing about that job. */
+  covered: ReadonlySet<string>;
+}
+export type Snapshot = (SnapshotBase & { ok: true; jobs: Map<string, JobInfo> }) | (SnapshotBase & { ok: false; error: string });
 
 /** States after which the job's processes are gone or going. */
 export const ENDED_STATES = new Set([
@@ -62,7 +67,6 @@ export class SlurmPoller {
   private timer: NodeJS.Timeout | null = null;
   private timerDue = 0;
   private failures = 0;
-  private cycleNo = 0;
   /** Job ids not yet covered by a finished cycle (just registered). */
   private readonly unseen = new Set<string>();
   private readonly waiters: ((s: Snapshot) => void)[] = [];
@@ -96,8 +100,11 @@ export class SlurmPoller {
   /** The latest snapshot that covers `id`, waiting for the next cycle if none does yet. */
   async snapshotFor(id: string): Promise<Snapshot> {
     if (this.last && !this.unseen.has(id)) return this.last;
-    this.schedule(200);
-    return this.nextCycle();
+    for (;;) {
+      this.schedule(200);
+      const snap = await this.nextCycle();
+      if (snap.covered.has(id) || !this.watched.has(id)) return snap;
+    }
   }
 
   /** Resolves after the next cycle (scheduled or already running); never starts an extra one. */
@@ -109,9 +116,22 @@ export class SlurmPoller {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Run a cycle now unless one is running (stop() uses it to see the job go without waiting). */
+  /** Run a cycle now unless one is running. */
   refresh(): Promise<Snapshot> {
     return this.inflight ?? this.cycle();
+  }
+
+  /**
+   * A snapshot taken after this call and covering `id` (stop() after scancel, a port report): a
+   * cycle already running may predate the call or miss a just-registered job, so it may take two.
+   */
+  async fresh(id: string): Promise<Snapshot> {
+    const since = Date.now();
+    for (;;) {
+      const snap = await this.refresh();
+      if (snap.startedAt >= since && snap.covered.has(id)) return snap;
+      if (!this.watched.has(id)) return snap; // not watched: nothing better will come
+    }
   }
 
   close(): void {
@@ -149,28 +169,28 @@ export class SlurmPoller {
   private cycle(): Promise<Snapshot> {
     if (this.inflight) return this.inflight;
     const ids = [...this.watched.keys()];
-    const covered = new Set(ids);
-    const no = ++this.cycleNo;
+    const covered: ReadonlySet<string> = new Set(ids);
+    const startedAt = Date.now();
     this.inflight = (async (): Promise<Snapshot> => {
       let snap: Snapshot;
       if (ids.length === 0) {
-        snap = { ok: true, at: Date.now(), cycle: no, jobs: new Map() };
+        snap = { ok: true, startedAt, at: Date.now(), covered, jobs: new Map() };
       } else {
         try {
           const out = await run(this.options.commands.squeue, ['-h', '--states=all', `--jobs=${ids.join(',')}`, '-o', FORMAT], {
             env: clientEnv(this.options),
             timeoutMs: 30_000,
           });
-          snap = { ok: true, at: Date.now(), cycle: no, jobs: parseSqueue(out) };
+          snap = { ok: true, startedAt, at: Date.now(), covered, jobs: parseSqueue(out) };
           this.failures = 0;
         } catch (err) {
           // squeue exits 1 when none of the ids is known any more: that is an answer, not an outage.
           if (err instanceof SlurmCommandError && err.exitCode === 1 && /Invalid job id/i.test(err.stderr)) {
-            snap = { ok: true, at: Date.now(), cycle: no, jobs: new Map() };
+            snap = { ok: true, startedAt, at: Date.now(), covered, jobs: new Map() };
             this.failures = 0;
           } else {
             this.failures = Math.min(this.failures + 1, 20);
-            snap = { ok: false, at: Date.now(), cycle: no, error: (err as Error).message };
+            snap = { ok: false, startedAt, at: Date.now(), covered, error: (err as Error).message };
           }
         }
       }

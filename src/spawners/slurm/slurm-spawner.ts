@@ -117,6 +117,7 @@ export class SlurmSpawner implements Spawner {
         if (msg !== lastMessage) this.emit(15, (lastMessage = msg));
         continue;
       }
+      if (!next.covered.has(jobId)) continue; // a cycle that started before the job was registered
       const job = next.jobs.get(jobId);
       if (job?.nodeList) this.nodeList = job.nodeList;
       if (isGone(job) || job!.state === 'COMPLETING') {
@@ -169,7 +170,7 @@ export class SlurmSpawner implements Spawner {
   async report(r: { host: string | null; port: number; peer: string }): Promise<void> {
     if (!this.waiter || !this.jobId) throw new SpawnError('this server is not waiting for a port report');
     if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) throw new SpawnError('port must be an integer from 1 to 65535');
-    const snap = await this.poller.refresh();
+    const snap = await (this.watchedOn ?? this.poller).fresh(this.jobId);
     const job = snap.ok ? snap.jobs.get(this.jobId) : undefined;
     if (!snap.ok) throw new SpawnError('Slurm does not answer; cannot check where the job runs');
     if (!job || job.state !== 'RUNNING') throw new SpawnError(`job ${this.jobId} is not running`);
@@ -202,7 +203,7 @@ export class SlurmSpawner implements Spawner {
     this.ensureWatching();
     const scancel = (args: string[]) =>
       asUser(this.options, this.user.name, this.ids, this.options.commands.scancel, [...args, id], { env: clientEnv(this.options) });
-    let snap = await this.poller.refresh();
+    let snap = await this.poller.fresh(id);
     let job = snap.ok ? snap.jobs.get(id) : undefined;
     if (snap.ok && isGone(job)) return this.markStopped(job, why);
     if (job?.state === 'RUNNING' && this.options.stopTimeoutSeconds > 0) {
@@ -212,7 +213,7 @@ export class SlurmSpawner implements Spawner {
       const deadline = Date.now() + this.options.stopTimeoutSeconds * 1000;
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
-        snap = await this.poller.refresh();
+        snap = await this.poller.fresh(id);
         job = snap.ok ? snap.jobs.get(id) : undefined;
         if (snap.ok && isGone(job)) return this.markStopped(job, why);
       }
@@ -230,7 +231,7 @@ export class SlurmSpawner implements Spawner {
           lastErr = err;
         }
       }
-      snap = await this.poller.refresh();
+      snap = await this.poller.fresh(id);
       job = snap.ok ? snap.jobs.get(id) : undefined;
       if (snap.ok && isGone(job)) return this.markStopped(job, why);
       await new Promise((r) => setTimeout(r, 500));
