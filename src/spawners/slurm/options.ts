@@ -77,10 +77,9 @@ export const SlurmSpawnerOptions = Type.Object(
         squeue: Type.String({ default: 'squeue' }),
         scancel: Type.String({ default: 'scancel' }),
         scontrol: Type.String({ default: 'scontrol' }),
-        sinfo: Type.String({ default: 'sinfo' }),
         sacctmgr: Type.String({ default: 'sacctmgr' }),
       },
-      { additionalProperties: false, default: {}, description: 'Paths of the Slurm client commands.' },
+      { additionalProperties: false, default: {}, description: 'Paths of the Slurm client commands (free resources come from scontrol, which reports allocated memory and GPUs per node).' },
     ),
     clientEnvironment: Type.Record(Type.String(), Type.String(), {
       default: {},
