@@ -76,7 +76,7 @@ describe('Slurm spawner in the hub', () => {
     await slurm?.stop();
   }, 120_000);
 
-  it('the real jupyterhub-singleuser runs as a Slurm job and is reached through the proxy at the reported port', async () => {
+  it('the real jupyterhub-singleuser runs as a Slurm job, is reached through the proxy at the reported port, survives a hub restart', async () => {
     const token = th.token('alice');
     const res = await th.api('POST', '/users/alice/server', { token, body: { cores: 1 } });
     expect(res.status).toBeLessThan(300);
@@ -95,6 +95,16 @@ describe('Slurm spawner in the hub', () => {
     const jobTok = await jobToken(String(JSON.parse(row.state).jobId));
     const late = await th.api('POST', '/batchspawner', { token: jobTok, body: { port: 9999 } });
     expect(late.status).toBe(400);
+
+    // A hub restart (a new process: new pollers) re-attaches to the running job from its state.
+    await th.restart(async () => closeSlurmPollers());
+    const after = th.running.hub.stores.servers.get(th.running.hub.stores.users.get('alice')!.id, '')!;
+    expect(after.url).toBe(row.url);
+    expect(await th.running.hub.spawns.get('alice', '')?.spawner?.poll()).toBeNull();
+    const again = await fetch(`${th.url}/user/alice/api`);
+    expect(again.status).toBe(200);
+    await again.arrayBuffer();
+
     expect(((await th.api('DELETE', '/users/alice/server', { token })).status)).toBeLessThan(300);
     // Stop is graceful: SIGTERM reaches the server (an srun step), it exits and the script ends on
     // its own before the scancel that would follow stopTimeoutSeconds later.
