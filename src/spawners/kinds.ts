@@ -4,9 +4,10 @@
  */
 import { localSpawner } from './local/descriptor.js';
 import { swarmSpawner } from './swarm/descriptor.js';
+import { slurmSpawner } from './slurm/descriptor.js';
 
 export const spawnerKinds = {
   /** The kind of an empty config. */
   default: 'local',
-  kinds: [localSpawner, swarmSpawner],
+  kinds: [localSpawner, swarmSpawner, slurmSpawner],
 } as const;

@@ -201,6 +201,18 @@ export interface Spawner {
    * initial "Server requested" and the final ready/failed events itself.
    */
   progress?(): AsyncIterable<ProgressEvent>;
+
+  /**
+   * For backends whose server learns its port only after it starts (a Slurm job picks a free port
+   * on its compute node): the server reports it with its own token on POST /hub/api/batchspawner,
+   * and the hub, once it has checked the token belongs to this server and the body is exactly
+   * `{port, host?}`, hands it here. `host` is what the job claimed (null if it sent none), `peer`
+   * the TCP peer address of the report. Resolves when accepted — start() then resolves with the
+   * address the spawner derived from it; rejects with SpawnError when refused (no start waiting for
+   * a port, a host the server does not run on, a port out of range). Spawners that know their
+   * address at start leave this out, and the hub answers such reports with 400.
+   */
+  report?(r: { host: string | null; port: number; peer: string }): Promise<void>;
 }
 
 /** What a spawner kind exposes to the hub once loaded (its descriptor's `load()` resolves to it). */

@@ -58,6 +58,7 @@ vi.mock('../../../src/hooks/kinds.js', async (orig) => {
 const { parseConfig, ConfigError } = await import('../../../src/hub/config/loader.js');
 const { renderConfigDocs } = await import('../../../src/hub/config/docs.js');
 const { loadAuthenticator, loadHooks, loadSpawnerKind } = await import('../../../src/hub/registry.js');
+const { spawnerKinds } = await import('../../../src/spawners/kinds.js');
 
 const PROBES = 'authenticator:\n  kind: probe-auth\n  probe-auth: { greeting: hello }\nspawner:\n  kind: probe-spawner\nhooks:\n  - kind: probe-hook\n    probeHook: { greeting: hey }\n';
 
@@ -89,7 +90,10 @@ describe('a kind added to its list only', () => {
     expect(() => parseConfig('spawner:\n  kind: probe-spawnr\n', 'atrium.yaml', {})).toThrow(/did you mean "probe-spawner"/);
     const docs = renderConfigDocs();
     expect(docs).toContain('| `kind` | one of `"dummy"`, `"header"`, `"ldap"`, `"probe-auth"` | `"dummy"` |');
-    expect(docs).toContain('| `kind` | one of `"local"`, `"swarm"`, `"probe-spawner"` | `"local"` |');
+    // The real kinds come first (whatever they are), the probe last.
+    const names = spawnerKinds.kinds.map((k) => `\`"${k.name}"\``).join(', ');
+    expect(names.endsWith('`"probe-spawner"`')).toBe(true);
+    expect(docs).toContain(`| \`kind\` | one of ${names} | \`"local"\` |`);
     expect(docs).toContain('### `spawner.probe-spawner`');
     expect(docs).toContain('### `hooks[]` (kind: probe-hook)');
   });

@@ -1,0 +1,15 @@
+/**
+ * Registration of the Slurm spawner (`spawner.kind: slurm`); listed in ../kinds.ts.
+ * The implementation is imported by load() only, when this kind is configured.
+ */
+import type { SpawnerDescriptor } from '../spawner.js';
+import { SlurmSpawnerOptions } from './options.js';
+
+export const slurmSpawner = {
+  name: 'slurm',
+  optionsSchema: SlurmSpawnerOptions,
+  // Jobs run on compute nodes; with a one-node test cluster that is this host, but the hub cannot
+  // know, so the same-host identity check does not assume it.
+  serversOnHubHost: false,
+  load: async () => (await import('./index.js')).slurmSpawnerKind,
+} as const satisfies SpawnerDescriptor<SlurmSpawnerOptions>;

@@ -1,0 +1,106 @@
+/**
+ * The resource form (CINECA's ICE4HPC form): partition, account, reservation, cores, memory, GPUs,
+ * walltime, environment, interface. The limits shown are those parseOptions enforces for this user.
+ * Accounts and reservations come from the last cached sacctmgr / scontrol answer (the form is
+ * rendered synchronously); the first render triggers the lookup.
+ */
+import type { OptionsForm, OptionsFormField, SpawnUser } from '../spawner.js';
+import { peekUserAccounts, peekUserReservations } from './cluster-info.js';
+import { formatWalltime, limitsFor, partitionsFor, type EffectiveLimits } from './limits.js';
+import type { SlurmSpawnerOptions } from './options.js';
+
+function describe(l: EffectiveLimits): string {
+  const parts: string[] = [];
+  if (l.maxCores !== null) parts.push(`≤ ${l.maxCores} cores`);
+  if (l.maxMemoryMb !== null) parts.push(`≤ ${l.maxMemoryMb >= 1024 && l.maxMemoryMb % 1024 === 0 ? `${l.maxMemoryMb / 1024}G` : `${l.maxMemoryMb}M`} memory`);
+  parts.push(l.maxGpus > 0 ? `≤ ${l.maxGpus} GPUs` : 'no GPUs');
+  if (l.maxWalltimeMinutes !== null) parts.push(`≤ ${formatWalltime(l.maxWalltimeMinutes)} walltime`);
+  return parts.join(', ');
+}
+
+/** Accounts offered to this user: their sacctmgr associations, else the admin fallback list. */
+export function offeredAccounts(options: SlurmSpawnerOptions, user: SpawnUser): { accounts: string[]; fromSlurm: boolean } {
+  const own = peekUserAccounts(options, user.name);
+  if (own && own.length > 0) return { accounts: own, fromSlurm: true };
+  return { accounts: options.accounts.fallback, fromSlurm: false };
+}
+
+export function slurmOptionsForm(options: SlurmSpawnerOptions, user: SpawnUser): OptionsForm | null {
+  const fields: OptionsFormField[] = [];
+  const parts = partitionsFor(options, user);
+  const first = parts[0];
+  const lim = limitsFor(options, first?.name ?? null, user);
+  const defaults = first ?? options.limits;
+
+  if (parts.length > 0) {
+    fields.push({
+      name: 'partition',
+      label: 'Partition',
+      type: 'select',
+      choices: parts.map((p) => ({
+        value: p.name,
+        label: p.label ?? p.name,
+        description: [p.description, describe(limitsFor(options, p.name, user))].filter(Boolean).join(' — '),
+      })),
+      default: first!.name,
+    });
+  }
+  const { accounts, fromSlurm } = offeredAccounts(options, user);
+  if (accounts.length > 0) {
+    fields.push({
+      name: 'account',
+      label: 'Account',
+      type: 'select',
+      choices: accounts.map((a) => ({ value: a, label: a })),
+      default: accounts[0],
+      help: fromSlurm ? 'Your Slurm accounts.' : 'Accounts offered by the site (Slurm checks your association when the job is submitted).',
+    });
+  }
+  const reservations = peekUserReservations(options, user.name, user.groups, fromSlurm ? accounts : []);
+  if (reservations.length > 0) {
+    fields.push({
+      name: 'reservation',
+      label: 'Reservation',
+      type: 'select',
+      choices: [{ value: '', label: 'None' }, ...reservations.map((r) => ({ value: r.name, label: r.name, description: r.endTime ? `until ${r.endTime}` : undefined }))],
+      default: '',
+    });
+  }
+  const perPartition = parts.length > 1 ? ` Per partition: ${parts.map((p) => `${p.name}: ${describe(limitsFor(options, p.name, user))}`).join('; ')}.` : '';
+  fields.push({ name: 'cores', label: 'CPU cores', type: 'number', min: 1, max: lim.maxCores ?? undefined, default: defaults.defaultCores, help: perPartition.trim() || undefined });
+  fields.push({
+    name: 'memory',
+    label: 'Memory',
+    type: 'text',
+    default: first?.defaultMemory ?? '',
+    help: `A size like 8G; empty: the partition default.${lim.maxMemoryMb !== null ? ` At most ${lim.maxMemoryMb}M.` : ''}`,
+  });
+  const anyGpus = parts.length > 0 ? parts.some((p) => limitsFor(options, p.name, user).maxGpus > 0) : lim.maxGpus > 0;
+  if (anyGpus) fields.push({ name: 'gpus', label: 'GPUs', type: 'number', min: 0, max: lim.maxGpus, default: 0 });
+  fields.push({
+    name: 'walltime',
+    label: 'Walltime',
+    type: 'text',
+    default: defaults.defaultWalltime,
+    help: `HH:MM:SS or minutes.${lim.maxWalltimeMinutes !== null ? ` At most ${formatWalltime(lim.maxWalltimeMinutes)}.` : ''}`,
+  });
+  if (options.environments.length > 0) {
+    fields.push({
+      name: 'environment',
+      label: 'Environment',
+      type: 'select',
+      choices: options.environments.map((e) => ({ value: e.name, label: e.label ?? e.name, description: e.description })),
+      default: options.environments[0]!.name,
+    });
+  }
+  if (options.interfaces.length > 1) {
+    fields.push({
+      name: 'interface',
+      label: 'Interface',
+      type: 'select',
+      choices: options.interfaces.map((i) => ({ value: i.name, label: i.label })),
+      default: options.interfaces[0]!.name,
+    });
+  }
+  return { fields };
+}
