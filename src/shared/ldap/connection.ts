@@ -13,6 +13,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { Client, ResultCodeError, BusyError, UnavailableError, MessageParserError } from 'ldapts';
 import type { Logger } from 'pino';
+import { AtriumError } from '../errors.js';
 
 /** Connection keys shared by the authenticator's and the hook's option blocks. */
 export const LdapConnectionProps = {
@@ -38,13 +39,12 @@ export const LdapConnectionProps = {
 const ConnectionSchema = Type.Object(LdapConnectionProps);
 export type LdapConnectionOptions = Static<typeof ConnectionSchema>;
 
-/** No configured server could be asked. `detail` lists each URL and why (for the log only). */
-export class LdapUnavailableError extends Error {
-  readonly detail: string;
+/** No configured server could be asked (ATRIUM_ERR_LDAP_UNAVAILABLE). `detail` lists each URL and why (for the log only). */
+export class LdapUnavailableError extends AtriumError {
+  declare readonly detail: string;
   constructor(detail: string) {
-    super('directory unavailable');
+    super('ATRIUM_ERR_LDAP_UNAVAILABLE', undefined, { detail });
     this.name = 'LdapUnavailableError';
-    this.detail = detail;
   }
 }
 
