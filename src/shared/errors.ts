@@ -49,6 +49,7 @@ export const catalogue = {
   ATRIUM_ERR_SERVER_BAD_NAME: { status: 400, message: 'Invalid server name. A server name is 1 to 30 characters: lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen.', when: 'A server name breaks the server-name rule.' },
   ATRIUM_ERR_SERVER_RUNNING: { status: 400, message: 'Server is already running', when: 'Starting a server that runs.' },
   ATRIUM_ERR_SERVER_PENDING: { status: 400, message: 'Server is pending', when: 'Starting a server that is stopping, or stopping one that is starting.' },
+  ATRIUM_ERR_SERVER_NOT_RUNNING: { status: 503, message: 'The server is not running', when: 'Following a link to someone else\'s server that is not running.' },
   ATRIUM_ERR_SERVER_NOT_STARTING: { status: 400, message: 'Server is not starting', when: 'Asking for the progress of a server that is not starting.' },
   ATRIUM_ERR_SERVER_DEFAULT_REMOVE: { status: 400, message: 'Cannot delete the default server', when: 'DELETE with remove=true on the default (unnamed) server.' },
   ATRIUM_ERR_SPAWN_THROTTLED: { status: 429, message: 'Too many users trying to log in right now. Try again in a minute.', when: 'spawner.concurrentSpawnLimit spawns are pending (Retry-After is set).' },

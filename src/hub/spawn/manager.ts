@@ -9,14 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
-import { atriumError, AtriumError } from '../errors.js';
+import { atriumError, hasCode } from '../errors.js';
+import { classifyError, logClassified, spawnFailureText, type ClassifiedError } from '../error-classify.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { ROLES } from '../auth/scopes.js';
 import { readAuthState } from '../auth/pipeline.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
-import { SpawnError, type SpawnUser } from '../../spawners/spawner.js';
-import { HookError } from '../../hooks/hook.js';
+import type { SpawnUser } from '../../spawners/spawner.js';
 import { runPostStop, runPreSpawn } from '../../hooks/run.js';
 import { waitUp } from './wait-up.js';
 import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
@@ -24,7 +24,7 @@ import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 export class SpawnManager {
   readonly active = new Map<string, ActiveServer>();
   /** Last failure per user/server, shown by the progress stream until the next spawn. */
-  readonly failures = new Map<string, string>();
+  readonly failures = new Map<string, ClassifiedError>();
   private stopped = false;
 
   constructor(private readonly hub: HubContext) {}
@@ -54,7 +54,8 @@ export class SpawnManager {
     try {
       return kind.parseOptions(this.hub.spawnerOptions, input as Record<string, unknown>, this.spawnUser(user));
     } catch (err) {
-      if (err instanceof SpawnError) throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', err.message);
+      // Kinds throw SpawnError for refused options; to the client that is a 400, not a failed spawn.
+      if (hasCode(err, 'ATRIUM_ERR_SPAWN_FAILED')) throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', err.message, { detail: err.detail });
       throw err;
     }
   }
@@ -104,7 +105,7 @@ export class SpawnManager {
     const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
     if (!finished) return 'pending';
     if (a.phase !== 'running') {
-      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key) ?? 'Spawn failed');
+      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key)?.message);
     }
     return 'started';
   }
@@ -169,7 +170,7 @@ export class SpawnManager {
         ({ url } = await Promise.race([
           spawner.start({ user: spawnUser, serverName: a.serverName, env, userOptions: options, authState, baseUrl: a.prefix, log: slog, signal: a.abort.signal }),
           new Promise<never>((_, reject) =>
-            a.abort.signal.addEventListener('abort', () => reject(new SpawnError(`Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
+            a.abort.signal.addEventListener('abort', () => reject(atriumError('ATRIUM_ERR_SPAWN_TIMEOUT', `Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
           ),
         ]));
       } finally {
@@ -181,7 +182,7 @@ export class SpawnManager {
       stage = 'http';
       a.emit({ progress: 90, message: 'Server started; waiting for it to answer' });
       const up = await waitUp(`${url}${a.prefix}`, config.spawner.httpTimeoutSeconds * 1000, a.abort.signal);
-      if (!up.ok) throw new SpawnError(`Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, up.detail);
+      if (!up.ok) throw atriumError('ATRIUM_ERR_SPAWN_HTTP_TIMEOUT', `Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, { detail: up.detail });
       stage = 'proxy';
       await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
       stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
@@ -198,14 +199,12 @@ export class SpawnManager {
       });
       this.schedulePoll(a);
     } catch (err) {
-      const expected = err instanceof SpawnError || err instanceof HookError || err instanceof AtriumError;
-      const message = expected ? (err as Error).message : 'Spawn failed due to an internal error; the administrator can find details in the hub log';
-      if (expected) slog.warn({ stage, reason: message, detail: (err as SpawnError).detail }, 'spawn failed');
-      else slog.error({ stage, err }, 'spawn failed unexpectedly');
+      const failure = classifyError(err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: this.hub.stores.health });
+      logClassified(slog, failure, 'spawn failed', { stage });
       metrics.spawnFailures.inc({ reason: stage });
       metrics.spawnDuration.observe({ status: 'failure' }, (performance.now() - t0) / 1000);
-      this.failures.set(a.key, message);
-      a.emit({ progress: 100, failed: true, message: `Spawn failed: ${message}` });
+      this.failures.set(a.key, failure);
+      a.emit({ progress: 100, failed: true, message: spawnFailureText(failure) });
       a.abort.abort(new Error('spawn failed'));
       if (a.spawner) await a.spawner.stop().catch((e) => slog.warn({ err: String(e) }, 'cleanup after failed spawn: stop failed'));
       this.cleanup(a, clientId);
