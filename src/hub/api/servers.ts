@@ -78,7 +78,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     res.write('\n\n');
     const send = (e: HubProgressEvent) => res.write(`data: ${JSON.stringify(toWire(e))}\n\n`);
     if (!a) {
-      send({ progress: 100, failed: true, message: spawnFailureText(failure) });
+      send({ progress: 100, failed: true, message: spawnFailureText(failure!) });
       res.end();
       return;
     }
