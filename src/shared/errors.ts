@@ -33,7 +33,7 @@ export const catalogue = {
   ATRIUM_ERR_AUTH_LOGIN_FAILED: { status: 403, message: 'Invalid username or password', when: 'The authenticator found no identity for the form (wrong name or password).' },
   ATRIUM_ERR_AUTH_NOT_ALLOWED: { status: 403, message: 'User is not allowed to log in', when: 'The identity is blocked or not on the allowed users/groups lists.' },
   ATRIUM_ERR_AUTH_BAD_NAME: { status: 400, message: 'Invalid user name', when: 'The normalised user name breaks authenticator.usernamePattern or the name rules.' },
-  ATRIUM_ERR_AUTH_UNTRUSTED_PROXY: { status: 403, message: 'Identity headers are only accepted from trusted proxies', when: 'A header authenticator received an identity header from a peer outside trustedProxies.', level: 'warn' },
+  ATRIUM_ERR_AUTH_UNTRUSTED_PROXY: { status: 403, message: 'Identity headers are only accepted from trusted proxies', when: 'A header authenticator was asked to log in a request from a peer outside trustedProxies.', level: 'warn' },
   ATRIUM_ERR_AUTH_REFUSED: { status: 403, message: 'Login refused', when: 'The authenticator refused the request outright (forged, expired or malformed identity); the message says why.', level: 'warn' },
   ATRIUM_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'The directory is unavailable; please try again later', when: 'The identity source could not be asked (LDAP down, JWKS unreachable); the reason goes to the log.', level: 'error' },
   ATRIUM_ERR_AUTH_CSRF: { status: 403, message: 'Missing or invalid XSRF token', when: 'A form post or cookie-authenticated API call lacks the XSRF token.' },
