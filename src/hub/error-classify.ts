@@ -28,7 +28,7 @@ export interface ClassifiedError {
 export type LogSink = Record<LogLevel, (obj: object, msg: string) => void>;
 
 export interface ClassifyOptions {
-  /** The code a bug is answered with (default ATRIUM_ERR_INTERNAL, the spawn path uses SPAWN_INTERNAL). */
+  /** The code a bug is answered with (default ATRIUM_ERR_HUB_INTERNAL, the spawn path uses SPAWN_INTERNAL). */
   unexpected?: ErrorCode;
   /** Maps errors from a lower layer (SQLite busy or gone) to catalogued ones first. */
   storage?: { httpError(err: unknown): AtriumError | null };
@@ -68,7 +68,7 @@ export function classifyError(thrown: unknown, opts: ClassifyOptions = {}): Clas
       cause: thrown,
     };
   }
-  const code = opts.unexpected ?? 'ATRIUM_ERR_INTERNAL';
+  const code = opts.unexpected ?? 'ATRIUM_ERR_HUB_INTERNAL';
   const detail = thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown);
   return { status: catalogue[code].status, code, message: catalogue[code].message, headers: {}, level: 'error', detail, expected: false, cause: thrown };
 }
