@@ -13,7 +13,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { Client, ResultCodeError, BusyError, UnavailableError, MessageParserError } from 'ldapts';
 import type { Logger } from 'pino';
-import { AtriumError } from '../errors.js';
+import { AtriumError, isAtriumError } from '../errors.js';
 
 /** Connection keys shared by the authenticator's and the hook's option blocks. */
 export const LdapConnectionProps = {
@@ -59,7 +59,9 @@ export function isLdapResult(err: unknown): err is ResultCodeError {
  * throws — a result code, the caller's own HookError, a bug's TypeError — is passed through.
  */
 export function isTransportError(err: unknown): boolean {
-  if (!(err instanceof Error) || err instanceof ResultCodeError) return false;
+  // A catalogued error (the caller's HookError, a TemplateError) has a string `code` too, but it is
+  // the session's own answer, not the connection failing.
+  if (!(err instanceof Error) || err instanceof ResultCodeError || isAtriumError(err)) return false;
   if (err instanceof MessageParserError) return true;
   if (typeof (err as NodeJS.ErrnoException).code === 'string') return true;
   return err.constructor === Error && /time(d)? ?out|socket|connection|closed|ECONN|TLS|certificate/i.test(err.message);
