@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadConfig, ConfigError } from './hub/config/loader.js';
+import { loadConfig, isConfigError } from './hub/config/loader.js';
 import { configCheck } from './hub/config/check.js';
 import { VERSION } from './version.js';
 
@@ -37,7 +37,7 @@ function load(path: string) {
   try {
     return loadConfig(path);
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (isConfigError(err)) {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
+import { AtriumError } from '../shared/errors.js';
 
 /** The parts of the HTTP request an authenticator may look at. */
 export interface AuthRequest {
@@ -34,25 +35,25 @@ export interface AuthResult {
 }
 
 /**
- * The identity source could not be asked (directory down, timeout). The hub answers 503 with
- * `message` ("directory unavailable") and logs `detail`; it is not a failed login.
+ * The identity source could not be asked (directory down, timeout): ATRIUM_ERR_AUTH_UNAVAILABLE.
+ * The hub answers 503 with the catalogue's message ("the directory is unavailable") and logs
+ * `reason` and `detail`; it is not a failed login.
  */
-export class AuthUnavailableError extends Error {
-  readonly detail?: string;
-  constructor(message: string, detail?: string) {
-    super(message);
+export class AuthUnavailableError extends AtriumError {
+  constructor(reason: string, detail?: string) {
+    super('ATRIUM_ERR_AUTH_UNAVAILABLE', undefined, { detail: detail ? `${reason}: ${detail}` : reason });
     this.name = 'AuthUnavailableError';
-    this.detail = detail;
   }
 }
 
 /**
- * The request carries an identity that must be refused outright (untrusted peer sent an identity
- * header, forged or expired JWT). The hub answers 403 with `message`.
+ * The request carries an identity that must be refused outright (forged or expired JWT, malformed
+ * header): ATRIUM_ERR_AUTH_REFUSED, or ATRIUM_ERR_AUTH_UNTRUSTED_PROXY when an identity header
+ * came from a peer outside the trusted proxies. The hub answers 403 with `message`.
  */
-export class AuthRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
+export class AuthRefusedError extends AtriumError {
+  constructor(message: string, code: 'ATRIUM_ERR_AUTH_REFUSED' | 'ATRIUM_ERR_AUTH_UNTRUSTED_PROXY' = 'ATRIUM_ERR_AUTH_REFUSED') {
+    super(code, message);
     this.name = 'AuthRefusedError';
   }
 }

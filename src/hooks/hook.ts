@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
+import { AtriumError } from '../shared/errors.js';
 
 export interface HookContext {
   user: { name: string; admin: boolean; groups: string[] };
@@ -27,13 +28,14 @@ export interface PreSpawnResult {
   userOptions?: Record<string, unknown>;
 }
 
-/** An expected refusal: the user sees `message` on the spawn page, the log gets `detail`. */
-export class HookError extends Error {
-  readonly detail?: string;
-  constructor(message: string, detail?: string) {
-    super(message);
+/**
+ * An expected refusal: the user sees `message` on the spawn page, the log gets `detail`. Its code
+ * is ATRIUM_ERR_HOOK_REFUSED; the hook runner uses the other ATRIUM_ERR_HOOK_* codes itself.
+ */
+export class HookError extends AtriumError {
+  constructor(message: string, detail?: string, code: 'ATRIUM_ERR_HOOK_REFUSED' | 'ATRIUM_ERR_HOOK_TIMEOUT' | 'ATRIUM_ERR_HOOK_FAILED' | 'ATRIUM_ERR_HOOK_CANCELLED' = 'ATRIUM_ERR_HOOK_REFUSED') {
+    super(code, message, { detail });
     this.name = 'HookError';
-    this.detail = detail;
   }
 }
 

@@ -2,12 +2,13 @@
  * The hub's HTTP app: fastify plugins registered in a readable order. Everything it needs comes
  * in through `hub` (see context.ts); nothing here starts processes or touches the network.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { HubContext } from './context.js';
 import { JUPYTERHUB_COMPAT_VERSION } from './context.js';
-import { AtriumError } from './errors.js';
+import { atriumError } from './errors.js';
+import { classifyError, logClassified } from './error-classify.js';
 import { storageHealth } from './db/storage-health.js';
 import { renderError } from './pages/layout.js';
 import { usersApi } from './api/users.js';
@@ -82,36 +83,22 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
   // 2b. After a restart, requests that touch servers wait until the restore knows their state.
   app.addHook('onRequest', restoreGateHook(hub));
 
-  // 3. Errors: catalogued errors get their status and message; client mistakes found by fastify
-  //    get a 4xx; anything else is a bug, logged with its stack, answered without one.
-  app.setErrorHandler((thrown: FastifyError | AtriumError | Error, req: FastifyRequest, reply: FastifyReply) => {
-    // A database that is locked or gone is an expected failure (503), not a bug.
-    const err = storageHealth(hub.stores.db).httpError(thrown) ?? thrown;
-    let status = 500;
-    let message = 'Internal Server Error';
-    if (err instanceof AtriumError) {
-      status = err.statusCode;
-      message = err.message;
-      reply.headers(err.headers);
-      if (err.detail) req.log.info({ code: err.code, detail: err.detail }, err.message);
-    } else if (typeof (err as FastifyError).statusCode === 'number' && (err as FastifyError).statusCode! < 500) {
-      status = (err as FastifyError).statusCode!;
-      const code = (err as FastifyError).code;
-      message = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Request body is too large'
-        : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'Unsupported content type'
-        : err.message.slice(0, 200);
-    } else {
-      req.log.error({ err, url: req.url, method: req.method }, 'unexpected error');
-    }
+  // 3. Errors: one classifier (error-classify.ts) decides status, message and log level;
+  //    a database that is locked or gone is an expected failure (503), not a bug.
+  app.setErrorHandler((thrown: Error, req: FastifyRequest, reply: FastifyReply) => {
+    const c = classifyError(thrown, { storage: storageHealth(hub.stores.db) });
+    logClassified(req.log, c, 'request failed', { url: req.url, method: req.method }, true);
+    reply.headers(c.headers);
     if (isApi(req.url) || !req.method.match(/^(GET|POST|HEAD)$/)) {
-      reply.code(status).type('application/json').send({ status, message });
+      reply.code(c.status).type('application/json').send({ status: c.status, message: c.message });
       return;
     }
-    renderError(hub, reply, status, message);
+    renderError(hub, reply, c.status, c.message);
   });
   app.setNotFoundHandler((req, reply) => {
-    if (isApi(req.url)) return reply.code(404).type('application/json').send({ status: 404, message: 'Not Found' });
-    return renderError(hub, reply, 404, `Nothing is served at ${req.url.slice(0, 200)}.`);
+    const err = isApi(req.url) ? atriumError('ATRIUM_ERR_HTTP_NOT_FOUND') : atriumError('ATRIUM_ERR_HTTP_NOT_FOUND', `Nothing is served at ${req.url.slice(0, 200)}.`);
+    if (isApi(req.url)) return reply.code(err.statusCode).type('application/json').send({ status: err.statusCode, message: err.message });
+    return renderError(hub, reply, err.statusCode, err.message);
   });
 
   // 4. Features under /hub/: API first, then OAuth, then pages.

@@ -4,6 +4,7 @@
  * 5xx and connection errors, 404 on delete treated as "already gone".
  */
 import type { Logger } from 'pino';
+import { atriumError, hasCode, type AtriumError } from './errors.js';
 
 export interface ProxyClientOptions {
   /** e.g. http://127.0.0.1:8001 */
@@ -18,11 +19,17 @@ export interface ProxyClientOptions {
 
 const MAX_IN_FLIGHT = 10;
 
-class HttpStatusError extends Error {
-  constructor(message: string, readonly status: number) {
-    super(message);
-  }
+/**
+ * The proxy API answered with an error status. The user-facing message is the catalogue's; what
+ * the proxy said (method, URL, status, body) is the log-only detail. 4xx is final
+ * (ATRIUM_ERR_PROXY_REFUSED), 5xx is retried and ends as ATRIUM_ERR_PROXY_UNAVAILABLE.
+ */
+function answerError(method: string, url: string, status: number, text: string): AtriumError {
+  const detail = `proxy API ${method} ${url} answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+  return Object.assign(atriumError(status < 500 ? 'ATRIUM_ERR_PROXY_REFUSED' : 'ATRIUM_ERR_PROXY_UNAVAILABLE', undefined, { detail }), { proxyStatus: status });
 }
+
+const proxyStatus = (err: unknown): number | undefined => (err as { proxyStatus?: number } | null)?.proxyStatus;
 
 /** '/user/alice/' → '/user/alice'; '/' stays '/'. Names are already escaped by the caller. */
 export function routespecToPath(routespec: string): string {
@@ -58,7 +65,7 @@ export class ProxyClient {
     try {
       await this.request('DELETE', routespecToPath(routespec));
     } catch (err) {
-      if (err instanceof HttpStatusError && err.status === 404) {
+      if (hasCode(err, 'ATRIUM_ERR_PROXY_REFUSED') && proxyStatus(err) === 404) {
         this.opts.log.warn({ routespec }, 'route already absent from the proxy');
         return;
       }
@@ -71,18 +78,18 @@ export class ProxyClient {
     const deadline = Date.now() + this.retryForMs;
     let delay = 100;
     for (let attempt = 1; ; attempt++) {
-      let retryable: Error;
+      let retryable: string;
       try {
         return await this.once(method, url, body);
       } catch (err) {
-        if (err instanceof HttpStatusError && err.status < 500) throw err;
-        retryable = err as Error;
+        if (hasCode(err, 'ATRIUM_ERR_PROXY_REFUSED')) throw err;
+        retryable = hasCode(err, 'ATRIUM_ERR_PROXY_UNAVAILABLE') ? (err.detail ?? err.message) : String(err);
       }
       const wait = Math.min(delay, deadline - Date.now());
       if (wait <= 0) {
-        throw new Error(`proxy API ${method} ${url} failed after ${attempt} attempts: ${retryable.message}`);
+        throw atriumError('ATRIUM_ERR_PROXY_UNAVAILABLE', undefined, { detail: `proxy API ${method} ${url} failed after ${attempt} attempts: ${retryable}` });
       }
-      this.opts.log.warn({ method, url, attempt, err: retryable.message }, 'proxy API request failed, retrying');
+      this.opts.log.warn({ method, url, attempt, err: retryable }, 'proxy API request failed, retrying');
       await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)));
       delay = Math.min(delay * 2, 5_000);
     }
@@ -104,11 +111,11 @@ export class ProxyClient {
         });
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw new Error(`proxy API ${url} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+        throw atriumError('ATRIUM_ERR_PROXY_UNAVAILABLE', undefined, { detail: `proxy API ${url} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}` });
       }
       const text = await res.text();
       if (!res.ok) {
-        throw new HttpStatusError(`proxy API ${method} ${url} answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`, res.status);
+        throw answerError(method, url, res.status, text);
       }
       return text;
     } finally {

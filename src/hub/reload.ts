@@ -11,7 +11,7 @@
  */
 import type { HubContext } from './context.js';
 import type { AtriumConfig } from './config/schema.js';
-import { ConfigError, formatProblem, loadConfig } from './config/loader.js';
+import { formatProblem, isConfigError, loadConfig } from './config/loader.js';
 import { checkedUsername } from './auth/pipeline.js';
 
 /** Key paths taken from a reloaded file; a path covers everything under it. */
@@ -93,7 +93,7 @@ export function reloadConfig(hub: HubContext, file: string): ReloadOutcome {
   try {
     loaded = loadConfig(file);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!isConfigError(err)) throw err;
     log.error(
       { file, problems: err.problems.map((p) => formatProblem(file, p)) },
       'config reload refused: the file has problems; the running config is kept',

@@ -17,6 +17,7 @@ import { RouteKeeper } from './spawn/routes.js';
 import { buildApp } from './app.js';
 import { loadAuthenticator, loadHooks, loadSpawnerKind } from './registry.js';
 import { ProxyClient, routespecToPath } from './proxy-client.js';
+import { classifyError, logClassified } from './error-classify.js';
 import { ProxyProcess } from './proxy-process.js';
 import { checkedUsername } from './auth/pipeline.js';
 import { VERSION } from '../version.js';
@@ -138,7 +139,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
 
   const timers: NodeJS.Timeout[] = [];
   const every = (seconds: number, fn: () => Promise<unknown>) => {
-    const t = setInterval(() => void fn().catch((err) => log.warn({ err: String(err) }, 'periodic task failed')), seconds * 1000);
+    const t = setInterval(() => void fn().catch((err) => logClassified(log, classifyError(err), 'periodic task failed')), seconds * 1000);
     t.unref();
     timers.push(t);
   };

@@ -49,6 +49,7 @@
  * in its environment, records host + pid (+ start time) as soon as the remote shell echoes the
  * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
  */
+import { AtriumError } from '../shared/errors.js';
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
 
@@ -151,14 +152,13 @@ export interface OptionsForm {
 /**
  * A failure the user should see (the spawn page shows `message`); the log gets `detail`.
  * Throw this for expected failures (no such image, no node fits, mount failed); any other error
- * is treated as a bug and logged with its stack.
+ * is treated as a bug and logged with its stack. Its code is ATRIUM_ERR_SPAWN_FAILED; thrown from
+ * parseOptions it becomes ATRIUM_ERR_SPAWN_BAD_OPTIONS (400). The hub matches on the code.
  */
-export class SpawnError extends Error {
-  readonly detail?: string;
+export class SpawnError extends AtriumError {
   constructor(message: string, detail?: string) {
-    super(message);
+    super('ATRIUM_ERR_SPAWN_FAILED', message, { detail });
     this.name = 'SpawnError';
-    this.detail = detail;
   }
 }
 

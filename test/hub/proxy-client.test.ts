@@ -76,13 +76,13 @@ describe('ProxyProcess + ProxyClient', () => {
 
   it('reports 4xx errors with the proxy URL and does not retry them', async () => {
     const wrong = new ProxyClient({ apiUrl: `http://127.0.0.1:${ports.apiPort}`, authToken: 'nope', log });
-    await expect(wrong.getRoutes()).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${ports.apiPort}/api/routes answered 403`));
+    await expect(wrong.getRoutes()).rejects.toMatchObject({ code: 'ATRIUM_ERR_PROXY_REFUSED', detail: expect.stringMatching(new RegExp(`127\\.0\\.0\\.1:${ports.apiPort}/api/routes answered 403`)) });
   });
 
   it('gives up on an unreachable proxy after retryForMs with a clear message', async () => {
     const port = await freePort();
     const gone = new ProxyClient({ apiUrl: `http://127.0.0.1:${port}`, authToken: token, log, retryForMs: 500 });
-    await expect(gone.getRoutes()).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port}.*ECONNREFUSED`));
+    await expect(gone.getRoutes()).rejects.toMatchObject({ code: 'ATRIUM_ERR_PROXY_UNAVAILABLE', detail: expect.stringMatching(new RegExp(`127\\.0\\.0\\.1:${port}.*ECONNREFUSED`)) });
   });
 
   it('fails start() with the proxy output when the proxy cannot start', async () => {

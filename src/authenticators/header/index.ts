@@ -7,6 +7,7 @@
  * The only thing standing between a header and an identity is the peer check: a header from
  * any address outside trustedProxies is refused, not ignored, so a misrouted request is loud.
  */
+import { hasCode } from '../../shared/errors.js';
 import type { Logger } from 'pino';
 import { cidrMatcher } from '../../shared/cidr.js';
 import {
@@ -69,6 +70,7 @@ export class HeaderAuthenticator implements Authenticator {
         sent
           ? 'identity headers are only accepted from trusted proxies'
           : 'logins are only accepted through the front proxy',
+        'ATRIUM_ERR_AUTH_UNTRUSTED_PROXY',
       );
     }
     try {
@@ -106,7 +108,7 @@ export class HeaderAuthenticator implements Authenticator {
         ...(groups ? { groups } : {}),
       };
     } catch (e) {
-      if (e instanceof AuthRefusedError) this.log.warn({ peer: request.peerAddress, reason: e.message }, 'header login refused');
+      if (hasCode(e, 'ATRIUM_ERR_AUTH_REFUSED')) this.log.warn({ peer: request.peerAddress, reason: e.message }, 'header login refused');
       throw e;
     }
   }

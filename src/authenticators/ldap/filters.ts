@@ -3,7 +3,8 @@
  * in `atrium config check` and at every hub start through the kind's descriptor, and a
  * deployment that does not use LDAP must not load the LDAP client to validate its config.
  */
-import { escapeFilterValue, fillTemplate, TemplateError } from '../../shared/ldap/escape.js';
+import { escapeFilterValue, fillTemplate } from '../../shared/ldap/escape.js';
+import { hasCode } from '../../shared/errors.js';
 
 /** A value holding every character RFC 4515 requires escaped. */
 const PROBE = 'probe*()\\\u0000';
@@ -67,7 +68,7 @@ export function filterTemplateError(template: string, vars: Record<string, strin
     if (end !== text.length) throw new FilterSyntaxError(`unexpected text after the filter: "${text.slice(end)}"`);
     return null;
   } catch (err) {
-    if (err instanceof FilterSyntaxError || err instanceof TemplateError) return `not a valid LDAP filter template (${err.message})`;
+    if (err instanceof FilterSyntaxError || hasCode(err, 'ATRIUM_ERR_LDAP_TEMPLATE')) return `not a valid LDAP filter template (${err.message})`;
     throw err;
   }
 }

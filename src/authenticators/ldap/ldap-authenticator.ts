@@ -6,6 +6,7 @@
  * collect groups and auth-state attributes. Everything runs on one connection from
  * LdapConnector, so failover and timeouts apply to the whole login.
  */
+import { hasCode } from '../../shared/errors.js';
 import type { Client, Entry } from 'ldapts';
 import { InvalidCredentialsError } from 'ldapts';
 import type { Logger } from 'pino';
@@ -65,7 +66,7 @@ export class LdapAuthenticator implements Authenticator {
     try {
       return await this.connector.withClient((client) => this.login(client, username, password));
     } catch (err) {
-      if (err instanceof LdapUnavailableError) {
+      if (hasCode(err, 'ATRIUM_ERR_LDAP_UNAVAILABLE')) {
         this.log.error({ detail: err.detail }, 'LDAP directory unavailable');
         throw new AuthUnavailableError('directory unavailable', err.detail);
       }

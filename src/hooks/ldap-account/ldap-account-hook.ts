@@ -9,14 +9,13 @@ import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
 import type { Logger } from 'pino';
 import {
   LdapConnector,
-  LdapUnavailableError,
-  TemplateError,
   escapeDnValue,
   escapeFilterValue,
   fillTemplate,
   isLdapResult,
   noEscape,
 } from '../../shared/ldap/index.js';
+import { hasCode, isAtriumError } from '../../shared/errors.js';
 import { HookError, type Hook, type HookContext, type PreSpawnResult } from '../hook.js';
 import type { LdapAccountHookOptions } from './options.js';
 import { assertNoOptionProblems } from '../../shared/kind.js';
@@ -61,10 +60,10 @@ export class LdapAccountHook implements Hook {
     try {
       return await work();
     } catch (err) {
-      if (err instanceof HookError) throw err;
-      if (err instanceof LdapUnavailableError) throw new HookError('The account directory is unavailable; please try again later', err.detail);
-      if (err instanceof TemplateError)
+      if (hasCode(err, 'ATRIUM_ERR_LDAP_UNAVAILABLE')) throw new HookError('The account directory is unavailable; please try again later', err.detail);
+      if (hasCode(err, 'ATRIUM_ERR_LDAP_TEMPLATE'))
         throw new HookError('Your account cannot be set up: your login did not provide the needed details', err.message);
+      if (isAtriumError(err)) throw err;
       if (isLdapResult(err)) throw new HookError('Your account could not be set up in the directory', `${err.name}: ${err.message}`);
       throw err;
     }
@@ -129,7 +128,7 @@ export class LdapAccountHook implements Hook {
       try {
         env[name] = fillTemplate(template, { ...vars, entry: attrs }, noEscape);
       } catch (err) {
-        if (!(err instanceof TemplateError)) throw err;
+        if (!hasCode(err, 'ATRIUM_ERR_LDAP_TEMPLATE')) throw err;
         throw new HookError('Your account in the directory is incomplete; please contact the administrators', `${entry.dn}: ${err.message} (for ${name})`);
       }
     }

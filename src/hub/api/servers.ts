@@ -1,6 +1,7 @@
 /** Start, stop and watch servers: /hub/api/users/:name/server[s/:server][/progress] (contracts §2.4, §2.5). */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { atriumError } from '../errors.js';
+import { spawnFailureText } from '../error-classify.js';
 import { needsScope, userOr404 } from './guard.js';
 import { jsonBody } from './body.js';
 import type { HubProgressEvent } from '../spawn/active.js';
@@ -77,7 +78,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     res.write('\n\n');
     const send = (e: HubProgressEvent) => res.write(`data: ${JSON.stringify(toWire(e))}\n\n`);
     if (!a) {
-      send({ progress: 100, failed: true, message: `Spawn failed: ${failure}` });
+      send({ progress: 100, failed: true, message: spawnFailureText(failure!) });
       res.end();
       return;
     }

@@ -8,8 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { findToken, headerToken } from '../auth/identity.js';
-import { atriumError } from '../errors.js';
-import { SpawnError } from '../../spawners/spawner.js';
+import { atriumError, hasCode } from '../errors.js';
 import { objectBody } from './body.js';
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9a-fA-F:.]{2,45})$/;
@@ -43,7 +42,7 @@ export async function spawnerReportApi(app: FastifyInstance): Promise<void> {
       // The TCP peer, never X-Forwarded-For: a client can write that header.
       await spawner.report({ host, port, peer: req.socket.remoteAddress ?? '' });
     } catch (err) {
-      if (err instanceof SpawnError) throw atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', `Port report refused: ${err.message}`);
+      if (hasCode(err, 'ATRIUM_ERR_SPAWN_FAILED')) throw atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', `Port report refused: ${err.message}`);
       throw err;
     }
     return reply.code(200).type('application/json').send({ status: 200, message: 'Port accepted' });

@@ -2,7 +2,7 @@
  * `atrium config check FILE`: validate without starting anything. The CLI prints `output` and
  * exits non-zero when `ok` is false.
  */
-import { ConfigError, loadConfig } from './loader.js';
+import { isConfigError, loadConfig } from './loader.js';
 
 export function configCheck(path: string, env: NodeJS.ProcessEnv = process.env): { ok: boolean; output: string } {
   try {
@@ -18,7 +18,7 @@ export function configCheck(path: string, env: NodeJS.ProcessEnv = process.env):
     ].join('\n');
     return { ok: true, output };
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!isConfigError(e)) throw e;
     const n = e.problems.length;
     return { ok: false, output: `${e.message}\n${path}: ${n} problem${n === 1 ? '' : 's'}` };
   }

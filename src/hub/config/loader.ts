@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Value } from '@sinclair/typebox/value';
+import { AtriumError, hasCode } from '../../shared/errors.js';
 import { crossChecks } from './cross-checks.js';
 import { RENAMED_KEYS, renamedMessage } from './renamed.js';
 import { AtriumConfigSchema, type AtriumConfig } from './schema.js';
@@ -18,15 +19,21 @@ export interface ConfigProblem {
   message: string;
 }
 
-export class ConfigError extends Error {
+/** ATRIUM_ERR_CONFIG_INVALID; `message` lists every problem, one a line. */
+export class ConfigError extends AtriumError {
   readonly problems: ConfigProblem[];
   readonly sourceName: string;
   constructor(sourceName: string, problems: ConfigProblem[]) {
-    super(problems.map((p) => formatProblem(sourceName, p)).join('\n'));
+    super('ATRIUM_ERR_CONFIG_INVALID', problems.map((p) => formatProblem(sourceName, p)).join('\n'));
     this.name = 'ConfigError';
     this.sourceName = sourceName;
     this.problems = problems;
   }
+}
+
+/** Sort by code, like every other error (see src/shared/errors.ts). */
+export function isConfigError(err: unknown): err is ConfigError {
+  return hasCode(err, 'ATRIUM_ERR_CONFIG_INVALID') && Array.isArray((err as ConfigError).problems);
 }
 
 /** `atrium.yaml:12: authenticator.header.userHedaer: unknown key (did you mean "userHeader"?)` */

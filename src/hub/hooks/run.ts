@@ -4,11 +4,13 @@
  * cancelled), and a preSpawn hook sees the env and options earlier hooks added.
  *
  * Failure policy (DESIGN "expected failures are not bugs"): a pre-spawn failure always surfaces
- * as HookError, whose message the user sees; anything unexpected is wrapped so the user gets a
- * generic message naming the hook and the log gets the original in `detail`.
+ * as a catalogued error (HookError, ATRIUM_ERR_HOOK_*), whose message the user sees; anything
+ * unexpected is wrapped so the user gets a generic message naming the hook and the log gets the
+ * original in `detail`.
  */
 import type { Hook, HookContext } from '../../hooks/hook.js';
 import { HookError } from '../../hooks/hook.js';
+import { hasCode, isAtriumError, type AtriumError } from '../../shared/errors.js';
 
 export interface ConfiguredHook {
   hook: Hook;
@@ -27,9 +29,11 @@ export interface PreSpawnOutcome {
   userOptions: Record<string, unknown>;
 }
 
-class HookTimeout extends Error {}
+/** The abort reason at a hook's timeout; recognised by its code like every other error. */
+const hookTimeout = () => new HookError('timed out', undefined, 'ATRIUM_ERR_HOOK_TIMEOUT');
+const isTimeout = (err: unknown) => hasCode(err, 'ATRIUM_ERR_HOOK_TIMEOUT');
 
-/** Run `step` with a signal that aborts at the timeout; reject with HookTimeout if it does not settle by then. */
+/** Run `step` with a signal that aborts at the timeout; reject with a HOOK_TIMEOUT error if it does not settle by then. */
 async function withTimeout<T>(
   timeoutSeconds: number,
   outer: AbortSignal | undefined,
@@ -44,17 +48,16 @@ async function withTimeout<T>(
   // timeout, whatever the hook does afterwards.
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const err = new HookTimeout();
+      const err = hookTimeout();
       controller.abort(err);
       reject(err);
     }, timeoutSeconds * 1000);
   });
   const cancelled = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => {
-      if (!(controller.signal.reason instanceof HookTimeout)) reject(new HookError('The spawn was cancelled', String(controller.signal.reason)));
+      if (!isTimeout(controller.signal.reason)) reject(cancelledError(controller.signal.reason));
     }, { once: true });
-    if (controller.signal.aborted && !(controller.signal.reason instanceof HookTimeout))
-      reject(new HookError('The spawn was cancelled', String(controller.signal.reason)));
+    if (controller.signal.aborted && !isTimeout(controller.signal.reason)) reject(cancelledError(controller.signal.reason));
   });
   timedOut.catch(() => undefined);
   cancelled.catch(() => undefined);
@@ -64,6 +67,10 @@ async function withTimeout<T>(
     clearTimeout(timer);
     outer?.removeEventListener('abort', onOuterAbort);
   }
+}
+
+function cancelledError(reason: unknown): HookError {
+  return new HookError('The spawn was cancelled', String(reason), 'ATRIUM_ERR_HOOK_CANCELLED');
 }
 
 function hookLabel(hook: Hook): string {
@@ -100,20 +107,21 @@ export async function runPreSpawn(hooks: ConfiguredHook[], base: HookBase): Prom
   return { env, userOptions };
 }
 
-function toHookError(err: unknown, name: string, timeoutSeconds: number, base: HookBase): HookError {
-  if (err instanceof HookTimeout) {
-    const e = new HookError(`${name} timed out after ${formatSeconds(timeoutSeconds)}`);
+function toHookError(err: unknown, name: string, timeoutSeconds: number, base: HookBase): AtriumError {
+  if (isTimeout(err)) {
+    const e = new HookError(`${name} timed out after ${formatSeconds(timeoutSeconds)}`, undefined, 'ATRIUM_ERR_HOOK_TIMEOUT');
     base.log.warn({ hook: name, user: base.user.name }, e.message);
     return e;
   }
-  if (err instanceof HookError) {
+  // Any catalogued error is an expected refusal (HookError, or e.g. a directory that is down).
+  if (isAtriumError(err)) {
     base.log.warn({ hook: name, user: base.user.name, detail: err.detail }, `pre-spawn hook refused: ${err.message}`);
     return err;
   }
   // Unexpected: the user learns which step failed, the log keeps the stack.
   base.log.error({ hook: name, user: base.user.name, err }, 'pre-spawn hook failed unexpectedly');
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  return new HookError(`${name} failed; please try again later or contact the administrators`, detail);
+  return new HookError(`${name} failed; please try again later or contact the administrators`, detail, 'ATRIUM_ERR_HOOK_FAILED');
 }
 
 /** Run every postStop in order; errors and timeouts are logged and never block the stop. */
@@ -126,8 +134,8 @@ export async function runPostStop(hooks: ConfiguredHook[], base: HookBase): Prom
         hook.postStop!({ ...base, env: Object.freeze({ ...base.env }), userOptions: Object.freeze({ ...base.userOptions }), signal }),
       );
     } catch (err) {
-      if (err instanceof HookTimeout) base.log.warn({ hook: name, user: base.user.name }, `post-stop hook timed out after ${formatSeconds(timeoutSeconds)}`);
-      else if (err instanceof HookError) base.log.warn({ hook: name, user: base.user.name, detail: err.detail }, `post-stop hook failed: ${err.message}`);
+      if (isTimeout(err)) base.log.warn({ hook: name, user: base.user.name }, `post-stop hook timed out after ${formatSeconds(timeoutSeconds)}`);
+      else if (isAtriumError(err)) base.log.warn({ hook: name, user: base.user.name, detail: err.detail }, `post-stop hook failed: ${err.message}`);
       else base.log.error({ hook: name, user: base.user.name, err }, 'post-stop hook failed unexpectedly');
     }
   }

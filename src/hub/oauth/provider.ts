@@ -12,6 +12,8 @@ import { checkScopes } from '../auth/scopes.js';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { now } from '../db/index.js';
 import { renderError, renderPage, esc } from '../pages/layout.js';
+import { atriumError, catalogue, type AtriumError } from '../errors.js';
+import { classifyError, logClassified } from '../error-classify.js';
 import type { OAuthClientRow } from '../db/oauth.js';
 import { encodeComponent, redirect } from '../pages/safe-redirect.js';
 
@@ -25,6 +27,7 @@ function randomCode(): string {
   return s;
 }
 
+/** RFC 6749 §5.2: the token endpoint's errors have OAuth's own shape and codes, not ours. */
 function oauthError(reply: FastifyReply, status: number, error: string, description?: string) {
   reply.code(status).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').type('application/json');
   return description ? { error, error_description: description } : { error };
@@ -41,16 +44,26 @@ interface AuthorizeQuery {
 export async function oauthProvider(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
 
+  /**
+   * The authorize endpoint lives under /hub/api/ but talks to browsers, so its refusals are pages
+   * (the app's handler would answer JSON there); the classifier still decides status and message.
+   */
+  function refuse(reply: FastifyReply, err: AtriumError) {
+    const c = classifyError(err);
+    logClassified(hub.log, c, 'oauth authorize refused');
+    return { error: renderError(hub, reply, c.status, c.message) };
+  }
+
   /** Checks shared by GET (ask) and POST (confirm); returns the client and granted scopes. */
   function validate(req: FastifyRequest, reply: FastifyReply, ident: Identity, q: AuthorizeQuery) {
     const raw = req.raw.url ?? '';
     const params = new URLSearchParams(raw.includes('?') ? raw.slice(raw.indexOf('?') + 1) : '');
     for (const k of ['client_id', 'redirect_uri', 'response_type', 'state', 'scope']) {
-      if (params.getAll(k).length > 1) return { error: renderError(hub, reply, 400, `Duplicate ${k} parameter.`) };
+      if (params.getAll(k).length > 1) return refuse(reply, atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Duplicate ${k} parameter.`));
     }
     const client = q.client_id ? hub.stores.oauth.client(q.client_id) : undefined;
-    if (!client || !client.secret_hash) return { error: renderError(hub, reply, 400, 'Unknown OAuth client. The server may have been stopped; go back to your home page and start it again.') };
-    if (q.redirect_uri !== client.redirect_uri) return { error: renderError(hub, reply, 400, 'Mismatching redirect URI.') };
+    if (!client || !client.secret_hash) return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_CLIENT'));
+    if (q.redirect_uri !== client.redirect_uri) return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_REDIRECT'));
     if (q.response_type !== 'code') {
       const sep = client.redirect_uri.includes('?') ? '&' : '?';
       redirect(reply, `${client.redirect_uri}${sep}error=unsupported_response_type${q.state ? `&state=${encodeComponent(q.state)}` : ''}`, 302);
@@ -58,10 +71,10 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
     }
     const server = client.server_id != null ? hub.stores.servers.getById(client.server_id) : undefined;
     const owner = server ? hub.stores.users.getById(server.user_id) : undefined;
-    if (!server || !owner) return { error: renderError(hub, reply, 400, 'This OAuth client belongs to no server.') };
+    if (!server || !owner) return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_CLIENT', 'This OAuth client belongs to no server.'));
     const target = `${owner.name}/${server.name}`;
     if (checkScopes(ident.scopes, ['access:servers'], { server: target }, groupsResolver(hub)) !== 'ok') {
-      return { error: renderError(hub, reply, 403, `You do not have permission to access ${client.description}`) };
+      return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_ACCESS', `You do not have permission to access ${client.description}`));
     }
     const allowed = new Set<string>([...(JSON.parse(client.allowed_scopes) as string[]), 'read:users:name!user', 'read:users:groups!user', `access:servers!server=${target}`]);
     const requested = q.scope ? q.scope.split(/\s+/).filter((s) => s && s !== 'identify') : [...allowed];
@@ -131,7 +144,7 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
     const code = str('code') ? hub.stores.oauth.takeCode(hashToken(str('code'))) : undefined;
     if (!code || code.client_id !== client.id || code.expires_at < now()) return oauthError(reply, 400, 'invalid_grant');
     if (str('redirect_uri') !== client.redirect_uri || code.redirect_uri !== client.redirect_uri) {
-      return oauthError(reply, 400, 'invalid_request', 'Mismatching redirect URI.');
+      return oauthError(reply, 400, 'invalid_request', catalogue.ATRIUM_ERR_OAUTH_REDIRECT.message);
     }
     const owner = hub.stores.users.getById(code.user_id);
     if (!owner) return oauthError(reply, 400, 'invalid_grant');

@@ -2,9 +2,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { checkedUsername } from '../auth/pipeline.js';
-import { AtriumError } from '../errors.js';
+import { renderThrown } from './error-page.js';
+import { atriumError } from '../errors.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
-import { ago, esc, renderError, renderPage } from './layout.js';
+import { ago, esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 import { redirect } from './safe-redirect.js';
 import { isValidServerName } from '../../shared/names.js';
@@ -22,7 +23,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
       return null;
     }
     if (!me.admin) {
-      renderError(hub, reply, 403, 'The admin page is for administrators.', me);
+      renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'The admin page is for administrators.'), me);
       return null;
     }
     return me;
@@ -81,8 +82,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
       const names = raw.split(/[\s,]+/).filter(Boolean).slice(0, 500).map((n) => checkedUsername(hub, n));
       for (const n of names) if (!hub.stores.users.get(n)) hub.stores.users.create(n, body.admin === '1');
     } catch (err) {
-      if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
-      throw err;
+      return renderThrown(hub, reply, err, me);
     }
     return redirect(reply, `${hub.urls.hub}admin`, 303);
   });

@@ -10,8 +10,8 @@ import { sessionFromCookie } from '../auth/identity.js';
 import { checkXsrf, endSession, startSession, xsrfToken } from '../auth/session.js';
 import { completeLogin } from '../auth/pipeline.js';
 import { clientAddress } from '../auth/client-address.js';
-import { AuthRefusedError, AuthUnavailableError } from '../../authenticators/authenticator.js';
-import { AtriumError, atriumError } from '../errors.js';
+import { atriumError, hasCode } from '../errors.js';
+import { classifyError, logClassified } from '../error-classify.js';
 import { esc, renderError, renderPage } from './layout.js';
 import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 
@@ -33,35 +33,25 @@ async function loginFromRequest(hub: HubContext, req: FastifyRequest, form: Reco
   return completeLogin(hub, result);
 }
 
-/** Authenticator failures as catalogued errors (logged and counted once, here). */
-function asCatalogued(hub: HubContext, err: unknown): unknown {
-  if (err instanceof AuthUnavailableError) {
-    hub.log.error({ detail: err.detail, err: err.message }, 'authenticator backend unavailable');
-    hub.metrics.logins.inc({ result: 'unavailable' });
-    return atriumError('ATRIUM_ERR_AUTH_UNAVAILABLE', err.message || undefined, { detail: err.detail });
-  }
-  if (err instanceof AuthRefusedError) {
-    hub.log.warn({ reason: err.message }, 'login refused');
-    hub.metrics.logins.inc({ result: 'refused' });
-    return atriumError('ATRIUM_ERR_AUTH_REFUSED', err.message);
-  }
-  return err;
+/**
+ * Count a failed login by its code. Authenticators throw catalogued errors (AuthUnavailableError,
+ * AuthRefusedError), so no translation is needed; whoever renders the answer logs it.
+ */
+function countAuthFailure(hub: HubContext, err: unknown): void {
+  if (hasCode(err, 'ATRIUM_ERR_AUTH_UNAVAILABLE', 'ATRIUM_ERR_LDAP_UNAVAILABLE')) hub.metrics.logins.inc({ result: 'unavailable' });
+  else if (hasCode(err, 'ATRIUM_ERR_AUTH_REFUSED', 'ATRIUM_ERR_AUTH_UNTRUSTED_PROXY')) hub.metrics.logins.inc({ result: 'refused' });
 }
 
-/** Turn authenticator failures into the pages the user should see. */
-async function handleAuthError(hub: HubContext, reply: FastifyReply, err: unknown) {
-  if (err instanceof AuthUnavailableError) {
-    hub.log.error({ detail: err.detail, err: err.message }, 'authenticator backend unavailable');
-    hub.metrics.logins.inc({ result: 'unavailable' });
-    return renderError(hub, reply, 503, err.message || 'The directory is unavailable; please try again in a few minutes.');
-  }
-  if (err instanceof AuthRefusedError) {
-    hub.log.warn({ reason: err.message }, 'login refused');
-    hub.metrics.logins.inc({ result: 'refused' });
-    return renderError(hub, reply, 403, err.message);
-  }
-  if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message);
-  throw err;
+/** A failed login as the page the user should see; bugs go on to the app's error handler. */
+function loginFailure(hub: HubContext, req: FastifyRequest, reply: FastifyReply, err: unknown, next: string | null, form: boolean) {
+  const c = classifyError(err);
+  if (!c.expected) throw err;
+  countAuthFailure(hub, err);
+  logClassified(hub.log, c, 'login failed', { peer: clientAddress(hub, req) });
+  // A refusal on the form page keeps the form, so the user can try again.
+  if (form && c.status === 403) return loginForm(hub, req, reply, next, c.message, 403);
+  reply.headers(c.headers);
+  return renderError(hub, reply, c.status, c.message);
 }
 
 /**
@@ -76,9 +66,9 @@ export async function pageUser(hub: HubContext, req: FastifyRequest, reply: Fast
     try {
       user = await loginFromRequest(hub, req, {});
     } catch (err) {
-      // A refused or unavailable login on an ordinary page must answer 403/503 like the login
-      // page does, not fall through to the error handler as an unexpected 500.
-      throw asCatalogued(hub, err);
+      // Refused or unavailable: the app's error handler answers 403/503 from the code and logs it.
+      countAuthFailure(hub, err);
+      throw err;
     }
     if (user) startSession(hub, req, reply, user);
     return user;
@@ -118,11 +108,11 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
     if (hub.authenticator.mode === 'request') {
       try {
         const user = await loginFromRequest(hub, req, {});
-        if (!user) return renderError(hub, reply, 403, 'No identity was received from the front proxy. Sign in through your portal.');
+        if (!user) throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED', 'No identity was received from the front proxy. Sign in through your portal.');
         startSession(hub, req, reply, user);
         return redirect(reply, next ?? defaultNext(hub), 302);
       } catch (err) {
-        return handleAuthError(hub, reply, err);
+        return loginFailure(hub, req, reply, err, next, false);
       }
     }
     return loginForm(hub, req, reply, next);
@@ -135,17 +125,14 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
     const form: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_xsrf') form[k] = v;
     form.username = (form.username ?? '').trim();
-    if (!form.username || form.username.length > 255) {
-      return loginForm(hub, req, reply, next, 'Invalid username or password', 403);
-    }
     try {
+      if (!form.username || form.username.length > 255) throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
       const user = await loginFromRequest(hub, req, form);
-      if (!user) return loginForm(hub, req, reply, next, 'Invalid username or password', 403);
+      if (!user) throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
       startSession(hub, req, reply, user);
       return redirect(reply, next ?? defaultNext(hub), 302);
     } catch (err) {
-      if (err instanceof AtriumError && err.statusCode === 403) return loginForm(hub, req, reply, next, err.message, 403);
-      return handleAuthError(hub, reply, err);
+      return loginFailure(hub, req, reply, err, next, true);
     }
   });
 

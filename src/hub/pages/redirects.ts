@@ -8,6 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubContext } from '../context.js';
 import { escapePath, serverPrefix } from '../spawn/env.js';
 import { renderError } from './layout.js';
+import { renderThrown } from './error-page.js';
+import { atriumError } from '../errors.js';
 import { encodeComponent, pathTailProblem, redirect } from './safe-redirect.js';
 import { pageUser, redirectToLogin } from './login.js';
 
@@ -33,7 +35,7 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
     app.all('/user/*', async (req, reply) => {
       const rest = req.url.slice(`${hub.urls.base}user/`.length);
       const why = pathTailProblem(rest.split('?')[0]!);
-      if (why) return renderError(hub, reply, 400, why);
+      if (why) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', why));
       return redirect(reply, `${hub.urls.hub}user/${rest}`, 302);
     });
     app.get('/', async (_req, reply) => redirect(reply, `${hub.urls.hub}home`, 302));
@@ -47,7 +49,7 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
     if (!me) return redirectToLogin(hub, req, reply);
     const { path, query } = splitRest(req.url, `${hub.urls.hub}user-redirect/`);
     const why = pathTailProblem(path);
-    if (why) return renderError(hub, reply, 400, why, me);
+    if (why) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', why), me);
     return redirect(reply, `${serverPrefix(hub, me.name, '')}${path}${query}`, 302);
   });
 
@@ -59,13 +61,13 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
     if (!me) return redirectToLogin(hub, req, reply);
     const name = req.params.name;
     if (name !== me.name && !me.admin) {
-      return renderError(hub, reply, 403, `You are signed in as ${me.name}; this link is for ${name}'s server.`, me);
+      return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', `You are signed in as ${me.name}; this link is for ${name}'s server.`), me);
     }
     const owner = hub.stores.users.get(name);
-    if (!owner) return renderError(hub, reply, 404, `No such user: ${name}`, me);
+    if (!owner) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_USER_NOT_FOUND', `No such user: ${name}`), me);
     const { path, query } = splitRest(req.url, `${hub.urls.hub}user/${escapePath(name)}`);
     const why = pathTailProblem(path);
-    if (why) return renderError(hub, reply, 400, why, me);
+    if (why) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', why), me);
     let server = '';
     let rest = path.replace(/^\//, '');
     if (hub.config.spawner.namedServers.enabled) {
@@ -82,16 +84,17 @@ export async function redirectPages(app: FastifyInstance, opts: { hub: HubContex
       const { query: q, count } = bumpRedirects(query);
       if (count >= MAX_REDIRECTS) {
         void hub.routes.reconcile().catch(() => undefined);
-        return renderError(hub, reply, 503, 'Your server is running but the proxy has no route to it yet. It is being repaired; reload in a few seconds.', me);
+        return renderThrown(hub, reply, atriumError('ATRIUM_ERR_PROXY_UNAVAILABLE', 'Your server is running but the proxy has no route to it yet. It is being repaired; reload in a few seconds.'), me);
       }
       return redirect(reply, target + q, 302);
     }
-    if (name !== me.name) return renderError(hub, reply, 503, `${name}'s server is not running.`, me);
+    if (name !== me.name) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_SERVER_NOT_RUNNING', `${name}'s server is not running.`), me);
     const spawnUrl = `${hub.urls.hub}spawn/${escapePath(name)}${server ? '/' + escapePath(server) : ''}?next=${encodeComponent(target + query)}`;
     return redirect(reply, spawnUrl, 302);
   }
 
   // The proxy's error target (--error-target {hub}error): friendly pages for 404/503 from the proxy.
+  // The status is the proxy's, not a hub error, so it is rendered as given rather than catalogued.
   app.get<{ Params: { code: string }; Querystring: { url?: string } }>('/error/:code', async (req, reply) => {
     const code = Number(req.params.code);
     const status = Number.isInteger(code) && code >= 400 && code < 600 ? code : 500;

@@ -7,9 +7,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
-import { AtriumError } from '../errors.js';
+import { renderThrown } from './error-page.js';
+import { atriumError } from '../errors.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
-import { esc, renderError, renderPage } from './layout.js';
+import { esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
@@ -39,8 +40,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       checkServerNameFor(hub, user, server, action);
       return false;
     } catch (err) {
-      if (!(err instanceof AtriumError)) throw err;
-      renderError(hub, reply, err.statusCode, err.message, me);
+      renderThrown(hub, reply, err, me);
       return true;
     }
   }
@@ -81,8 +81,8 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const name = String(req.query.name ?? '').trim();
-    if (!isValidServerName(name)) return renderError(hub, reply, 400, SERVER_NAME_RULE, me);
-    if (!hub.config.spawner.namedServers.enabled) return renderError(hub, reply, 400, 'Named servers are not enabled.', me);
+    if (!isValidServerName(name)) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_SERVER_BAD_NAME', SERVER_NAME_RULE), me);
+    if (!hub.config.spawner.namedServers.enabled) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_SERVER_NAMED_DISABLED'), me);
     return redirect(reply, `${hub.urls.hub}spawn/${escapePath(me.name)}/${escapePath(name)}`, 302);
   });
 
@@ -90,7 +90,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const user = target(hub, me, req.params);
-    if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
+    if (!user) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'You may only start your own servers.'), me);
     const server = req.params.server ?? '';
     if (badServerName(reply, me, user, server, 'start')) return reply;
     const next = safeNext(hub, req.query.next);
@@ -111,14 +111,13 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
     checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
-    if (!user) return renderError(hub, reply, 403, 'You may only start your own servers.', me);
+    if (!user) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'You may only start your own servers.'), me);
     if (badServerName(reply, me, user, req.params.server ?? '', 'start')) return reply;
     try {
       const options = hub.spawns.parseOptions(user, formToInput(body));
       return await startAndRedirect(reply, me, user, req.params.server ?? '', options, safeNext(hub, req.query.next));
     } catch (err) {
-      if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
-      throw err;
+      return renderThrown(hub, reply, err, me);
     }
   };
 
@@ -129,11 +128,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       p.catch(() => undefined);
       await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);
     } catch (err) {
-      if (err instanceof AtriumError) {
-        if (err.headers['Retry-After']) reply.header('Retry-After', err.headers['Retry-After']);
-        return renderError(hub, reply, err.statusCode, err.message, me);
-      }
-      throw err;
+      return renderThrown(hub, reply, err, me);
     }
     return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
   }
@@ -151,13 +146,12 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const body = (typeof req.body === 'object' && req.body ? req.body : {}) as Record<string, unknown>;
     checkXsrf(hub, req, body._xsrf);
     const user = target(hub, me, req.params);
-    if (!user) return renderError(hub, reply, 403, 'You may only stop your own servers.', me);
+    if (!user) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'You may only stop your own servers.'), me);
     if (badServerName(reply, me, user, req.params.server ?? '', 'stop')) return reply;
     try {
       await hub.spawns.stop(user, req.params.server ?? '');
     } catch (err) {
-      if (err instanceof AtriumError) return renderError(hub, reply, err.statusCode, err.message, me);
-      throw err;
+      return renderThrown(hub, reply, err, me);
     }
     return redirect(reply, me.id === user.id ? `${hub.urls.hub}home` : `${hub.urls.hub}admin`, 303);
   };
@@ -168,7 +162,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const me = await pageUser(hub, req, reply);
     if (!me) return redirectToLogin(hub, req, reply);
     const user = target(hub, me, req.params);
-    if (!user) return renderError(hub, reply, 403, 'You may only watch your own servers.', me);
+    if (!user) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'You may only watch your own servers.'), me);
     const server = req.params.server ?? '';
     if (badServerName(reply, me, user, server, 'view')) return reply;
     const next = safeNext(hub, req.query.next) ?? serverPrefix(hub, user.name, server);
@@ -178,7 +172,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const retry = `${hub.urls.hub}spawn/${escapePath(user.name)}${server ? '/' + escapePath(server) : ''}`;
     if (!a && failure) {
       return renderPage(hub, reply, 'Spawn failed', `<div class="card"><h1>Your server could not start</h1>
-        <p class="error" role="alert">${esc(failure)}</p><p><a class="button primary" href="${esc(retry)}">Try again</a></p></div>`, me);
+        <p class="error" role="alert">${esc(failure.message)}</p><p><a class="button primary" href="${esc(retry)}">Try again</a></p></div>`, me);
     }
     if (!a) return redirect(reply, retry, 302);
     const progressUrl = server

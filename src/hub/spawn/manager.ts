@@ -9,15 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
-import { atriumError, AtriumError } from '../errors.js';
+import { atriumError, hasCode } from '../errors.js';
+import { classifyError, logClassified, spawnFailureText, type ClassifiedError } from '../error-classify.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { ROLES } from '../auth/scopes.js';
 import { readAuthState } from '../auth/pipeline.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
-import { SpawnError, type Spawner, type SpawnUser } from '../../spawners/spawner.js';
+import type { Spawner, SpawnUser } from '../../spawners/spawner.js';
 import type { Logger } from 'pino';
-import { HookError } from '../../hooks/hook.js';
 import { runPostStop, runPreSpawn } from '../hooks/run.js';
 import { waitUp } from './wait-up.js';
 import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 export class SpawnManager {
   readonly active = new Map<string, ActiveServer>();
   /** Last failure per user/server, shown by the progress stream until the next spawn. */
-  readonly failures = new Map<string, string>();
+  readonly failures = new Map<string, ClassifiedError>();
   private stopped = false;
   /** Closed until restore() knows the state of every server (see restore-gate.ts). */
   readonly gate = new RestoreGate();
@@ -71,7 +71,8 @@ export class SpawnManager {
     try {
       return kind.parseOptions(this.hub.spawnerOptions, input as Record<string, unknown>, this.spawnUser(user));
     } catch (err) {
-      if (err instanceof SpawnError) throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', err.message);
+      // Kinds throw SpawnError for refused options; to the client that is a 400, not a failed spawn.
+      if (hasCode(err, 'ATRIUM_ERR_SPAWN_FAILED')) throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', err.message, { detail: err.detail });
       throw err;
     }
   }
@@ -132,7 +133,7 @@ export class SpawnManager {
     const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
     if (!finished) return 'pending';
     if (a.phase !== 'running') {
-      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key) ?? 'Spawn failed');
+      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key)?.message);
     }
     return 'started';
   }
@@ -207,7 +208,7 @@ export class SpawnManager {
             recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
           }),
           new Promise<never>((_, reject) =>
-            a.abort.signal.addEventListener('abort', () => reject(new SpawnError(`Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
+            a.abort.signal.addEventListener('abort', () => reject(atriumError('ATRIUM_ERR_SPAWN_TIMEOUT', `Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
           ),
         ]));
       } finally {
@@ -219,7 +220,7 @@ export class SpawnManager {
       stage = 'http';
       a.emit({ progress: 90, message: 'Server started; waiting for it to answer' });
       const up = await waitUp(`${url}${a.prefix}`, config.spawner.httpTimeoutSeconds * 1000, a.abort.signal);
-      if (!up.ok) throw new SpawnError(`Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, up.detail);
+      if (!up.ok) throw atriumError('ATRIUM_ERR_SPAWN_HTTP_TIMEOUT', `Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, { detail: up.detail });
       stage = 'proxy';
       await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
       stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
@@ -236,14 +237,12 @@ export class SpawnManager {
       });
       this.schedulePoll(a);
     } catch (err) {
-      const expected = err instanceof SpawnError || err instanceof HookError || err instanceof AtriumError;
-      const message = expected ? (err as Error).message : 'Spawn failed due to an internal error; the administrator can find details in the hub log';
-      if (expected) slog.warn({ stage, reason: message, detail: (err as SpawnError).detail }, 'spawn failed');
-      else slog.error({ stage, err }, 'spawn failed unexpectedly');
+      const failure = classifyError(err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: this.hub.stores.health });
+      logClassified(slog, failure, 'spawn failed', { stage });
       metrics.spawnFailures.inc({ reason: stage });
       metrics.spawnDuration.observe({ status: 'failure' }, (performance.now() - t0) / 1000);
-      this.failures.set(a.key, message);
-      a.emit({ progress: 100, failed: true, message: `Spawn failed: ${message}` });
+      this.failures.set(a.key, failure);
+      a.emit({ progress: 100, failed: true, message: spawnFailureText(failure) });
       a.abort.abort(new Error('spawn failed'));
       if (a.spawner) await a.spawner.stop().catch((e) => slog.warn({ err: String(e) }, 'cleanup after failed spawn: stop failed'));
       this.cleanup(a, clientId);

@@ -107,7 +107,7 @@ export class RouteKeeper {
       }
     }
     const results = await Promise.allSettled(tasks);
-    for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'route repair failed');
+    for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason), detail: (r.reason as { detail?: string } | null)?.detail }, 'route repair failed');
     if (added) metrics.proxyRouteRepairs.inc({ action: 'add' }, added);
     if (removed) metrics.proxyRouteRepairs.inc({ action: 'delete' }, removed);
     if (added || removed) log.info({ added, removed }, 'proxy routes reconciled');

@@ -14,6 +14,7 @@ import { ldapConnectionProblems } from './check.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Client, ResultCodeError, BusyError, UnavailableError, MessageParserError } from 'ldapts';
 import type { Logger } from 'pino';
+import { AtriumError, isAtriumError } from '../errors.js';
 
 /** Connection keys shared by the authenticator's and the hook's option blocks. */
 export const LdapConnectionProps = {
@@ -39,13 +40,12 @@ export const LdapConnectionProps = {
 const ConnectionSchema = Type.Object(LdapConnectionProps);
 export type LdapConnectionOptions = Static<typeof ConnectionSchema>;
 
-/** No configured server could be asked. `detail` lists each URL and why (for the log only). */
-export class LdapUnavailableError extends Error {
-  readonly detail: string;
+/** No configured server could be asked (ATRIUM_ERR_LDAP_UNAVAILABLE). `detail` lists each URL and why (for the log only). */
+export class LdapUnavailableError extends AtriumError {
+  declare readonly detail: string;
   constructor(detail: string) {
-    super('directory unavailable');
+    super('ATRIUM_ERR_LDAP_UNAVAILABLE', undefined, { detail });
     this.name = 'LdapUnavailableError';
-    this.detail = detail;
   }
 }
 
@@ -60,7 +60,9 @@ export function isLdapResult(err: unknown): err is ResultCodeError {
  * throws — a result code, the caller's own HookError, a bug's TypeError — is passed through.
  */
 export function isTransportError(err: unknown): boolean {
-  if (!(err instanceof Error) || err instanceof ResultCodeError) return false;
+  // A catalogued error (the caller's HookError, a TemplateError) has a string `code` too, but it is
+  // the session's own answer, not the connection failing.
+  if (!(err instanceof Error) || err instanceof ResultCodeError || isAtriumError(err)) return false;
   if (err instanceof MessageParserError) return true;
   if (typeof (err as NodeJS.ErrnoException).code === 'string') return true;
   return err.constructor === Error && /time(d)? ?out|socket|connection|closed|ECONN|TLS|certificate/i.test(err.message);

@@ -3,6 +3,7 @@
  * both the authenticator and the account hook use. User names, passwords and auth-state fields are
  * hostile input: a `)` or `*` in a filter or a `,` in a DN must stay data, never become syntax.
  */
+import { AtriumError } from '../errors.js';
 
 /**
  * RFC 4515 §3: in an assertion value, `*`, `(`, `)`, `\` and NUL must be written as `\XX`.
@@ -36,11 +37,11 @@ export type Escaper = (value: string) => string;
 
 export const noEscape: Escaper = (v) => v;
 
-/** A placeholder names a variable missing from the template's variables. */
-export class TemplateError extends Error {
+/** A placeholder names a variable missing from the template's variables (ATRIUM_ERR_LDAP_TEMPLATE). */
+export class TemplateError extends AtriumError {
   readonly placeholder: string;
   constructor(placeholder: string, template: string) {
-    super(`no value for {${placeholder}} in template "${template}"`);
+    super('ATRIUM_ERR_LDAP_TEMPLATE', `no value for {${placeholder}} in template "${template}"`);
     this.name = 'TemplateError';
     this.placeholder = placeholder;
   }

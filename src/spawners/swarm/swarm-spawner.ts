@@ -2,6 +2,7 @@
  * SwarmSpawner: one replicated (1 replica, restart none) Swarm service per user server.
  * The hub-facing contract is src/spawners/spawner.ts; this file only talks to the Docker API.
  */
+import { isAtriumError } from '../../shared/errors.js';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -84,8 +85,8 @@ export class SwarmSpawner implements Spawner {
       this.log.info({ service: serviceName, url: this.st.url, node: task.NodeID }, 'swarm service running');
       return { url: this.st.url };
     } catch (err) {
-      const e = err instanceof SpawnError ? err : new SpawnError(`Docker refused the server: ${engineMessage(err)}`, String(err));
-      if (!(err instanceof SpawnError) && statusOf(err) === undefined) this.log.error({ err }, 'swarm spawn failed unexpectedly');
+      const e = isAtriumError(err) ? err : new SpawnError(`Docker refused the server: ${engineMessage(err)}`, String(err));
+      if (!isAtriumError(err) && statusOf(err) === undefined) this.log.error({ err }, 'swarm spawn failed unexpectedly');
       else this.log.warn({ service: serviceName, reason: e.detail ?? e.message }, 'swarm spawn failed');
       await this.cleanup().catch((cleanupErr) => this.log.error({ err: cleanupErr }, 'cleanup after failed spawn failed'));
       throw e;

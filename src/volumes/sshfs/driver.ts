@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fuseSshfsMounts, isHealthy, runSshfs, unmount } from './sshfs-mount.js';
 import { describeSpec, parseVolumeOptions, type SshfsVolumeSpec } from './volume-options.js';
+import { atriumError } from '../../shared/errors.js';
 
 export interface DriverConfig {
   stateDir: string;
@@ -106,13 +107,13 @@ export class SshfsDriver {
   }
 
   private checkName(name: unknown): string {
-    if (typeof name !== 'string' || !NAME.test(name)) throw new Error(`sshfs: invalid volume name ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !NAME.test(name)) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', `sshfs: invalid volume name ${JSON.stringify(name)}`);
     return name;
   }
 
   private record(name: string): VolumeRecord {
     const rec = this.volumes[name];
-    if (!rec) throw new Error(`sshfs: no such volume: ${name}`);
+    if (!rec) throw atriumError('ATRIUM_ERR_VOLUME_NOT_FOUND', `sshfs: no such volume: ${name}`);
     return rec;
   }
 
@@ -132,7 +133,7 @@ export class SshfsDriver {
     await this.serial(name, async () => {
       const rec = this.volumes[name];
       if (!rec) return;
-      if (rec.refs.length > 0) throw new Error(`sshfs: volume ${name} is in use by ${rec.refs.length} container(s)`);
+      if (rec.refs.length > 0) throw atriumError('ATRIUM_ERR_VOLUME_IN_USE', `sshfs: volume ${name} is in use by ${rec.refs.length} container(s)`);
       await this.release(name);
       delete this.volumes[name];
       this.save();

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { SshfsDriver } from './driver.js';
+import { isAtriumError } from '../../shared/errors.js';
 
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
@@ -71,8 +72,10 @@ export async function listenPlugin(driver: SshfsDriver, socketPath: string, log:
         send(200, { Err: '', ...out });
       }))
       .catch((err: unknown) => {
+        // Docker's protocol has one error status (500); the code and detail are for our log.
         const message = err instanceof Error ? err.message : String(err);
-        log.warn({ call: req.url, err: message }, 'plugin call failed');
+        if (isAtriumError(err)) log.warn({ call: req.url, code: err.code, err: message, detail: err.detail }, 'plugin call failed');
+        else log.error({ call: req.url, err }, 'plugin call failed unexpectedly');
         send(500, { Err: message });
       });
   });

@@ -10,6 +10,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { SshfsVolumeSpec } from './volume-options.js';
+import { atriumError } from '../../shared/errors.js';
 
 const run = promisify(execFile);
 
@@ -112,7 +113,7 @@ export async function runSshfs(args: {
   let stderr = '';
   try { stderr = readFileSync(files.logFile, 'utf8'); } catch { /* none */ }
   if (timedOut) stderr += '\nConnection timed out';
-  throw new Error(explainFailure(spec, stderr, exitCode ?? null));
+  throw atriumError('ATRIUM_ERR_VOLUME_MOUNT', explainFailure(spec, stderr, exitCode ?? null), { detail: stderr.slice(-2000) });
 }
 
 /** /proc/mounts escapes spaces and the like as octal (\040). */

@@ -5,6 +5,7 @@
  * blindly: sshfs runs as root on every node, and options such as ssh_command or ProxyCommand would
  * run commands there.
  */
+import { atriumError } from '../../shared/errors.js';
 
 export interface SshfsVolumeSpec {
   user: string;
@@ -55,37 +56,37 @@ export function parseVolumeOptions(opts: Record<string, string>): SshfsVolumeSpe
   };
 
   const sshcmd = take('sshcmd');
-  if (!sshcmd) throw new Error("sshfs: the 'sshcmd' option (user@host:/path) is required");
+  if (!sshcmd) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', "sshfs: the 'sshcmd' option (user@host:/path) is required");
   const m = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+):(.*)$/.exec(sshcmd);
-  if (!m) throw new Error(`sshfs: sshcmd "${sshcmd}" is not user@host:/path`);
+  if (!m) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', `sshfs: sshcmd "${sshcmd}" is not user@host:/path`);
   const [, user, rawHost, rawPath] = m;
   const host = rawHost!.replace(/^\[|\]$/g, '');
 
   const portText = take('port', 'Port');
   const port = portText === undefined || portText === '' ? 22 : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`sshfs: port "${portText}" is not a TCP port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', `sshfs: port "${portText}" is not a TCP port`);
 
   const keyContent = take('id_rsa', 'private_key', 'identity');
   const identityFile = take('IdentityFile', 'identity_file');
   const password = take('password');
   const auths = [keyContent, identityFile, password].filter((v) => v !== undefined && v !== '');
-  if (auths.length === 0) throw new Error("sshfs: one of 'id_rsa' (key content), 'IdentityFile' or 'password' is required");
-  if (auths.length > 1) throw new Error("sshfs: give only one of 'id_rsa', 'IdentityFile' and 'password'");
-  if (identityFile !== undefined && !identityFile.startsWith('/')) throw new Error('sshfs: IdentityFile must be an absolute path on the node');
+  if (auths.length === 0) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', "sshfs: one of 'id_rsa' (key content), 'IdentityFile' or 'password' is required");
+  if (auths.length > 1) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', "sshfs: give only one of 'id_rsa', 'IdentityFile' and 'password'");
+  if (identityFile !== undefined && !identityFile.startsWith('/')) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', 'sshfs: IdentityFile must be an absolute path on the node');
 
   const hostKey = take('host_key', 'hostkey');
   if (hostKey !== undefined && !/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+/.test(hostKey.trim())) {
-    throw new Error('sshfs: host_key must be a public key line like "ssh-ed25519 AAAA…"');
+    throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', 'sshfs: host_key must be a public key line like "ssh-ed25519 AAAA…"');
   }
   const knownHostsFile = take('known_hosts', 'UserKnownHostsFile');
-  if (knownHostsFile !== undefined && !knownHostsFile.startsWith('/')) throw new Error('sshfs: known_hosts must be an absolute path on the node');
+  if (knownHostsFile !== undefined && !knownHostsFile.startsWith('/')) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', 'sshfs: known_hosts must be an absolute path on the node');
   const strict = take('StrictHostKeyChecking');
   const insecure = truthy(take('insecure_ignore_host_key')) || (strict !== undefined && /^(no|off|accept-new)$/i.test(strict));
 
   const extra: string[] = [];
   for (const [k, v] of Object.entries(o)) {
-    if (!PASSTHROUGH.has(k)) throw new Error(`sshfs: option '${k}' is not supported (allowed: ${[...PASSTHROUGH].join(', ')})`);
-    if (/[,\s]/.test(v) || /[,\s]/.test(k)) throw new Error(`sshfs: option '${k}' has an invalid value`);
+    if (!PASSTHROUGH.has(k)) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', `sshfs: option '${k}' is not supported (allowed: ${[...PASSTHROUGH].join(', ')})`);
+    if (/[,\s]/.test(v) || /[,\s]/.test(k)) throw atriumError('ATRIUM_ERR_VOLUME_BAD_OPTIONS', `sshfs: option '${k}' has an invalid value`);
     extra.push(v === '' ? k : `${k}=${v}`);
   }
 
