@@ -4,6 +4,7 @@
  * atrium-proxy and a real Docker Engine in Swarm mode (test/services/docker.ts). Services are
  * counted through the Docker CLI by the hub's `atrium.hub` label, independent of the hub.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -112,7 +113,16 @@ describe('hub killed with -9 during Swarm spawns', () => {
       const before = (await services()).length;
 
       await h.start();
-      expect((await h.api('GET', '/users', { token: admin })).status).toBe(200);
+      // A restore slower than the gate's 10 s (a loaded dockerd) answers 503 + Retry-After: allowed,
+      // so wait it out as a client would.
+      let users = await h.api('GET', '/users', { token: admin });
+      for (let i = 0; users.status === 503 && i < 30; i++) {
+        console.log(`[measure] swarm restart: 503 (${await users.text()}), Retry-After ${users.headers.get('retry-after')}`);
+        expect(users.headers.get('retry-after')).toBeTruthy();
+        await sleep(Number(users.headers.get('retry-after')) * 1000);
+        users = await h.api('GET', '/users', { token: admin });
+      }
+      expect(users.status).toBe(200);
       const rl = await restoreOfStart(() => h.output(), 2);
       const c = await census(h);
       console.log(
