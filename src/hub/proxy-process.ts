@@ -4,6 +4,7 @@
  * restarting the hub drops no user traffic; only an explicit stop() ends it, by recorded PID.
  */
 import { spawn } from 'node:child_process';
+import { connectHost } from '../shared/address.js';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -51,10 +52,6 @@ function portOpen(host: string, port: number): Promise<boolean> {
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => resolve(false));
   });
-}
-
-function hostFor(ip: string): string {
-  return ip === '' || ip === '*' || ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
 }
 
 function readTail(file: string, bytes = 4000): string {
@@ -144,7 +141,7 @@ export class ProxyProcess {
 
   private async answersWithOurToken(): Promise<boolean> {
     try {
-      const res = await fetch(`http://${hostFor(this.opts.apiIp)}:${this.opts.apiPort}/api/routes`, {
+      const res = await fetch(`http://${connectHost(this.opts.apiIp)}:${this.opts.apiPort}/api/routes`, {
         headers: { authorization: `token ${this.opts.authToken}` },
         signal: AbortSignal.timeout(3000),
       });
@@ -189,7 +186,7 @@ export class ProxyProcess {
       closeSync(out);
     }
     const deadline = Date.now() + (o.startTimeoutMs ?? 10_000);
-    for (const [host, port] of [[hostFor(o.ip), o.port], [hostFor(o.apiIp), o.apiPort]] as const) {
+    for (const [host, port] of [[connectHost(o.ip), o.port], [connectHost(o.apiIp), o.apiPort]] as const) {
       while (!(await portOpen(host, port))) {
         if (exited !== undefined) {
           throw new Error(`proxy ${exited} before listening on ${host}:${port}; its last output:\n${readTail(this.logFile)}`);

@@ -4,6 +4,7 @@
  * the proxy process and its routes alone, so users keep working through a hub restart.
  */
 import { join, resolve } from 'node:path';
+import { connectHost, hostPort } from '../shared/address.js';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AtriumConfig } from './config/schema.js';
@@ -106,8 +107,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
   await app.listen({ host: config.hub.ip, port: config.hub.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.hub.port;
-  const hubHost = config.hub.ip === '0.0.0.0' || config.hub.ip === '::' ? '127.0.0.1' : config.hub.ip;
-  urls.hubTarget = `http://${hubHost.includes(':') ? `[${hubHost}]` : hubHost}:${port}`;
+  urls.hubTarget = `http://${hostPort(connectHost(config.hub.ip), port)}`;
   urls.apiForServers = `${(config.hub.connectUrl ?? urls.hubTarget).replace(/\/+$/, '')}${urls.api}`;
   log.info({ url: urls.hubTarget + urls.hub }, 'hub listening');
 
@@ -174,8 +174,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     stores.db.close();
     log.info('hub stopped; user servers and the proxy keep running');
   };
-  const publicHost = config.proxy.ip === '0.0.0.0' || config.proxy.ip === '' ? '127.0.0.1' : config.proxy.ip;
-  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${publicHost}:${config.proxy.port}`, proxyProcess, close: () => closeFn() };
+  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, close: () => closeFn() };
 }
 
 /**

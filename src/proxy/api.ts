@@ -3,7 +3,7 @@
  * bodies. The body is parsed as JSON whatever its Content-Type, because JupyterHub sends
  * application/x-www-form-urlencoded.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretChecker } from '../shared/secret-compare.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
@@ -21,18 +21,14 @@ export interface ApiContext {
   log: Logger;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 /** Constant-time check of `Authorization: token X`; hashing makes the lengths equal. */
 export function makeAuthCheck(token: string): (header: string | undefined) => boolean {
   if (token === '') return () => true;
-  const expected = digest(token);
+  const matches = secretChecker(token);
   return (header) => {
     if (header === undefined) return false;
     const m = /token\s+(\S+)/.exec(header);
-    return m !== null && timingSafeEqual(digest(m[1]!), expected);
+    return m !== null && matches(m[1]!);
   };
 }
 

@@ -50,6 +50,7 @@
  * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
  */
 import { AtriumError } from '../shared/errors.js';
+import { hostPort } from '../shared/address.js';
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
 
@@ -254,6 +255,5 @@ export interface SpawnerDescriptor<Options = unknown> extends KindDescriptor {
 
 /** `JUPYTERHUB_SERVICE_URL` for a server listening on host:port under baseUrl. */
 export function serviceUrl(host: string, port: number, baseUrl: string, proto: 'http' | 'https' = 'http'): string {
-  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `${proto}://${h}:${port}${baseUrl}`;
+  return `${proto}://${hostPort(host, port)}${baseUrl}`;
 }

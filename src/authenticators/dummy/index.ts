@@ -2,26 +2,22 @@
  * DummyAuthenticator: any user name, one shared password (or none). For development and demos;
  * it says so loudly at creation so it never goes unnoticed in a real deployment's log.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretChecker } from '../../shared/secret-compare.js';
 import type { Authenticator, AuthenticatorKind, AuthRequest, AuthResult } from '../authenticator.js';
 import type { DummyAuthenticatorOptions } from './options.js';
 
-// Hashing both sides first gives equal-length buffers, so timingSafeEqual neither throws nor
-// leaks the password length through an early length check.
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
 export class DummyAuthenticator implements Authenticator {
   readonly mode = 'form' as const;
-  private readonly expected: Buffer | null;
+  private readonly passwordMatches: ((candidate: string) => boolean) | null;
 
   constructor(options: DummyAuthenticatorOptions) {
-    this.expected = options.password === '' ? null : digest(options.password);
+    this.passwordMatches = options.password === '' ? null : secretChecker(options.password);
   }
 
   async authenticate(_request: AuthRequest, form: Record<string, string>): Promise<AuthResult | null> {
     const name = (form.username ?? '').trim();
     if (name === '') return null;
-    if (this.expected && !timingSafeEqual(digest(form.password ?? ''), this.expected)) return null;
+    if (this.passwordMatches && !this.passwordMatches(form.password ?? '')) return null;
     return { name };
   }
 }

@@ -4,7 +4,8 @@
  * constant time. auth_state is sealed with AES-256-GCM; several keys may be configured so keys
  * can be rotated: the first encrypts, every key decrypts.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { safeEqual } from '../../shared/secret-compare.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, tightenFile } from '../private-files.js';
@@ -23,12 +24,7 @@ export function tokenPrefix(token: string): string {
   return token.slice(0, TOKEN_PREFIX_LENGTH);
 }
 
-/** Constant-time comparison of two strings of any length (hashing first equalises lengths). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
-}
+export { safeEqual };
 
 export function checkTokenHash(token: string, hashed: string): boolean {
   return safeEqual(hashToken(token), hashed);

@@ -3,6 +3,7 @@
  * JUPYTERHUB_SERVICE_URL itself once it knows where the server listens.
  */
 import type { HubContext } from '../context.js';
+import { fillNames } from '../../shared/name-template.js';
 import { wellFormed } from '../../shared/url-text.js';
 
 /**
@@ -59,11 +60,7 @@ export function buildEnv(hub: HubContext, args: { user: string; server: string; 
     JUPYTERHUB_SERVICE_PREFIX: prefix,
   };
   if (sp.defaultUrl) env.JUPYTERHUB_DEFAULT_URL = sp.defaultUrl;
-  if (sp.notebookDir) env.JUPYTERHUB_ROOT_DIR = fill(sp.notebookDir, user, server);
-  for (const [k, v] of Object.entries(sp.environment)) env[k] = fill(v, user, server);
+  if (sp.notebookDir) env.JUPYTERHUB_ROOT_DIR = fillNames(sp.notebookDir, { username: user, servername: server });
+  for (const [k, v] of Object.entries(sp.environment)) env[k] = fillNames(v, { username: user, servername: server });
   return env;
-}
-
-function fill(template: string, user: string, server: string): string {
-  return template.replaceAll('{username}', user).replaceAll('{servername}', server);
 }

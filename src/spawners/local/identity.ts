@@ -8,6 +8,7 @@
  * must never yield a root notebook.
  */
 import { execFile } from 'node:child_process';
+import { fillNames } from '../../shared/name-template.js';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { SpawnError } from '../spawner.js';
@@ -63,7 +64,7 @@ function fillTemplate(template: string, userName: string): string {
   if (userName.includes('/') || userName === '.' || userName === '..' || userName.includes('\0')) {
     throw new SpawnError('This user name cannot be used for a home directory', `user name ${JSON.stringify(userName)}`);
   }
-  return template.replaceAll('{username}', userName);
+  return fillNames(template, { username: userName });
 }
 
 export async function resolveIdentity(

@@ -5,6 +5,7 @@
  * restart, none from a bare API call), so no request reaches sbatch unchecked.
  */
 import { SpawnError, type SpawnUser } from '../spawner.js';
+import { parseSize } from '../../shared/units.js';
 import type { SlurmPartition, SlurmSpawnerOptions } from './options.js';
 
 /** What parseOptions returns: the same field names it accepts, normalised, so it re-parses. */
@@ -55,11 +56,11 @@ export function formatWalltime(minutes: number): string {
 
 /** "4G" → 4096, "512M" → 512, "2048" → 2048 (megabytes, as Slurm's --mem). null if not a size. */
 export function parseMemoryMb(text: string | number): number | null {
-  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? Math.ceil(text) : null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
-  if (!m) return null;
-  const scale: Record<string, number> = { '': 1, k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
-  return Math.ceil(Number(m[1]) * scale[m[2]!.toLowerCase()]!);
+  try {
+    return Math.ceil(parseSize(text, { plainUnit: 'm' }) / 1024 ** 2);
+  } catch {
+    return null;
+  }
 }
 
 function generous(a: number | null, b: number | undefined): number | null {

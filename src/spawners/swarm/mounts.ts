@@ -5,6 +5,7 @@
  * mount with yesterday's credentials.
  */
 import { randomBytes } from 'node:crypto';
+import { fillNames } from '../../shared/name-template.js';
 import { SpawnError } from '../spawner.js';
 import type { SwarmMount } from './options.js';
 import { parseSizeBytes } from './sizes.js';
@@ -36,9 +37,6 @@ interface MountInput {
 
 const PLACEHOLDER = /\{([A-Za-z0-9_]+)\}/g;
 
-function fillNames(template: string, username: string, serverName: string): string {
-  return template.replaceAll('{username}', username).replaceAll('{servername}', serverName);
-}
 
 /** The mount fields from auth_state[key]: an object, or a JSON string as a portal header carries it. */
 export function mountFields(authState: Record<string, unknown> | null, key: string): Record<string, string> | null {
@@ -73,7 +71,7 @@ export function planMounts(input: MountInput): MountPlan {
   input.mounts.forEach((m, i) => {
     switch (m.type) {
       case 'bind':
-        plan.mounts.push({ Type: 'bind', Source: fillNames(m.source, username, serverName), Target: m.target, ReadOnly: m.readOnly });
+        plan.mounts.push({ Type: 'bind', Source: fillNames(m.source, { username, servername: serverName }), Target: m.target, ReadOnly: m.readOnly });
         break;
       case 'tmpfs':
         plan.mounts.push({
@@ -83,8 +81,8 @@ export function planMounts(input: MountInput): MountPlan {
         });
         break;
       case 'volume': {
-        const name = fillNames(m.source, username, serverName);
-        const driverOptions = Object.fromEntries(Object.entries(m.driverOptions).map(([k, v]) => [k, fillNames(v, username, serverName)]));
+        const name = fillNames(m.source, { username, servername: serverName });
+        const driverOptions = Object.fromEntries(Object.entries(m.driverOptions).map(([k, v]) => [k, fillNames(v, { username, servername: serverName })]));
         plan.mounts.push({
           Type: 'volume',
           Source: name,

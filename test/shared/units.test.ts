@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DURATION_PATTERN, SIZE_PATTERN, parseDuration, parseSize } from '../../../src/hub/config/units.js';
+import { DURATION_PATTERN, SIZE_PATTERN, formatSize, parseDuration, parseSize } from '../../src/shared/units.js';
 
 describe('parseSize', () => {
   it.each([
@@ -20,6 +20,19 @@ describe('parseSize', () => {
     expect(new RegExp(SIZE_PATTERN).test(text)).toBe(true);
   });
   it('passes numbers through', () => expect(parseSize(4096)).toBe(4096));
+  it.each([['1.5Gi', 1.5 * 1024 ** 3], ['2Mb', 2 * 1024 ** 2]] as const)('accepts %s (Docker and Kubernetes spellings)', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+  it('reads a plain number in the unit the caller names (Slurm: megabytes)', () => {
+    expect(parseSize('2048', { plainUnit: 'm' })).toBe(2048 * 1024 ** 2);
+    expect(parseSize(512, { plainUnit: 'm' })).toBe(512 * 1024 ** 2);
+    expect(parseSize('4G', { plainUnit: 'm' })).toBe(4 * 1024 ** 3);
+  });
+  it('formats exact multiples with the largest unit', () => {
+    expect(formatSize(2 * 1024 ** 3)).toBe('2G');
+    expect(formatSize(1536 * 1024 ** 2)).toBe('1536M');
+    expect(formatSize(1000)).toBe('1000');
+  });
   it.each(['', 'G', '2X', '-1G', '2 GG', '1e9', 'two'])('rejects %j', (text) => {
     expect(() => parseSize(text)).toThrow(/invalid size/);
     expect(new RegExp(SIZE_PATTERN).test(text)).toBe(false);
