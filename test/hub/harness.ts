@@ -30,10 +30,11 @@ export function ensureBuilt(): void {
 export const STUB_NODE = join(ROOT, 'test/fixtures/stub-singleuser.mjs');
 
 type Json = Record<string, unknown>;
-function merge(a: Json, b: Json): Json {
+/** Deep merge of config overrides (objects merged, arrays and scalars replaced). */
+export function mergeConfig(a: Json, b: Json): Json {
   const out: Json = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? merge(a[k] as Json, v as Json) : v;
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? mergeConfig(a[k] as Json, v as Json) : v;
   }
   return out;
 }
@@ -66,7 +67,7 @@ export async function startTestHub(overrides: Json = {}, opts: { rawYaml?: strin
     spawner: { kind: 'local', local: { cmd: ['node', STUB_NODE] }, pollIntervalSeconds: 2, slowSpawnTimeoutSeconds: 5 },
     logLevel: 'warn',
   };
-  const doc = merge(baseConfig, overrides);
+  const doc = mergeConfig(baseConfig, overrides);
   const config = parseConfig(opts.rawYaml ?? JSON.stringify(doc), 'test-hub.yaml', {}) as AtriumConfig;
   const log = pino({ level: process.env.ATRIUM_TEST_LOG ?? 'silent' });
   let running = await startHub(config, { log, env: {} });

@@ -11,20 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { ensureBuilt, STUB_NODE } from './harness.js';
+import { ensureBuilt, mergeConfig as merge, STUB_NODE } from './harness.js';
 import { hashToken, newToken, tokenPrefix } from '../../src/hub/auth/crypto.js';
 import { freePort } from '../services/util.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 type Json = Record<string, unknown>;
-
-function merge(a: Json, b: Json): Json {
-  const out: Json = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? merge(a[k] as Json, v as Json) : v;
-  }
-  return out;
-}
 
 export interface HubProcess {
   /** Public proxy URL, e.g. http://127.0.0.1:PORT */
