@@ -222,9 +222,23 @@ describe('hostile input', () => {
 });
 
 // The shared contract against the same real slapd (started by this file's beforeAll, which runs
-// before the contract's own).
-runAuthenticatorContract('ldap', async () => ({
-  create: () => plain({ authStateAttributes: ['mail'], groupSearchBase: GROUPS }),
+// before the contract's own). usernamePattern lets every hostile name through to the directory,
+// so DN and filter escaping are what stands between them and a login.
+const ANY_NAME = '^[\\s\\S]*$';
+runAuthenticatorContract('ldap, DN lookup', async () => ({
+  create: () =>
+    make({ urls: [slapd.url], tls: 'insecure', lookupDn: true, searchBase: PEOPLE, searchUserDn: READER_DN, searchUserPassword: READER_PW, usernamePattern: ANY_NAME }),
+  attempt: (username, password) => ({ request: req, form: { username, password } }),
+  good: { name: 'carol', password: USERS.carol, expectName: 'carol' },
+  wrong: { name: 'carol', password: USERS.dave },
+  unavailable: {
+    create: () => make({ urls: [`ldap://127.0.0.1:${deadPort}`], tls: 'insecure', lookupDn: true, searchBase: PEOPLE }),
+    attempt: { request: req, form: { username: 'carol', password: USERS.carol } },
+  },
+}));
+
+runAuthenticatorContract('ldap, bind templates', async () => ({
+  create: () => plain({ authStateAttributes: ['mail'], groupSearchBase: GROUPS, usernamePattern: ANY_NAME }),
   attempt: (username, password) => ({ request: req, form: { username, password } }),
   good: { name: 'alice', password: USERS.alice, expectName: 'alice' },
   wrong: { name: 'alice', password: USERS.bob },
