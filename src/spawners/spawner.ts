@@ -5,7 +5,36 @@
  * The hub owns the lifecycle around it (limits, timeouts, tokens, proxy routes, database state);
  * a spawner only talks to its backend (a local process, a Swarm service, a Slurm job, an SSH host).
  *
- * Every implementation runs the shared contract suite in `test/spawners/contract.ts`.
+ * Every implementation runs the shared contract suite in `test/spawners/contract.ts`; hub-level
+ * failure modes are covered with the named fakes in `test/spawners/fakes.ts`.
+ *
+ * ## Remote backends: what differs from a local process
+ *
+ * - Bind address vs connect URL. The server *binds* where it runs: a compute node's interface, or
+ *   127.0.0.1 on an SSH host; that is what `JUPYTERHUB_SERVICE_URL` says (set it with
+ *   {@link serviceUrl}). `start()` resolves with the URL the hub and the proxy *connect* to, which
+ *   may be another address entirely: the local end of an SSH tunnel, a service VIP, the node's
+ *   address as seen from the hub. The hub never derives one from the other; it waits for
+ *   `${url}${baseUrl}` to answer and routes the proxy there.
+ * - A port learnt after the start. A server that picks its port itself (a Slurm job on a shared
+ *   node) reports it back: see {@link Spawner.report}. Only host + port are accepted, only with that
+ *   server's own API token, and only while its `start()` waits; `start()` then resolves with the
+ *   connect URL derived from the report (through a tunnel if the kind needs one). The hub's start
+ *   timeout covers the whole wait, queueing included.
+ * - Shared resources per kind. A kind may hold resources shared by all its spawners (one SSH
+ *   connection per host, one squeue poller for every job). They belong to the kind, not to a
+ *   spawner: created lazily on first use, released by the kind's optional `close(): Promise<void>`
+ *   (`SpawnerKind.close?()`, which the hub calls once at shutdown; servers keep running), and
+ *   created again on demand after a close or a hub restart. A spawner must not cache one across
+ *   calls in a way that outlives a close, and `restore()` must not need one before `poll()`.
+ * - Graceful vs immediate stop ({@link StopOptions}). The hub stops gracefully when a user or admin
+ *   asks, when the poll loop finds a server gone, and after a failed start; immediately during the
+ *   restore after a hub restart (interrupted spawns, orphans). A remote kind maps both onto its
+ *   backend (`scancel` then `scancel -s KILL`; SIGTERM then SIGKILL over SSH) and resolves only
+ *   once the server is gone or the backend says it is already gone.
+ * - What the hub does around a stop. It removes the proxy route first, calls `stop()`, revokes
+ *   the server's token, marks the row stopped, then runs the post-stop hooks with the spawn's env
+ *   and user options (see src/hooks/hook.ts): a kind needs not keep them for the hooks.
  *
  * ## Crash safety: intent, handle, sweep
  *
@@ -71,8 +100,9 @@ export interface SpawnContext {
   /**
    * The JupyterHub environment contract (contracts §1.2), computed by the hub, plus whatever
    * pre-spawn hooks added (e.g. NB_UID from the LDAP account hook). The hub leaves
-   * `JUPYTERHUB_SERVICE_URL` out: only the spawner knows where the server will listen, so it sets
-   * that one itself with {@link serviceUrl}.
+   * `JUPYTERHUB_SERVICE_URL` out: only the spawner knows where the server will bind, so it sets
+   * that one itself with {@link serviceUrl}. It carries the server's API token: never log it, and
+   * pass it to a remote host so that no other user there can read it (not on a command line).
    */
   env: Record<string, string>;
   /** Options validated by `parseOptions` (or the stored ones on a restart). Never raw form input. */
@@ -166,7 +196,8 @@ export class SpawnError extends AtriumError {
 export interface Spawner {
   /**
    * Start the server. Called once per spawn, after pre-spawn hooks ran. Resolves with the URL
-   * (scheme://host:port, no path) where the server listens; the hub then waits until
+   * (scheme://host:port, no path) where the hub and the proxy reach the server, which is not
+   * necessarily the address it binds (see "Remote backends" above); the hub then waits until
    * `${url}${baseUrl}` answers HTTP below 500 and adds the proxy route.
    * Rejects with SpawnError for expected failures. Must clean up whatever it created before
    * rejecting, and must stop trying once `ctx.signal` aborts (the hub calls stop() afterwards).

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AuthRequest } from '../../src/authenticators/authenticator.js';
 import { dummyAuthenticatorKind } from '../../src/authenticators/dummy/index.js';
+import { runAuthenticatorContract } from './contract.js';
 
 const request: AuthRequest = { headers: {}, peerAddress: '127.0.0.1', method: 'POST', url: '/hub/login' };
 
@@ -48,3 +49,19 @@ describe('DummyAuthenticator', () => {
     await expect(auth.authenticate(request, { username: ' Alice ' })).resolves.toEqual({ name: 'Alice' });
   });
 });
+
+runAuthenticatorContract('dummy with a shared password', async () => ({
+  create: () => dummyAuthenticatorKind.create({ options: { password: 'sesame' }, log: pino({ level: 'silent' }) }),
+  attempt: (username, password) => ({ request, form: { username, password } }),
+  good: { name: 'alice', password: 'sesame', expectName: 'alice' },
+  wrong: { name: 'alice', password: 'open' },
+  unavailable: 'the dummy authenticator asks no backend',
+}));
+
+runAuthenticatorContract('dummy, any password', async () => ({
+  create: () => dummyAuthenticatorKind.create({ options: { password: '' }, log: pino({ level: 'silent' }) }),
+  attempt: (username, password) => ({ request, form: { username, password } }),
+  good: { name: 'bob', password: 'anything', expectName: 'bob' },
+  wrong: 'without a shared password any password is right (development only)',
+  unavailable: 'the dummy authenticator asks no backend',
+}));

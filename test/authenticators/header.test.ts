@@ -15,6 +15,8 @@ import {
 } from '../../src/authenticators/authenticator.js';
 import { headerAuthenticatorKind } from '../../src/authenticators/header/index.js';
 import { HeaderAuthenticatorOptions } from '../../src/authenticators/header/options.js';
+import { freePort } from '../services/util.js';
+import { runAuthenticatorContract } from './contract.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'a-shared-secret-of-at-least-32-characters!';
@@ -274,4 +276,35 @@ describe('HeaderAuthenticator: JWT with a key set', () => {
     expect(e).toBeInstanceOf(AuthUnavailableError);
     serveKeys = true;
   });
+});
+
+// The shared contract: the identity header alone (no secret to check), and a signed identity
+// (HS256 JWT) whose key-set variant can be made unreachable.
+const contractReq = (name: string): AuthRequest => req({ 'Remote-User': name });
+
+runAuthenticatorContract('header', async () => ({
+  create: () => make({}),
+  attempt: (name) => ({ request: contractReq(name), form: {} }),
+  good: { name: 'alice', password: '', expectName: 'alice' },
+  wrong: 'the plain header authenticator checks no secret: the trusted proxy vouches for the name',
+  unavailable: 'the plain header authenticator asks no backend',
+}));
+
+runAuthenticatorContract('header with a signed JWT', async () => {
+  const jwt = { secret: SECRET, issuer: 'portal', audience: 'atrium' };
+  const signWith = (secret: string) =>
+    new SignJWT({ sub: 'dora' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('portal').setAudience('atrium').setExpirationTime('10m').sign(new TextEncoder().encode(secret));
+  const deadJwks = `http://127.0.0.1:${await freePort()}/jwks.json`;
+  const { privateKey } = await generateKeyPair('ES256');
+  const forDeadJwks = await new SignJWT({ sub: 'dora' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('portal').setAudience('atrium').setExpirationTime('10m').sign(privateKey);
+  return {
+    create: () => make({ jwt }),
+    attempt: (name) => ({ request: contractReq(name), form: {} }),
+    good: { name: await signWith(SECRET), password: '', expectName: 'dora' },
+    wrong: { name: await signWith(`${SECRET}-not-the-one`), password: '' },
+    unavailable: {
+      create: () => make({ jwt: { jwksUrl: deadJwks, allowedJwksUrls: [deadJwks], issuer: 'portal', audience: 'atrium' } }),
+      attempt: { request: contractReq(forDeadJwks), form: {} },
+    },
+  };
 });

@@ -6,6 +6,7 @@ import { AuthUnavailableError, type AuthRequest } from '../../src/authenticators
 import { ldapAuthenticatorKind, LdapAuthenticatorOptions } from '../../src/authenticators/ldap/index.js';
 import { BASE_DN, READER_DN, READER_PW, USERS, startSlapd, type Slapd } from '../services/slapd.js';
 import { freePort } from '../services/util.js';
+import { runAuthenticatorContract } from './contract.js';
 
 const log = pino({ level: 'silent' });
 const req: AuthRequest = { headers: {}, peerAddress: '127.0.0.1', method: 'POST', url: '/hub/login' };
@@ -22,8 +23,11 @@ const plain = (extra: Record<string, unknown> = {}) =>
   make({ urls: [slapd.url], tls: 'insecure', bindDnTemplates: [`uid={username},${PEOPLE}`], ...extra });
 const login = (a: ReturnType<typeof make>, username: string, password: string) => a.authenticate(req, { username, password });
 
+/** A port nobody listens on: the directory is down. */
+let deadPort = 0;
 beforeAll(async () => {
   slapd = await startSlapd();
+  deadPort = await freePort();
 });
 afterAll(async () => {
   await slapd?.stop();
@@ -216,3 +220,30 @@ describe('hostile input', () => {
     for (const u of hostile) expect(await login(a, u, USERS.alice).then((r) => r?.name ?? null)).toBe(u === ' alice' ? 'alice' : null);
   });
 });
+
+// The shared contract against the same real slapd (started by this file's beforeAll, which runs
+// before the contract's own). usernamePattern lets every hostile name through to the directory,
+// so DN and filter escaping are what stands between them and a login.
+const ANY_NAME = '^[\\s\\S]*$';
+runAuthenticatorContract('ldap, DN lookup', async () => ({
+  create: () =>
+    make({ urls: [slapd.url], tls: 'insecure', lookupDn: true, searchBase: PEOPLE, searchUserDn: READER_DN, searchUserPassword: READER_PW, usernamePattern: ANY_NAME }),
+  attempt: (username, password) => ({ request: req, form: { username, password } }),
+  good: { name: 'carol', password: USERS.carol, expectName: 'carol' },
+  wrong: { name: 'carol', password: USERS.dave },
+  unavailable: {
+    create: () => make({ urls: [`ldap://127.0.0.1:${deadPort}`], tls: 'insecure', lookupDn: true, searchBase: PEOPLE }),
+    attempt: { request: req, form: { username: 'carol', password: USERS.carol } },
+  },
+}));
+
+runAuthenticatorContract('ldap, bind templates', async () => ({
+  create: () => plain({ authStateAttributes: ['mail'], groupSearchBase: GROUPS, usernamePattern: ANY_NAME }),
+  attempt: (username, password) => ({ request: req, form: { username, password } }),
+  good: { name: 'alice', password: USERS.alice, expectName: 'alice' },
+  wrong: { name: 'alice', password: USERS.bob },
+  unavailable: {
+    create: () => make({ urls: [`ldap://127.0.0.1:${deadPort}`], tls: 'insecure', bindDnTemplates: [`uid={username},${PEOPLE}`] }),
+    attempt: { request: req, form: { username: 'alice', password: USERS.alice } },
+  },
+}));

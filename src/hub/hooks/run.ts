@@ -49,8 +49,10 @@ async function withTimeout<T>(
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const err = hookTimeout();
-      controller.abort(err);
+      // Reject before aborting: a hook that honours its signal rejects inside abort(), and that
+      // rejection must not win the race and turn a timeout into an "unexpected failure".
       reject(err);
+      controller.abort(err);
     }, timeoutSeconds * 1000);
   });
   const cancelled = new Promise<never>((_, reject) => {

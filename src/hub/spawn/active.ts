@@ -23,6 +23,12 @@ export class ActiveServer {
   /** The spawn attempt whose backend object this is (servers.spawn_attempt). */
   attempt: string | null = null;
   pollTimer: NodeJS.Timeout | null = null;
+  /**
+   * The env and user options the server was started with (after pre-spawn hooks), kept for the
+   * post-stop hooks. null for a server restored after a hub restart: they are not persisted.
+   */
+  spawnEnv: Record<string, string> | null = null;
+  spawnOptions: Record<string, unknown> | null = null;
 
   constructor(
     readonly userId: number,

@@ -25,6 +25,9 @@ import { RestoreGate } from './restore-gate.js';
 import { ownerTag, restoreServers, type RestoreResult } from './restore.js';
 import { randomBytes } from 'node:crypto';
 
+/** Env keys holding the server's own API token; never handed to post-stop hooks. */
+const SERVER_SECRET_ENV = ['JUPYTERHUB_API_TOKEN', 'JPY_API_TOKEN'];
+
 export class SpawnManager {
   readonly active = new Map<string, ActiveServer>();
   /** Last failure per user/server, shown by the progress stream until the next spawn. */
@@ -185,6 +188,8 @@ export class SpawnManager {
         env = out.env;
         options = out.userOptions;
       }
+      a.spawnEnv = env;
+      a.spawnOptions = options;
       stage = 'start';
       const spawner = this.createSpawner(spawnUser, a.serverName, slog);
       a.spawner = spawner;
@@ -303,6 +308,7 @@ export class SpawnManager {
   private async runStop(a: ActiveServer, user: UserRow | undefined, why: string): Promise<void> {
     const { log } = this.hub;
     if (a.pollTimer) clearTimeout(a.pollTimer);
+    const hookInputs = this.postStopInputs(a);
     // Route first, so no request reaches a server that is going away (JupyterHub's order).
     await this.hub.routes.remove(a.prefix).catch((e) => log.warn({ err: String(e), server: a.key }, 'could not remove route'));
     try {
@@ -321,11 +327,31 @@ export class SpawnManager {
         user: this.spawnUser(u),
         serverName: a.serverName,
         authState: readAuthState(this.hub, u),
-        env: {},
-        userOptions: {},
+        env: hookInputs.env,
+        userOptions: hookInputs.userOptions,
         log: log.child({ user: a.userName, server: a.serverName }),
       });
     }
+  }
+
+  /**
+   * What post-stop hooks get (hook.ts): the spawn's env and options, minus the server's API token
+   * (revoked by the stop, so useless, and a secret a hook has no reason to see). A server restored
+   * after a hub restart has nothing in memory: its env is rebuilt the way the spawn built it
+   * (without the token and without what pre-spawn hooks added) and its options are the stored ones.
+   */
+  private postStopInputs(a: ActiveServer): { env: Record<string, string>; userOptions: Record<string, unknown> } {
+    const env = { ...(a.spawnEnv ?? buildEnv(this.hub, { user: a.userName, server: a.serverName, apiToken: '' })) };
+    for (const k of SERVER_SECRET_ENV) delete env[k];
+    let userOptions = a.spawnOptions;
+    if (!userOptions) {
+      try {
+        userOptions = JSON.parse(this.hub.stores.servers.getById(a.serverId)?.user_options ?? '{}') as Record<string, unknown>;
+      } catch {
+        userOptions = {};
+      }
+    }
+    return { env, userOptions: userOptions ?? {} };
   }
 
   schedulePoll(a: ActiveServer): void {

@@ -73,6 +73,21 @@ function isServerUnavailableAnswer(err: unknown): boolean {
   return err instanceof BusyError || err instanceof UnavailableError;
 }
 
+/**
+ * `work`, or a rejection as soon as `signal` aborts: a server that accepted the connection and
+ * never answers would otherwise hold the caller until the operation timeouts.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 export class LdapConnector {
   private readonly tlsOptions: ConnectionOptions;
   private readonly connectTimeoutMs: number;
@@ -104,9 +119,14 @@ export class LdapConnector {
       if (signal?.aborted) throw new LdapUnavailableError(`aborted before ${url}: ${String(signal.reason)}`);
       const client = this.newClient(url);
       try {
-        if (this.opts.tls === 'starttls') await this.startTls(client, url);
-        return await session(client);
+        const work = (async () => {
+          if (this.opts.tls === 'starttls') await this.startTls(client, url);
+          return session(client);
+        })();
+        return await untilAborted(work, signal);
       } catch (err) {
+        // The caller gave up (spawn cancelled, hook timeout): stop here, try no other server.
+        if (signal?.aborted) throw new LdapUnavailableError(`aborted while asking ${url}: ${String(signal.reason)}`);
         if (!isServerUnavailableAnswer(err) && !isTransportError(err)) throw err;
         const why = err instanceof Error ? err.message : String(err);
         failures.push(`${url}: ${why}`);

@@ -8,6 +8,7 @@ import { ldapAccountHookKind, LdapAccountHookOptions, type LdapAccountHook } fro
 import { runPreSpawn } from '../../../src/hub/hooks/run.js';
 import { BASE_DN, COUNTER_DN, FIRST_UID, ROOT_DN, ROOT_PW, startSlapd, type Slapd } from '../../services/slapd.js';
 import { freePort } from '../../services/util.js';
+import { runHookContract } from '../contract.js';
 
 const log = pino({ level: 'silent' });
 const ACCOUNTS = `ou=accounts,${BASE_DN}`;
@@ -186,4 +187,21 @@ describe('LDAP account hook', () => {
       expect((await hook.preSpawn(ctx('alice'))).env?.NB_UID).toBe('2001');
     });
   });
+});
+
+// The shared contract against this file's real slapd. `hanging` points at a server that accepts
+// TCP and never answers, with timeouts far beyond the test's, so only the signal can end a call.
+runHookContract('ldap-account', async () => {
+  const sockets: Socket[] = [];
+  const hole: Server = createServer((s) => void sockets.push(s));
+  await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+  const holeUrl = `ldap://127.0.0.1:${(hole.address() as { port: number }).port}`;
+  return {
+    create: () => make({ tls: 'insecure', caFile: undefined }),
+    hanging: () => make({ urls: [holeUrl], tls: 'insecure', caFile: undefined, connectTimeoutSeconds: 600, operationTimeoutSeconds: 600 }),
+    cleanup: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => hole.close(() => resolve()));
+    },
+  };
 });
