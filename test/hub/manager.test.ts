@@ -147,7 +147,8 @@ describe('SpawnManager with named fake spawners', () => {
     // Today's catalogue has one spawn-failure code; the shared error model may name the timeout.
     expect(['ATRIUM_ERR_SPAWN_FAILED', 'ATRIUM_ERR_SPAWN_TIMEOUT']).toContain(codeOf(err));
     expect(err.message).toBe('Server did not start within 1 seconds');
-    expect(b.spawns.failures.get(`${name}/`)).toBe('Server did not start within 1 seconds');
+    expect(b.spawns.failures.get(`${name}/`)?.message).toBe('Server did not start within 1 seconds');
+    expect(b.spawns.failures.get(`${name}/`)?.code).toBe('ATRIUM_ERR_SPAWN_TIMEOUT');
     // Cleanup: the spawner was told to stop, the row and the server's token are gone, no route.
     const [first] = fakeSpawners.of(name);
     expect(first!.calls).toEqual(['start', 'stop']);
@@ -235,7 +236,7 @@ describe('SpawnManager with named fake spawners', () => {
     expect(a.events.at(-1)).toEqual({ progress: 100, failed: true, message: 'Spawn failed: No such image: example/missing' });
     expect(streamed.at(-2)).toEqual(a.events.at(-1));
     expect(streamed.at(-1)).toBeNull(); // the stream ends
-    expect(b.spawns.failures.get(`${name}/`)).toBe('No such image: example/missing');
+    expect(b.spawns.failures.get(`${name}/`)?.message).toBe('No such image: example/missing');
     expect(JSON.stringify(a.events)).not.toContain('docker said 404'); // detail is for the log only
   });
 
@@ -279,7 +280,8 @@ describe('SpawnManager with named fake spawners', () => {
     const err = await rejection(b.spawns.spawn(user(b, name), '', null));
     expect(['ATRIUM_ERR_SPAWN_FAILED', 'ATRIUM_ERR_HOOK_REFUSED']).toContain(codeOf(err));
     expect(err.message).toBe('Your disk quota is exhausted');
-    expect(b.spawns.failures.get(`${name}/`)).toBe('Your disk quota is exhausted');
+    expect(b.spawns.failures.get(`${name}/`)?.message).toBe('Your disk quota is exhausted');
+    expect(b.spawns.failures.get(`${name}/`)?.code).toBe('ATRIUM_ERR_HOOK_REFUSED');
     expect(fakeSpawners.of(name)).toEqual([]);
     expect(b.stores.servers.get(user(b, name).id, '')!.status).toBe('stopped');
   });
