@@ -81,7 +81,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
   });
 
   // 2b. After a restart, requests that touch servers wait until the restore knows their state.
-  app.addHook('onRequest', restoreGateHook(hub));
+  app.addHook('onRequest', restoreGateHook(hub.urls, () => hub.spawns.gate));
 
   // 3. Errors: one classifier (error-classify.ts) decides status, message and log level;
   //    a database that is locked or gone is an expected failure (503), not a bug.

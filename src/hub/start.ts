@@ -9,7 +9,8 @@ import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AtriumConfig } from './config/schema.js';
 import type { HubContext, HubUrls } from './context.js';
-import { openStores } from './db/index.js';
+import type { SpawnDeps } from './spawn/deps.js';
+import { openStores, type Stores } from './db/index.js';
 import { AuthStateCipher, loadSecret } from './auth/crypto.js';
 import { ensurePrivateDir } from './private-files.js';
 import { Metrics } from './metrics.js';
@@ -82,17 +83,21 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     secure: config.hub.publicUrl?.startsWith('https:') ?? false,
   };
   const proxy = new ProxyClient({ apiUrl: config.proxy.apiUrl, authToken: proxyToken, log: log.child({ component: 'proxy-client' }) });
-  const hub = { config, log, stores, cipher, urls, authenticator, spawnerKind, spawnerOptions, hooks, metrics, proxyProof, version: VERSION } as HubContext;
-  hub.spawns = new SpawnManager(hub);
-  hub.routes = new RouteKeeper({
+  // The route keeper and the spawn manager know each other only through these closures.
+  let spawns: SpawnManager | undefined;
+  const routes = new RouteKeeper({
     proxy,
     log: log.child({ component: 'routes' }),
     metrics,
     hubRoute: { spec: base, get target() { return urls.hubTarget; } },
-    wanted: () => hub.spawns.wantedRoutes(),
-    pendingSpecs: () => hub.spawns.pendingSpecs(),
-    onActivity: (routes) => recordProxyActivity(hub, routes),
+    wanted: () => spawns?.wantedRoutes() ?? [],
+    pendingSpecs: () => spawns?.pendingSpecs() ?? new Set<string>(),
+    onActivity: (r) => recordProxyActivity(stores, r),
   });
+  const deps: SpawnDeps = { config, log, stores, cipher, urls, spawnerKind, spawnerOptions, hooks, metrics, routes };
+  spawns = new SpawnManager(deps);
+  // One object: a SIGHUP reload swaps `config` on it, and the manager sees the same object.
+  const hub: HubContext = Object.assign(deps, { authenticator, spawns, proxyProof, version: VERSION });
 
   // Users named in the config exist from the start, admins get their flag (as JupyterHub does).
   for (const raw of config.authenticator.adminUsers) {
@@ -205,8 +210,7 @@ async function routeTableLost(hub: HubContext, proxy: ProxyClient, apiUrl: strin
   return false;
 }
 
-function recordProxyActivity(hub: HubContext, routes: Record<string, Record<string, unknown>>): void {
-  const { stores } = hub;
+function recordProxyActivity(stores: Stores, routes: Record<string, Record<string, unknown>>): void {
   // Activity is bookkeeping: while the database is locked it waits for the next round.
   stores.health.bookkeeping(() => stores.db.transaction(() => {
     for (const data of Object.values(routes)) {

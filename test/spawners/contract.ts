@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnContext, Spawner, SpawnerKind, SpawnerState, SpawnUser } from '../../src/spawners/spawner.js';
 import { freePort, waitForHttp } from '../services/util.js';
+import { buildEnv } from '../../src/hub/spawn/env.js';
 
 export interface ContractFixture {
   kind: SpawnerKind<any>;
@@ -34,29 +35,14 @@ export interface ContractFixture {
 
 export const silentLog = pino({ level: 'silent' });
 
-/** The JupyterHub env contract for one server, as the hub computes it (no SERVICE_URL). */
+/**
+ * The JupyterHub env contract for one server, computed by the hub's own buildEnv (no
+ * SERVICE_URL), so the suite tests spawners against exactly what the hub hands them.
+ */
 export function contractEnv(userName: string, serverName: string, apiPort: number): Record<string, string> {
-  const token = randomBytes(16).toString('hex');
-  const prefix = serverName ? `/user/${userName}/${serverName}/` : `/user/${userName}/`;
   const api = `http://127.0.0.1:${apiPort}/hub/api`;
-  const scopes = JSON.stringify([`access:servers!server=${userName}/${serverName}`, `access:servers!user=${userName}`]);
-  const clientId = `jupyterhub-user-${encodeURIComponent(userName)}${serverName ? `-${encodeURIComponent(serverName)}` : ''}`;
-  return {
-    JUPYTERHUB_API_TOKEN: token,
-    JPY_API_TOKEN: token,
-    JUPYTERHUB_CLIENT_ID: clientId,
-    JUPYTERHUB_HOST: '',
-    JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
-    JUPYTERHUB_OAUTH_SCOPES: scopes,
-    JUPYTERHUB_OAUTH_ACCESS_SCOPES: scopes,
-    JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: '[]',
-    JUPYTERHUB_USER: userName,
-    JUPYTERHUB_SERVER_NAME: serverName,
-    JUPYTERHUB_API_URL: api,
-    JUPYTERHUB_ACTIVITY_URL: `${api}/users/${encodeURIComponent(userName)}/activity`,
-    JUPYTERHUB_BASE_URL: '/',
-    JUPYTERHUB_SERVICE_PREFIX: prefix,
-  };
+  const urls = { base: '/', hub: '/hub/', api: '/hub/api', apiForServers: api, hubTarget: `http://127.0.0.1:${apiPort}`, secure: false };
+  return buildEnv({ urls, config: { spawner: { environment: {} } } }, { user: userName, server: serverName, apiToken: randomBytes(16).toString('hex') });
 }
 
 /** What a start reported through ctx.recordHandle, as the hub's database would hold it. */

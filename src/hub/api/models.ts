@@ -7,7 +7,7 @@ import type { ServerRow, TokenRow, UserRow, GroupRow } from '../db/index.js';
 import type { Identity } from '../auth/identity.js';
 import { groupsResolver, tokenScopes } from '../auth/identity.js';
 import { canSee } from '../auth/scopes.js';
-import { readAuthState } from '../auth/pipeline.js';
+import { readAuthState } from '../auth/auth-state.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
 
 type Json = Record<string, unknown>;

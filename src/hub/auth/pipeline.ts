@@ -74,12 +74,3 @@ export function completeLogin(hub: HubContext, result: AuthResult): UserRow {
   return user;
 }
 
-export function readAuthState(hub: HubContext, user: UserRow): Record<string, unknown> | null {
-  if (!user.auth_state) return null;
-  try {
-    return hub.cipher.decrypt(user.auth_state) as Record<string, unknown>;
-  } catch (err) {
-    hub.log.warn({ user: user.name, err: (err as Error).message }, 'auth_state could not be decrypted; treating it as empty');
-    return null;
-  }
-}

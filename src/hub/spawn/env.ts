@@ -2,7 +2,8 @@
  * The JupyterHub environment contract for a single-user server (contracts §1.2). The spawner adds
  * JUPYTERHUB_SERVICE_URL itself once it knows where the server listens.
  */
-import type { HubContext } from '../context.js';
+import type { AtriumConfig } from '../config/schema.js';
+import type { HubUrls } from '../urls.js';
 import { fillNames } from '../../shared/name-template.js';
 import { wellFormed } from '../../shared/url-text.js';
 
@@ -17,7 +18,7 @@ export function escapePath(v: string): string {
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%40/g, '@');
 }
 
-export function serverPrefix(hub: HubContext, user: string, server: string): string {
+export function serverPrefix(hub: { urls: Pick<HubUrls, 'base'> }, user: string, server: string): string {
   return `${hub.urls.base}user/${escapePath(user)}/${server ? escapePath(server) + '/' : ''}`;
 }
 
@@ -38,7 +39,7 @@ export function accessScopes(user: string, server: string): string[] {
   return [`access:servers!server=${user}/${server}`, `access:servers!user=${user}`];
 }
 
-export function buildEnv(hub: HubContext, args: { user: string; server: string; apiToken: string }): Record<string, string> {
+export function buildEnv(hub: { urls: HubUrls; config: { spawner: Pick<AtriumConfig['spawner'], 'defaultUrl' | 'notebookDir' | 'environment'> } }, args: { user: string; server: string; apiToken: string }): Record<string, string> {
   const { user, server, apiToken } = args;
   const prefix = serverPrefix(hub, user, server);
   const scopes = JSON.stringify(accessScopes(user, server));

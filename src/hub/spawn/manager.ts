@@ -6,14 +6,14 @@
  * listeners, timers).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HubContext } from '../context.js';
+import type { SpawnDeps } from './deps.js';
 import type { UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
 import { atriumError, hasCode } from '../errors.js';
 import { classifyError, logClassified, spawnFailureText, type ClassifiedError } from '../error-classify.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { ROLES } from '../auth/scopes.js';
-import { readAuthState } from '../auth/pipeline.js';
+import { readAuthState } from '../auth/auth-state.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
 import type { Spawner, SpawnUser } from '../../spawners/spawner.js';
@@ -36,7 +36,7 @@ export class SpawnManager {
   /** Closed until restore() knows the state of every server (see restore-gate.ts). */
   readonly gate = new RestoreGate();
 
-  constructor(private readonly hub: HubContext) {}
+  constructor(private readonly hub: SpawnDeps) {}
 
   private instance: string | null = null;
   /** This installation's id (the prefix of every owner tag), read once. */

@@ -11,7 +11,7 @@
  * few that never do cannot forget a new route that does.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { HubContext } from '../context.js';
+import type { HubUrls } from '../urls.js';
 import { atriumError } from '../errors.js';
 
 /** How long a request waits for the restore before it gets 503. */
@@ -52,11 +52,11 @@ export class RestoreGate {
 }
 
 /** fastify onRequest hook: holds every request except those that never touch server state. */
-export function restoreGateHook(hub: HubContext) {
-  const free = [`${hub.urls.hub}api/health`, `${hub.urls.hub}health`, `${hub.urls.hub}api/info`, `${hub.urls.hub}api/metrics`, `${hub.urls.hub}metrics`, `${hub.urls.hub}static/`];
-  const root = `${hub.urls.hub}api`;
+export function restoreGateHook(urls: Pick<HubUrls, 'hub'>, gateOf: () => RestoreGate) {
+  const free = [`${urls.hub}api/health`, `${urls.hub}health`, `${urls.hub}api/info`, `${urls.hub}api/metrics`, `${urls.hub}metrics`, `${urls.hub}static/`];
+  const root = `${urls.hub}api`;
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const gate = hub.spawns.gate;
+    const gate = gateOf();
     if (gate.isOpen || req.method === 'OPTIONS') return;
     const path = req.url.split('?')[0]!;
     if (path === root || path === `${root}/` || free.some((p) => path === p || (p.endsWith('/') && path.startsWith(p)))) return;

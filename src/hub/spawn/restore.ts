@@ -5,12 +5,14 @@
  * owns). All servers are handled in parallel, and half-started or unowned objects are stopped
  * immediately, so a restore never waits a grace period per server.
  */
-import type { HubContext } from '../context.js';
+import type { SpawnDeps } from './deps.js';
 import type { ServerWithUser } from '../db/index.js';
 import type { OwnedObject, PollResult, Spawner } from '../../spawners/spawner.js';
 import { ActiveServer } from './active.js';
 import { oauthClientId, serverPrefix } from './env.js';
-import type { SpawnManager } from './manager.js';
+import type { Logger } from 'pino';
+import type { SpawnUser } from '../../spawners/spawner.js';
+import type { UserRow } from '../db/index.js';
 
 /** Backend calls in flight at once during a restore (Docker API, /proc reads, signals). */
 const RESTORE_CONCURRENCY = 32;
@@ -30,7 +32,18 @@ export function ownerTag(instanceId: string, serverId: number, attempt: string):
   return `${instanceId}:${serverId}:${attempt}`;
 }
 
-export async function restoreServers(hub: HubContext, spawns: SpawnManager): Promise<RestoreResult> {
+/** The parts of the SpawnManager a restore works through. */
+export interface RestoreTarget {
+  readonly active: Map<string, ActiveServer>;
+  instanceId(): string;
+  createSpawner(user: SpawnUser, serverName: string, log: Logger): Spawner;
+  spawnUser(user: UserRow): SpawnUser;
+  schedulePoll(a: ActiveServer): void;
+  cleanup(a: ActiveServer, clientId: string): void;
+  runningCount(): number;
+}
+
+export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Promise<RestoreResult> {
   const t0 = performance.now();
   const { stores, log } = hub;
   const instanceId = spawns.instanceId();

@@ -15,7 +15,8 @@ import type { HubContext } from '../../../src/hub/context.js';
 import { openStores } from '../../../src/hub/db/index.js';
 import { AuthStateCipher } from '../../../src/hub/auth/crypto.js';
 import { Metrics } from '../../../src/hub/metrics.js';
-import { checkedUsername, completeLogin, readAuthState } from '../../../src/hub/auth/pipeline.js';
+import { checkedUsername, completeLogin } from '../../../src/hub/auth/pipeline.js';
+import { readAuthState } from '../../../src/hub/auth/auth-state.js';
 import { AtriumError } from '../../../src/hub/errors.js';
 
 const dirs: string[] = [];
