@@ -239,6 +239,28 @@ export interface SpawnerKind<Options = unknown> {
    * Rejects only if the backend cannot be asked at all (the hub logs it and restores from records).
    */
   sweep?(args: { options: Options; ownerPrefix: string; log: Logger }): Promise<OwnedObject[]>;
+  /**
+   * Release what the kind shares between its spawners (a poller's timer, pooled connections).
+   * Called once when the hub closes, after it stopped serving requests; servers keep running.
+   * A kind must re-create such resources on demand afterwards (a hub restarted in the same process,
+   * a test), so spawners never hold on to a closed one. Never throws.
+   */
+  close?(): Promise<void>;
+  /**
+   * Live free resources for the spawn page's table (e.g. Slurm: per partition idle nodes, free
+   * cores, memory, GPUs, maximum walltime), for this user. Cached by the kind; the hub serves it as
+   * JSON on GET /hub/api/spawner/resources and renders it beside the options form. Rejects when
+   * the backend cannot be asked (the hub answers 503).
+   */
+  resources?(options: Options, user: SpawnUser): Promise<ResourceTable>;
+}
+
+/** A small table of free resources (see `SpawnerKind.resources`): column titles and rows. */
+export interface ResourceTable {
+  columns: { key: string; label: string }[];
+  rows: Record<string, string | number>[];
+  /** ISO time of the backend answer shown. */
+  at: string;
 }
 
 /**
