@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSlurmPollers } from '../../src/spawners/slurm/index.js';
+import { closeSlurmPollers, pollerFor, type SlurmSpawnerOptions } from '../../src/spawners/slurm/index.js';
 import { startSlurm, type Slurm } from '../services/slurm.js';
 import { freePort } from '../services/util.js';
 import { startTestHub, type TestHub } from '../hub/harness.js';
@@ -96,11 +96,16 @@ describe('Slurm spawner in the hub', () => {
     const late = await th.api('POST', '/batchspawner', { token: jobTok, body: { port: 9999 } });
     expect(late.status).toBe(400);
 
-    // A hub restart (a new process: new pollers) re-attaches to the running job from its state.
-    await th.restart(async () => closeSlurmPollers());
+    // A hub restart re-attaches to the running job from its state. Closing the hub closes the
+    // kind's shared poller (SpawnerKind.close); the restarted hub gets a new one on demand.
+    const oldPoller = pollerFor(th.running.hub.spawnerOptions as SlurmSpawnerOptions);
+    expect(oldPoller.closed).toBe(false);
+    await th.restart();
+    expect(oldPoller.closed).toBe(true);
     const after = th.running.hub.stores.servers.get(th.running.hub.stores.users.get('alice')!.id, '')!;
     expect(after.url).toBe(row.url);
     expect(await th.running.hub.spawns.get('alice', '')?.spawner?.poll()).toBeNull();
+    expect(pollerFor(th.running.hub.spawnerOptions as SlurmSpawnerOptions)).not.toBe(oldPoller);
     const again = await fetch(`${th.url}/user/alice/api`);
     expect(again.status).toBe(200);
     await again.arrayBuffer();
