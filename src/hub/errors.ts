@@ -46,6 +46,7 @@ export const catalogue = {
   ATRIUM_ERR_PROXY_UNAVAILABLE: { status: 503, message: 'The proxy API is unavailable' },
   ATRIUM_ERR_DB_BUSY: { status: 503, message: 'The database is busy; please try again in a few seconds' },
   ATRIUM_ERR_DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
+  ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment' },
   ATRIUM_ERR_INTERNAL: { status: 500, message: 'Internal Server Error' },
 } as const satisfies Record<string, { status: number; message: string }>;

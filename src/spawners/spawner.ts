@@ -186,7 +186,11 @@ export interface Spawner {
    */
   poll(): Promise<PollResult>;
 
-  /** Everything needed to re-attach after a hub restart (service id, job id, host+pid+port). */
+  /**
+   * Everything needed to re-attach after a hub restart (service id, job id, host+pid+port).
+   * One key is read by the hub: `endsAt`, an ISO time at which the backend will end the server
+   * by itself (a Slurm job's walltime), shown on the home page and as `ends_at` in the REST API.
+   */
   state(): SpawnerState;
 
   /**
@@ -225,8 +229,12 @@ export interface SpawnerKind<Options = unknown> {
    * outside the hub (a tool, a unit test) can fall back to a default of its own.
    */
   create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger; logDir?: string }): Spawner;
-  /** Optional spawn options form for this user (admin-defined choices). */
-  optionsForm?(options: Options, user: SpawnUser): OptionsForm | null;
+  /**
+   * Optional spawn options form for this user (admin-defined choices). `last`: the options this
+   * user's previous spawn was started with (what `parseOptions` returned then, from the database),
+   * or null; the kind prefills the fields with them where they are still allowed.
+   */
+  optionsForm?(options: Options, user: SpawnUser, last?: Record<string, unknown> | null): OptionsForm | null;
   /**
    * Validate user-supplied options (form fields or the REST API JSON body). Throws SpawnError
    * naming the bad field; admin limits are enforced here, never trusted from the client.

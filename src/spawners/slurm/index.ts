@@ -5,6 +5,7 @@ import { parseSlurmOptions } from './limits.js';
 import type { SlurmSpawnerOptions } from './options.js';
 import { SlurmSpawner } from './slurm-spawner.js';
 import { sweepSlurm } from './sweep.js';
+import { slurmResources } from './resources.js';
 import { closeSlurmPollers } from './poller.js';
 
 export const slurmSpawnerKind: SpawnerKind<SlurmSpawnerOptions> = {
@@ -14,6 +15,7 @@ export const slurmSpawnerKind: SpawnerKind<SlurmSpawnerOptions> = {
   parseOptions: (options, input, user) => ({ ...parseSlurmOptions(options, input, user) }),
   sweep: ({ options, ownerPrefix, log }) => sweepSlurm(options, ownerPrefix, log),
   close: async () => closeSlurmPollers(),
+  resources: slurmResources,
 };
 
 export { SlurmSpawner } from './slurm-spawner.js';

@@ -20,6 +20,16 @@ interface Reported {
   port: number;
 }
 
+/**
+ * squeue prints times in the controller's local time without a zone ("2026-11-30T19:00:00"); the
+ * hub is assumed to share that zone (same site, same TZ), as JavaScript reads such a time.
+ */
+export function slurmTimeToIso(t: string | null): string | null {
+  if (!t || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(t)) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
 function isGone(job: JobInfo | undefined): boolean {
   return !job || ENDED_STATES.has(job.state);
 }
@@ -35,6 +45,8 @@ export class SlurmSpawner implements Spawner {
    * yet scancel must run as the job's owner.
    */
   private owner: string | null = null;
+  /** When the job's walltime ends (ISO), from squeue's end time while it runs. */
+  private endsAt: string | null = null;
   /** The poller this spawner registered its job with (pollers are re-created after close()). */
   private watchedOn: SlurmPoller | null = null;
   private final: PollResult = null;
@@ -144,6 +156,7 @@ export class SlurmSpawner implements Spawner {
         msg = `Queued (${job!.reason}${job!.startTime ? `, estimated start ${job!.startTime}` : ''})`;
         if (msg !== lastMessage) this.emit(20, msg);
       } else if (job!.state === 'RUNNING') {
+        this.endsAt = slurmTimeToIso(job!.endTime) ?? this.endsAt;
         msg = `Running on node ${job!.nodeList}, starting the server`;
         if (msg !== lastMessage) this.emit(50, msg);
       } else {
@@ -187,6 +200,7 @@ export class SlurmSpawner implements Spawner {
     const job = snap.ok ? snap.jobs.get(this.jobId) : undefined;
     if (!snap.ok) throw new SpawnError('Slurm does not answer; cannot check where the job runs');
     if (!job || job.state !== 'RUNNING') throw new SpawnError(`job ${this.jobId} is not running`);
+    this.endsAt = slurmTimeToIso(job.endTime) ?? this.endsAt;
     const nodes = await Promise.all((await expandNodeList(this.options, job.nodeList)).map((n) => nodeInfo(this.options, n)));
     if (nodes.length === 0) throw new SpawnError(`job ${this.jobId} runs on no node`);
     let node = nodes[0]!;
@@ -289,12 +303,13 @@ export class SlurmSpawner implements Spawner {
       return this.final;
     }
     if (job.nodeList) this.nodeList = job.nodeList;
+    if (job.state === 'RUNNING') this.endsAt = slurmTimeToIso(job.endTime) ?? this.endsAt;
     return null;
   }
 
   state(): SpawnerState {
     if (!this.jobId) return {};
-    return { jobId: this.jobId, user: this.who().user, nodeList: this.nodeList, host: this.host, port: this.port, ...this.ids };
+    return { jobId: this.jobId, user: this.who().user, nodeList: this.nodeList, host: this.host, port: this.port, endsAt: this.endsAt, ...this.ids };
   }
 
   restore(state: SpawnerState): void {
@@ -305,6 +320,7 @@ export class SlurmSpawner implements Spawner {
     this.nodeList = typeof state.nodeList === 'string' ? state.nodeList : '';
     this.host = typeof state.host === 'string' ? state.host : null;
     this.port = typeof state.port === 'number' ? state.port : null;
+    this.endsAt = typeof state.endsAt === 'string' ? state.endsAt : null;
     this.owner = typeof state.user === 'string' && SAFE_NAME.test(state.user) ? state.user : null;
     if (typeof state.uid === 'number') this.ids = { uid: state.uid, gid: typeof state.gid === 'number' ? state.gid : state.uid };
     this.final = null;
