@@ -176,6 +176,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     await app.close();
     await authenticator.close?.().catch(() => undefined);
     for (const h of hooks) await h.hook.close?.().catch(() => undefined);
+    await spawnerKind.close?.().catch(() => undefined);
     stores.db.close();
     log.info('hub stopped; user servers and the proxy keep running');
   };

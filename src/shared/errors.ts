@@ -77,6 +77,7 @@ export const catalogue = {
   ATRIUM_ERR_VOLUME_MOUNT: { status: 500, message: 'The volume could not be mounted', when: 'sshfs failed (authentication, host key, unreachable host); the message says which.' },
   ATRIUM_ERR_DB_BUSY: { status: 503, message: 'The database is busy; please try again in a few seconds', when: 'SQLite is locked by another process (Retry-After is set).' },
   ATRIUM_ERR_DB_UNAVAILABLE: { status: 503, message: 'The database is unavailable', when: 'The database files are read-only, full, corrupt or gone.', level: 'error' },
+  ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;

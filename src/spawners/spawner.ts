@@ -218,7 +218,11 @@ export interface Spawner {
    */
   poll(): Promise<PollResult>;
 
-  /** Everything needed to re-attach after a hub restart (service id, job id, host+pid+port). */
+  /**
+   * Everything needed to re-attach after a hub restart (service id, job id, host+pid+port).
+   * One key is read by the hub: `endsAt`, an ISO time at which the backend will end the server
+   * by itself (a Slurm job's walltime), shown on the home page and as `ends_at` in the REST API.
+   */
   state(): SpawnerState;
 
   /**
@@ -257,8 +261,12 @@ export interface SpawnerKind<Options = unknown> {
    * outside the hub (a tool, a unit test) can fall back to a default of its own.
    */
   create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger; logDir?: string }): Spawner;
-  /** Optional spawn options form for this user (admin-defined choices). */
-  optionsForm?(options: Options, user: SpawnUser): OptionsForm | null;
+  /**
+   * Optional spawn options form for this user (admin-defined choices). `last`: the options this
+   * user's previous spawn was started with (what `parseOptions` returned then, from the database),
+   * or null; the kind prefills the fields with them where they are still allowed.
+   */
+  optionsForm?(options: Options, user: SpawnUser, last?: Record<string, unknown> | null): OptionsForm | null;
   /**
    * Validate user-supplied options (form fields or the REST API JSON body). Throws SpawnError
    * naming the bad field; admin limits are enforced here, never trusted from the client.
@@ -271,6 +279,28 @@ export interface SpawnerKind<Options = unknown> {
    * Rejects only if the backend cannot be asked at all (the hub logs it and restores from records).
    */
   sweep?(args: { options: Options; ownerPrefix: string; log: Logger }): Promise<OwnedObject[]>;
+  /**
+   * Release what the kind shares between its spawners (a poller's timer, pooled connections).
+   * Called once when the hub closes, after it stopped serving requests; servers keep running.
+   * A kind must re-create such resources on demand afterwards (a hub restarted in the same process,
+   * a test), so spawners never hold on to a closed one. Never throws.
+   */
+  close?(): Promise<void>;
+  /**
+   * Live free resources for the spawn page's table (e.g. Slurm: per partition idle nodes, free
+   * cores, memory, GPUs, maximum walltime), for this user. Cached by the kind; the hub serves it as
+   * JSON on GET /hub/api/spawner/resources and renders it beside the options form. Rejects when
+   * the backend cannot be asked (the hub answers 503).
+   */
+  resources?(options: Options, user: SpawnUser): Promise<ResourceTable>;
+}
+
+/** A small table of free resources (see `SpawnerKind.resources`): column titles and rows. */
+export interface ResourceTable {
+  columns: { key: string; label: string }[];
+  rows: Record<string, string | number>[];
+  /** ISO time of the backend answer shown. */
+  at: string;
 }
 
 /**

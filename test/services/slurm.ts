@@ -36,7 +36,12 @@ function uidOf(name: string): number {
   return Number(line.split(':')[2]);
 }
 
-export async function startSlurm(): Promise<Slurm> {
+export interface SlurmSetup {
+  /** Jobs per core in `debug` (OverSubscribe=FORCE:N); the Slurm benchmark runs 100 at once. */
+  oversubscribe?: number;
+}
+
+export async function startSlurm(setup: SlurmSetup = {}): Promise<Slurm> {
   const dir = mkdtempSync(join(tmpdir(), 'atrium-slurm-'));
   chmodSync(dir, 0o755);
   for (const d of ['munge', 'ctld', 'spool', 'log']) mkdirSync(join(dir, d), { recursive: true });
@@ -92,7 +97,7 @@ export async function startSlurm(): Promise<Slurm> {
     'SlurmdTimeout=300',
     'Waittime=0',
     `NodeName=${nodeName} NodeHostname=${host} NodeAddr=127.0.0.1 CPUs=${cpuCount} RealMemory=${memMb} State=UNKNOWN`,
-    `PartitionName=debug Nodes=${nodeName} Default=YES MaxTime=08:00:00 State=UP OverSubscribe=FORCE:20`,
+    `PartitionName=debug Nodes=${nodeName} Default=YES MaxTime=08:00:00 State=UP OverSubscribe=FORCE:${setup.oversubscribe ?? 20}`,
     `PartitionName=small Nodes=${nodeName} MaxTime=01:00:00 State=UP OverSubscribe=NO MaxCPUsPerNode=1`,
     '',
   ].join('\n'));

@@ -6,10 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSlurmPollers } from '../../src/spawners/slurm/index.js';
+import { closeSlurmPollers, pollerFor, type SlurmSpawnerOptions } from '../../src/spawners/slurm/index.js';
 import { startSlurm, type Slurm } from '../services/slurm.js';
 import { freePort } from '../services/util.js';
-import { startTestHub, type TestHub } from '../hub/harness.js';
+import { Browser, startTestHub, type TestHub } from '../hub/harness.js';
 import { tempHome } from './slurm-fixture.js';
 
 let slurm: Slurm;
@@ -96,11 +96,16 @@ describe('Slurm spawner in the hub', () => {
     const late = await th.api('POST', '/batchspawner', { token: jobTok, body: { port: 9999 } });
     expect(late.status).toBe(400);
 
-    // A hub restart (a new process: new pollers) re-attaches to the running job from its state.
-    await th.restart(async () => closeSlurmPollers());
+    // A hub restart re-attaches to the running job from its state. Closing the hub closes the
+    // kind's shared poller (SpawnerKind.close); the restarted hub gets a new one on demand.
+    const oldPoller = pollerFor(th.running.hub.spawnerOptions as SlurmSpawnerOptions);
+    expect(oldPoller.closed).toBe(false);
+    await th.restart();
+    expect(oldPoller.closed).toBe(true);
     const after = th.running.hub.stores.servers.get(th.running.hub.stores.users.get('alice')!.id, '')!;
     expect(after.url).toBe(row.url);
     expect(await th.running.hub.spawns.get('alice', '')?.spawner?.poll()).toBeNull();
+    expect(pollerFor(th.running.hub.spawnerOptions as SlurmSpawnerOptions)).not.toBe(oldPoller);
     const again = await fetch(`${th.url}/user/alice/api`);
     expect(again.status).toBe(200);
     await again.arrayBuffer();
@@ -114,6 +119,47 @@ describe('Slurm spawner in the hub', () => {
       return /^(COMPLETED|FAILED|CANCELLED)/.test(st) ? st : null;
     }, 60_000, 'job ended');
     expect(ended).toBe('COMPLETED');
+  }, 240_000);
+
+  it('the spawn page: a free-resources table (also as JSON), max walltime per partition, last choices prefilled; ends_at in the API and on the home page', async () => {
+    const token = th.token('carol');
+    // The JSON endpoint: the caller's own view; nobody anonymous.
+    expect((await th.api('GET', '/spawner/resources')).status).toBe(403);
+    const res = await th.api('GET', '/spawner/resources', { token });
+    expect(res.status).toBe(200);
+    const table = (await res.json()) as { columns: { key: string }[]; rows: Record<string, string | number>[]; at: string };
+    expect(table.columns.map((c) => c.key)).toContain('freeCores');
+    expect(table.rows.map((r) => r.partition)).toEqual(['debug']);
+    // No admin walltime limit for debug: Slurm's MaxTime (08:00:00 in test/services/slurm.ts) is the maximum.
+    expect(table.rows[0]).toMatchObject({ nodesIdle: expect.any(Number), freeCores: expect.any(Number), maxWalltime: '08:00:00' });
+
+    const b = new Browser(th.url);
+    const first = await (await b.login('carol')).res.text();
+    expect(first).toContain('Free resources');
+    expect(first).toMatch(/<table id="resources-table">[\s\S]*<td>debug<\/td>/);
+    expect(first).toContain('max walltime 08:00:00');
+    expect(first).toMatch(/name="cores" type="number" value="1"/);
+    // The cookie works for the JSON too (from a hub page, as the page's script calls it).
+    const viaCookie = await b.request('GET', '/hub/api/spawner/resources', { headers: { Referer: `${th.url}/hub/spawn` } });
+    expect(viaCookie.status).toBe(200);
+
+    expect((await th.api('POST', '/users/carol/server', { token, body: { cores: 2, walltime: '45', memory: '512M' } })).status).toBeLessThan(300);
+    const server = await until(async () => {
+      const u = (await (await th.api('GET', '/users/carol', { token })).json()) as { servers: Record<string, { ready: boolean; ends_at: string | null }> };
+      return u.servers['']?.ready ? u.servers[''] : null;
+    }, 150_000, 'carol ready');
+    const endsInMin = (Date.parse(server.ends_at!) - Date.now()) / 60_000;
+    expect(endsInMin).toBeGreaterThan(42);
+    expect(endsInMin).toBeLessThan(46);
+    const home = await (await b.follow('/hub/home')).res.text();
+    expect(home).toContain(`ends <time datetime="${server.ends_at}">`);
+
+    expect((await th.api('DELETE', '/users/carol/server', { token })).status).toBeLessThan(300);
+    await until(async () => !th.running.hub.spawns.get('carol', '') || null, 60_000, 'carol stopped');
+    const again = await (await b.follow('/hub/spawn')).res.text();
+    expect(again).toMatch(/name="cores" type="number" value="2"/);
+    expect(again).toMatch(/name="walltime" type="text" value="00:45:00"/);
+    expect(again).toMatch(/name="memory" type="text" value="512M"/);
   }, 240_000);
 
   it('forged reports are refused by the endpoint: no token, a user token, extra attributes, bad port, foreign host', async () => {

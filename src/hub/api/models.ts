@@ -9,6 +9,7 @@ import { groupsResolver, tokenScopes } from '../auth/identity.js';
 import { canSee } from '../auth/scopes.js';
 import { readAuthState } from '../auth/auth-state.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
+import { endsAt } from '../pages/resources.js';
 
 type Json = Record<string, unknown>;
 
@@ -29,6 +30,8 @@ export function serverModel(hub: HubContext, user: UserRow, row: ServerRow, opts
     url: serverPrefix(hub, user.name, row.name),
     user_options: row.user_options ? JSON.parse(row.user_options) : a ? {} : null,
     progress_url: progressUrl,
+    // Not in JupyterHub's model; its clients ignore unknown keys. When the backend ends the server by itself.
+    ends_at: a ? endsAt(row) : null,
   };
   if (opts.state) m.state = JSON.parse(row.state || '{}');
   return m;

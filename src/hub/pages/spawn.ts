@@ -17,6 +17,7 @@ import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
 import { isValidServerName, SERVER_NAME_HTML_PATTERN, SERVER_NAME_MAX, SERVER_NAME_RULE } from '../../shared/names.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
 import { LEGACY_NAME } from './admin.js';
+import { endsNote, lastOptions, withResources } from './resources.js';
 
 type SP = { user?: string; server?: string };
 
@@ -57,7 +58,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       .map((n) => {
         const a = hub.spawns.get(me.name, n);
         const label = n ? esc(n) : 'Default server';
-        const status = a ? (a.phase === 'running' ? '<span class="ok">running</span>' : esc(a.phase === 'spawn' ? 'starting' : 'stopping')) : '<span class="muted">stopped</span>';
+        const status = a ? (a.phase === 'running' ? `<span class="ok">running</span>${endsNote(rows.find((r) => r.name === n))}` : esc(a.phase === 'spawn' ? 'starting' : 'stopping')) : '<span class="muted">stopped</span>';
         const stopForm = `<form class="inline" method="post" action="${esc(hub.urls.hub)}stop/${esc(escapePath(me.name))}${n ? '/' + esc(escapePath(n)) : ''}"><input type="hidden" name="_xsrf" value="${esc(xsrf)}"><button class="danger" type="submit">Stop</button></form>`;
         const actions = a
           ? a.phase === 'running'
@@ -97,10 +98,10 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const a = hub.spawns.get(user.name, server);
     if (a?.phase === 'running') return redirect(reply, next ?? serverPrefix(hub, user.name, server), 302);
     if (a) return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
-    const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user));
+    const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user), lastOptions(hub, user, server));
     if (form && form.fields.length) {
       const xsrf = xsrfToken(hub, req, reply);
-      return renderPage(hub, reply, 'Server options', renderOptionsForm(hub, form, req.url, xsrf), me);
+      return renderPage(hub, reply, 'Server options', await withResources(hub, user, renderOptionsForm(hub, form, req.url, xsrf)), me);
     }
     return startAndRedirect(reply, me, user, server, null, next);
   };

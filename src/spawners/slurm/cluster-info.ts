@@ -83,7 +83,16 @@ function allocGpus(tres: string | undefined): number {
 
 /** Free resources per partition, from `scontrol show node -o` and `scontrol show partition -o`. */
 export function clusterResources(options: SlurmSpawnerOptions): Promise<PartitionResources[]> {
-  return cached(options, 'resources', async () => {
+  return cached(options, 'resources', loadResources(options));
+}
+
+/** The last known resources without waiting (the form is rendered synchronously), or undefined. */
+export function peekClusterResources(options: SlurmSpawnerOptions): PartitionResources[] | undefined {
+  return peek(options, 'resources', loadResources(options));
+}
+
+function loadResources(options: SlurmSpawnerOptions): () => Promise<PartitionResources[]> {
+  return async () => {
     const [nodesText, partsText] = await Promise.all([
       scontrol(options, ['show', 'node', '-o']),
       scontrol(options, ['show', 'partition', '-o']),
@@ -109,7 +118,7 @@ export function clusterResources(options: SlurmSpawnerOptions): Promise<Partitio
       out.push(r);
     }
     return out;
-  });
+  };
 }
 
 /**

@@ -4,12 +4,18 @@ import { slurmOptionsForm } from './form.js';
 import { parseSlurmOptions } from './limits.js';
 import type { SlurmSpawnerOptions } from './options.js';
 import { SlurmSpawner } from './slurm-spawner.js';
+import { sweepSlurm } from './sweep.js';
+import { slurmResources } from './resources.js';
+import { closeSlurmPollers } from './poller.js';
 
 export const slurmSpawnerKind: SpawnerKind<SlurmSpawnerOptions> = {
   kind: 'slurm',
   create: ({ options, user, serverName, log }) => new SlurmSpawner(options, user, serverName, log.child({ spawner: 'slurm', user: user.name, server: serverName })),
   optionsForm: slurmOptionsForm,
   parseOptions: (options, input, user) => ({ ...parseSlurmOptions(options, input, user) }),
+  sweep: ({ options, ownerPrefix, log }) => sweepSlurm(options, ownerPrefix, log),
+  close: async () => closeSlurmPollers(),
+  resources: slurmResources,
 };
 
 export { SlurmSpawner } from './slurm-spawner.js';

@@ -5,18 +5,29 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser } from '../spawner.js';
+import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { expandNodeList, nodeInfo, userAccounts, userReservations } from './cluster-info.js';
 import { asUser, clientEnv, parseScontrol, run } from './commands.js';
 import { parseSlurmOptions } from './limits.js';
 import type { SlurmSpawnerOptions } from './options.js';
 import { ENDED_STATES, pollerFor, type JobInfo, type SlurmPoller } from './poller.js';
 import { ProgressQueue } from './progress-queue.js';
-import { buildSubmission, submit, type SubmitIdentity } from './submit.js';
+import { buildSubmission, SAFE_NAME, submit, type SubmitIdentity } from './submit.js';
+import { OWNER_TAG } from './sweep.js';
 
 interface Reported {
   host: string;
   port: number;
+}
+
+/**
+ * squeue prints times in the controller's local time without a zone ("2026-11-30T19:00:00"); the
+ * hub is assumed to share that zone (same site, same TZ), as JavaScript reads such a time.
+ */
+export function slurmTimeToIso(t: string | null): string | null {
+  if (!t || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(t)) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
 function isGone(job: JobInfo | undefined): boolean {
@@ -29,6 +40,13 @@ export class SlurmSpawner implements Spawner {
   private host: string | null = null;
   private port: number | null = null;
   private ids: { uid?: number; gid?: number } = {};
+  /**
+   * Whose job it is, from the state: a spawner made for a swept job has user name '' (spawner.ts),
+   * yet scancel must run as the job's owner.
+   */
+  private owner: string | null = null;
+  /** When the job's walltime ends (ISO), from squeue's end time while it runs. */
+  private endsAt: string | null = null;
   /** The poller this spawner registered its job with (pollers are re-created after close()). */
   private watchedOn: SlurmPoller | null = null;
   private final: PollResult = null;
@@ -47,7 +65,7 @@ export class SlurmSpawner implements Spawner {
   }
 
   private who(): SubmitIdentity {
-    return { user: this.user.name, server: this.serverName, ...this.ids };
+    return { user: this.owner ?? this.user.name, server: this.serverName, ...this.ids };
   }
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
@@ -83,11 +101,17 @@ export class SlurmSpawner implements Spawner {
       if (!Number.isInteger(uid) || uid < 1) throw new SpawnError('runAs "uid" needs NB_UID from a pre-spawn hook (ldap-account)');
       this.ids = { uid, gid: Number.isInteger(gid) ? gid : uid };
     }
+    if (!OWNER_TAG.test(ctx.ownerTag)) throw new Error(`owner tag ${JSON.stringify(ctx.ownerTag)} cannot be a Slurm job comment`);
     const sub = buildSubmission(this.options, req, this.who(), ctx.env);
+    // The tag rides on the submission itself, so no job exists without it (crash safety).
+    sub.args.push(`--comment=${ctx.ownerTag}`);
     ctx.signal.throwIfAborted();
     const reported = new Promise<Reported>((resolve) => (this.waiter = { resolve }));
     const jobId = await submit(this.options, sub, this.who());
     this.jobId = jobId;
+    this.owner = this.user.name;
+    // Before any other await: a hub killed from here on finds the job through its row.
+    ctx.recordHandle(this.state());
     this.final = null;
     this.watchedOn = this.poller;
     this.watchedOn.watch(jobId, true);
@@ -110,6 +134,7 @@ export class SlurmSpawner implements Spawner {
         this.host = next.host;
         this.port = next.port;
         this.emit(90, `Server reported port ${next.port} on ${next.host}`);
+        ctx.recordHandle(this.state());
         return { url: `http://${next.host.includes(':') ? `[${next.host}]` : next.host}:${next.port}` };
       }
       if (!next.ok) {
@@ -131,6 +156,7 @@ export class SlurmSpawner implements Spawner {
         msg = `Queued (${job!.reason}${job!.startTime ? `, estimated start ${job!.startTime}` : ''})`;
         if (msg !== lastMessage) this.emit(20, msg);
       } else if (job!.state === 'RUNNING') {
+        this.endsAt = slurmTimeToIso(job!.endTime) ?? this.endsAt;
         msg = `Running on node ${job!.nodeList}, starting the server`;
         if (msg !== lastMessage) this.emit(50, msg);
       } else {
@@ -174,6 +200,7 @@ export class SlurmSpawner implements Spawner {
     const job = snap.ok ? snap.jobs.get(this.jobId) : undefined;
     if (!snap.ok) throw new SpawnError('Slurm does not answer; cannot check where the job runs');
     if (!job || job.state !== 'RUNNING') throw new SpawnError(`job ${this.jobId} is not running`);
+    this.endsAt = slurmTimeToIso(job.endTime) ?? this.endsAt;
     const nodes = await Promise.all((await expandNodeList(this.options, job.nodeList)).map((n) => nodeInfo(this.options, n)));
     if (nodes.length === 0) throw new SpawnError(`job ${this.jobId} runs on no node`);
     let node = nodes[0]!;
@@ -192,21 +219,26 @@ export class SlurmSpawner implements Spawner {
     this.waiter = null;
   }
 
-  async stop(): Promise<void> {
+  async stop(opts: StopOptions = {}): Promise<void> {
     if (!this.jobId) return;
-    await this.cancel('stop');
+    await this.cancel(opts.immediate ? 'immediate stop' : 'stop', opts.immediate === true);
   }
 
-  /** SIGTERM (graceful), then scancel after stopTimeoutSeconds; resolves once the job is gone. */
-  private async cancel(why: string): Promise<void> {
+  /**
+   * SIGTERM (graceful), then scancel after stopTimeoutSeconds; resolves once the job is gone.
+   * `immediate`: scancel at once, and a job Slurm lists as COMPLETING (cancelled, its processes
+   * being killed) counts as gone, so a restore never waits KillWait per job.
+   */
+  private async cancel(why: string, immediate = false): Promise<void> {
     const id = this.jobId!;
     this.ensureWatching();
     const scancel = (args: string[]) =>
-      asUser(this.options, this.user.name, this.ids, this.options.commands.scancel, [...args, id], { env: clientEnv(this.options) });
+      asUser(this.options, this.who().user, this.ids, this.options.commands.scancel, [...args, id], { env: clientEnv(this.options) });
+    const gone = (j: JobInfo | undefined) => isGone(j) || (immediate && j?.state === 'COMPLETING');
     let snap = await this.poller.fresh(id);
     let job = snap.ok ? snap.jobs.get(id) : undefined;
-    if (snap.ok && isGone(job)) return this.markStopped(job, why);
-    if (job?.state === 'RUNNING' && this.options.stopTimeoutSeconds > 0) {
+    if (snap.ok && gone(job)) return this.markStopped(job, why);
+    if (!immediate && job?.state === 'RUNNING' && this.options.stopTimeoutSeconds > 0) {
       // With srun the server is a job step: TERM to the steps lets it exit cleanly and the script
       // finish (COMPLETED). Without srun it runs in the batch shell, which needs --full.
       await scancel([...(this.options.srun.trim() ? [] : ['--full']), '--signal=TERM']).catch((err) => this.log.info({ err: (err as Error).message, jobId: id }, 'scancel --signal=TERM failed'));
@@ -233,8 +265,8 @@ export class SlurmSpawner implements Spawner {
       }
       snap = await this.poller.fresh(id);
       job = snap.ok ? snap.jobs.get(id) : undefined;
-      if (snap.ok && isGone(job)) return this.markStopped(job, why);
-      await new Promise((r) => setTimeout(r, 500));
+      if (snap.ok && gone(job)) return this.markStopped(job, why);
+      await new Promise((r) => setTimeout(r, immediate ? 200 : 500));
     }
     throw new SpawnError(`Slurm job ${id} could not be cancelled`, String((lastErr as Error | null)?.message ?? 'still listed'));
   }
@@ -271,12 +303,13 @@ export class SlurmSpawner implements Spawner {
       return this.final;
     }
     if (job.nodeList) this.nodeList = job.nodeList;
+    if (job.state === 'RUNNING') this.endsAt = slurmTimeToIso(job.endTime) ?? this.endsAt;
     return null;
   }
 
   state(): SpawnerState {
     if (!this.jobId) return {};
-    return { jobId: this.jobId, nodeList: this.nodeList, host: this.host, port: this.port, ...this.ids };
+    return { jobId: this.jobId, user: this.who().user, nodeList: this.nodeList, host: this.host, port: this.port, endsAt: this.endsAt, ...this.ids };
   }
 
   restore(state: SpawnerState): void {
@@ -287,6 +320,8 @@ export class SlurmSpawner implements Spawner {
     this.nodeList = typeof state.nodeList === 'string' ? state.nodeList : '';
     this.host = typeof state.host === 'string' ? state.host : null;
     this.port = typeof state.port === 'number' ? state.port : null;
+    this.endsAt = typeof state.endsAt === 'string' ? state.endsAt : null;
+    this.owner = typeof state.user === 'string' && SAFE_NAME.test(state.user) ? state.user : null;
     if (typeof state.uid === 'number') this.ids = { uid: state.uid, gid: typeof state.gid === 'number' ? state.gid : state.uid };
     this.final = null;
     // Registering makes the shared poller (re)start after a hub restart.
