@@ -13,9 +13,12 @@ import type { HubContext } from './context.js';
 import type { AtriumConfig } from './config/schema.js';
 import { formatProblem, isConfigError, loadConfig } from './config/loader.js';
 import { checkedUsername } from './auth/pipeline.js';
+import type { KindDescriptor } from '../shared/kind.js';
+import { spawnerKinds } from '../spawners/kinds.js';
+import { authenticatorKinds } from '../authenticators/kinds.js';
 
 /** Key paths taken from a reloaded file; a path covers everything under it. */
-export const RELOADABLE_KEYS = [
+export const RELOADABLE_KEYS: readonly string[] = [
   'logLevel',
   // Who may log in, who is admin.
   'authenticator.allowedUsers',
@@ -31,17 +34,10 @@ export const RELOADABLE_KEYS = [
   'spawner.startTimeoutSeconds',
   'spawner.httpTimeoutSeconds',
   'spawner.slowSpawnTimeoutSeconds',
-  // The Swarm spawn form and its limits (connection, hubId, network and ports need a restart).
-  'spawner.swarm.images',
-  'spawner.swarm.cpuChoices',
-  'spawner.swarm.memoryChoices',
-  'spawner.swarm.cpuLimit',
-  'spawner.swarm.maxCpuLimit',
-  'spawner.swarm.cpuReservation',
-  'spawner.swarm.memoryLimit',
-  'spawner.swarm.maxMemoryLimit',
-  'spawner.swarm.memoryReservation',
-] as const;
+  // Each kind's own (its spawn form and limits), from its descriptor.
+  ...spawnerKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `spawner.${k.name}.${key}`)),
+  ...authenticatorKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `authenticator.${k.name}.${key}`)),
+];
 
 export interface ReloadOutcome {
   ok: boolean;

@@ -43,6 +43,16 @@ export interface KindDescriptor {
   validateOptions?(options: unknown, active: boolean): OptionProblem[];
   /** Rules between this kind's options and the rest of the file; run only for the configured kind. */
   crossChecks?(options: unknown, ctx: CrossCheckContext): ConfigProblemAt[];
+  /**
+   * Old key names an admin may still write, relative to the extension point's section (e.g.
+   * `cmd` → `local.cmd` for `spawner.cmd`); the loader refuses them naming the replacement.
+   */
+  readonly renamedKeys?: readonly { from: string; to: string | null; note?: string }[];
+  /**
+   * Keys of this kind's options block that a SIGHUP reload applies (read per decision, e.g. the
+   * spawn form's choices); a path covers everything under it. Every other change needs a restart.
+   */
+  readonly reloadableKeys?: readonly string[];
 }
 
 /** Throw one error listing every problem: for constructors that re-run validateOptions. */

@@ -9,5 +9,9 @@ export const headerAuthenticator = {
   optionsSchema: HeaderAuthenticatorOptions,
   validateOptions: checkHeaderOptions,
   crossChecks: (options: unknown, ctx) => identityHopProblems(options, ctx),
+  renamedKeys: [
+    { from: 'header.trustedIps', to: 'header.trustedProxies' },
+    { from: 'header.headerName', to: 'header.userHeader' },
+  ],
   load: async () => (await import('./index.js')).headerAuthenticatorKind,
 } as const satisfies AuthenticatorDescriptor<HeaderAuthenticatorOptions>;

@@ -3,6 +3,10 @@
  * the key to use instead (undici's "unsupported idleTimeout, use keepAliveTimeout instead"),
  * rather than a bare "unknown key".
  */
+import type { KindDescriptor } from '../../shared/kind.js';
+import { authenticatorKinds } from '../../authenticators/kinds.js';
+import { spawnerKinds } from '../../spawners/kinds.js';
+
 export interface RenamedKey {
   /** Dotted path of the old key. */
   from: string;
@@ -12,20 +16,24 @@ export interface RenamedKey {
   note?: string;
 }
 
+const names = (kinds: readonly KindDescriptor[]) => kinds.map((k) => k.name).join(', ');
+
+function fromKinds(section: string, kinds: readonly KindDescriptor[]): RenamedKey[] {
+  return kinds.flatMap((k) => (k.renamedKeys ?? []).map((r) => ({ ...r, from: `${section}.${r.from}`, to: r.to === null ? null : `${section}.${r.to}` })));
+}
+
 export const RENAMED_KEYS: readonly RenamedKey[] = [
   { from: 'authenticator.whitelist', to: 'authenticator.allowedUsers' },
   { from: 'authenticator.blacklist', to: 'authenticator.blockedUsers' },
-  { from: 'authenticator.class', to: 'authenticator.kind', note: 'one of dummy, header, ldap' },
-  { from: 'authenticatorClass', to: 'authenticator.kind', note: 'one of dummy, header, ldap' },
-  { from: 'spawnerClass', to: 'spawner.kind', note: 'one of local, swarm' },
-  { from: 'spawner.class', to: 'spawner.kind', note: 'one of local, swarm' },
+  { from: 'authenticator.class', to: 'authenticator.kind', note: `one of ${names(authenticatorKinds.kinds)}` },
+  { from: 'authenticatorClass', to: 'authenticator.kind', note: `one of ${names(authenticatorKinds.kinds)}` },
+  { from: 'spawnerClass', to: 'spawner.kind', note: `one of ${names(spawnerKinds.kinds)}` },
+  { from: 'spawner.class', to: 'spawner.kind', note: `one of ${names(spawnerKinds.kinds)}` },
   { from: 'adminUsers', to: 'authenticator.adminUsers' },
   { from: 'hub.adminUsers', to: 'authenticator.adminUsers' },
   { from: 'spawner.startTimeout', to: 'spawner.startTimeoutSeconds' },
   { from: 'spawner.httpTimeout', to: 'spawner.httpTimeoutSeconds' },
   { from: 'spawner.pollInterval', to: 'spawner.pollIntervalSeconds' },
-  { from: 'spawner.cmd', to: 'spawner.local.cmd' },
-  { from: 'spawner.args', to: 'spawner.local.args' },
   { from: 'spawner.env', to: 'spawner.environment' },
   { from: 'hub.cookieMaxAgeDays', to: 'hub.cookieMaxAgeSeconds', note: 'the value is now in seconds' },
   { from: 'hub.bindUrl', to: 'proxy.ip', note: 'and proxy.port; the public address belongs to the proxy' },
@@ -35,8 +43,9 @@ export const RENAMED_KEYS: readonly RenamedKey[] = [
   { from: 'hub.cookieSecret', to: null, note: 'it is generated in hub.stateDir' },
   { from: 'proxy.shouldStart', to: 'proxy.external', note: 'with the opposite meaning' },
   { from: 'proxy.apiToken', to: 'proxy.authToken' },
-  { from: 'authenticator.header.trustedIps', to: 'authenticator.header.trustedProxies' },
-  { from: 'authenticator.header.headerName', to: 'authenticator.header.userHeader' },
+  // Each kind's own old names, from its descriptor.
+  ...fromKinds('authenticator', authenticatorKinds.kinds),
+  ...fromKinds('spawner', spawnerKinds.kinds),
 ];
 
 export function renamedMessage(r: RenamedKey): string {

@@ -6,5 +6,9 @@ export const localSpawner = {
   name: 'local',
   optionsSchema: LocalSpawnerOptions,
   serversOnHubHost: true,
+  renamedKeys: [
+    { from: 'cmd', to: 'local.cmd' },
+    { from: 'args', to: 'local.args' },
+  ],
   load: async () => (await import('./index.js')).localSpawnerKind,
 } as const satisfies SpawnerDescriptor<LocalSpawnerOptions>;

@@ -23,5 +23,7 @@ export const swarmSpawner = {
   optionsSchema: SwarmSpawnerOptions,
   serversOnHubHost: false,
   validateOptions: checkSwarmOptions,
+  // The spawn form and its limits; connection, hubId, network and ports need a restart.
+  reloadableKeys: ['images', 'cpuChoices', 'memoryChoices', 'cpuLimit', 'maxCpuLimit', 'cpuReservation', 'memoryLimit', 'maxMemoryLimit', 'memoryReservation'],
   load: async () => (await import('./index.js')).swarmSpawnerKind,
 } as const satisfies SpawnerDescriptor<SwarmSpawnerOptions>;

@@ -115,12 +115,6 @@ describe('src/hub names no kind', () => {
     readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? files(join(d, f)) : f.endsWith('.ts') ? [join(d, f)] : []));
   const KINDS = ['local', 'swarm', 'slurm', 'ssh', 'ldap', 'ldap-account', 'header', 'dummy'];
 
-  /**
-   * Known debt, not yet moved into descriptors (see docs/decisions/0007): the renamed-key table
-   * and the list of hot-reloadable keys still name kind blocks. Listed by file so that a new
-   * occurrence anywhere else fails.
-   */
-  const KNOWN_DEBT = [/^config\/renamed\.ts:/, /^reload\.ts:/];
 
   it('no kind name is compared, switched on or looked up as a literal', () => {
     const offenders: string[] = [];
@@ -135,6 +129,6 @@ describe('src/hub names no kind', () => {
         }
       });
     }
-    expect(offenders.filter((o) => !KNOWN_DEBT.some((d) => d.test(o)))).toEqual([]);
+    expect(offenders).toEqual([]);
   });
 });
