@@ -6,6 +6,7 @@
  * goes to a per-server log file (see files.ts), whose tail is the detail of a failed start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { ProgressLog } from '../progress-log.js';
 import { closeSync, existsSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename } from 'node:path';
@@ -55,8 +56,7 @@ export class LocalSpawner implements Spawner {
   private child: ChildProcess | null = null;
   private exit: ExitInfo | null = null;
   private starting = false;
-  private events: ProgressEvent[] = [];
-  private wakeProgress: (() => void)[] = [];
+  private progressLog = ProgressLog.ended();
 
   constructor(
     private readonly options: LocalSpawnerOptions,
@@ -69,7 +69,7 @@ export class LocalSpawner implements Spawner {
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
     this.starting = true;
-    this.events = [];
+    this.progressLog = new ProgressLog();
     this.info = null;
     this.child = null;
     this.exit = null;
@@ -150,7 +150,7 @@ export class LocalSpawner implements Spawner {
       throw err;
     } finally {
       this.starting = false;
-      this.wake();
+      this.progressLog.end();
     }
   }
 
@@ -188,13 +188,8 @@ export class LocalSpawner implements Spawner {
     };
   }
 
-  async *progress(): AsyncIterable<ProgressEvent> {
-    let i = 0;
-    for (;;) {
-      while (i < this.events.length) yield this.events[i++]!;
-      if (!this.starting) return;
-      await new Promise<void>((resolve) => this.wakeProgress.push(resolve));
-    }
+  progress(): AsyncIterable<ProgressEvent> {
+    return this.progressLog.read();
   }
 
   /** True if our process (same PID and start time) is still running. */
@@ -254,14 +249,7 @@ export class LocalSpawner implements Spawner {
   }
 
   private emit(progress: number, message: string): void {
-    this.events.push({ progress, message });
-    this.wake();
-  }
-
-  private wake(): void {
-    const waiting = this.wakeProgress;
-    this.wakeProgress = [];
-    for (const w of waiting) w();
+    this.progressLog.push({ progress, message });
   }
 }
 

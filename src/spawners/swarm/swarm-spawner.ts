@@ -11,7 +11,7 @@ import { dockerClient, engineMessage, ignore404, statusOf } from './docker-clien
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
 import type { SwarmSpawnerOptions } from './options.js';
-import { ProgressChannel } from './progress-channel.js';
+import { ProgressLog } from '../progress-log.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
 
@@ -30,7 +30,7 @@ export class SwarmSpawner implements Spawner {
   private readonly docker: Docker;
   private st: SwarmState = {};
   private starting = false;
-  private channel = new ProgressChannel();
+  private channel = new ProgressLog();
 
   constructor(
     private readonly options: SwarmSpawnerOptions,
@@ -43,7 +43,7 @@ export class SwarmSpawner implements Spawner {
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
     this.starting = true;
-    this.channel = new ProgressChannel();
+    this.channel = new ProgressLog();
     const serviceName = serviceNameFor(this.options.hubId, this.user.name, this.serverName);
     let port: number | undefined;
     try {
@@ -93,7 +93,7 @@ export class SwarmSpawner implements Spawner {
     } finally {
       if (port !== undefined) reservedPorts.delete(port);
       this.starting = false;
-      this.channel.close();
+      this.channel.end();
     }
   }
 
