@@ -92,7 +92,8 @@ describe('parseOptions: admin limits', () => {
   });
 
   it('only the form fields reach the job: admin variables and unknown keys are refused', () => {
-    for (const key of ['srun', 'prologue', 'epilogue', 'cmd', 'options', 'qos', 'homedir', 'keepvars']) {
+    // comment: the job comment carries the hub's owner tag (crash safety); users cannot set it.
+    for (const key of ['srun', 'prologue', 'epilogue', 'cmd', 'options', 'qos', 'homedir', 'keepvars', 'comment']) {
       expect(() => parseSlurmOptions(site, { [key]: 'rm -rf ~' }, alice)).toThrow(/unknown option/);
     }
     expect(() => parseSlurmOptions(site, { environment: 'other' }, alice)).toThrow(/environment: "other" is not offered/);
