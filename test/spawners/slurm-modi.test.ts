@@ -10,7 +10,7 @@
  * (65534): the controller must know the uid, and that is the one unprivileged user every Debian
  * host and image has.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -78,5 +78,6 @@ describe('MODI: a Swarm notebook submits Slurm jobs as its own user', () => {
     const listed = (await slurm.client('squeue', ['-h', '--states=all', `--jobs=${printed}`, '-o', '%j|%U|%u'])).trim();
     expect(listed).toBe(`${jobName}|${NOBODY}|nobody`);
     await slurm.client('scancel', [printed]);
+    rmSync(out, { recursive: true, force: true });
   }, 300_000);
 });
