@@ -19,7 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -181,6 +181,7 @@ async function main() {
     closeSlurmPollers();
     await relay.close();
     await slurm.stop();
+    rmSync(home, { recursive: true, force: true });
   }
   console.log(JSON.stringify({ result: results }));
 }

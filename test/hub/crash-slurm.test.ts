@@ -6,6 +6,7 @@
  * under test. A job Slurm lists as COMPLETING has been cancelled and counts as gone.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSlurm, type Slurm } from '../services/slurm.js';
 import { tempHome } from '../spawners/slurm-fixture.js';
@@ -31,6 +32,7 @@ afterEach(async () => {
 }, 120_000);
 afterAll(async () => {
   await slurm?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
 }, 120_000);
 
 interface Job {

@@ -5,6 +5,7 @@
 import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { slurmOptionsForm } from '../../src/spawners/slurm/form.js';
+import { effectiveMaxWalltime } from '../../src/spawners/slurm/resources.js';
 import { formatWalltime, parseMemoryMb, parseSlurmOptions, parseWalltimeMinutes } from '../../src/spawners/slurm/limits.js';
 import { SlurmSpawnerOptions } from '../../src/spawners/slurm/options.js';
 import { buildSubmission } from '../../src/spawners/slurm/submit.js';
@@ -91,7 +92,8 @@ describe('parseOptions: admin limits', () => {
   });
 
   it('only the form fields reach the job: admin variables and unknown keys are refused', () => {
-    for (const key of ['srun', 'prologue', 'epilogue', 'cmd', 'options', 'qos', 'homedir', 'keepvars']) {
+    // comment: the job comment carries the hub's owner tag (crash safety); users cannot set it.
+    for (const key of ['srun', 'prologue', 'epilogue', 'cmd', 'options', 'qos', 'homedir', 'keepvars', 'comment']) {
       expect(() => parseSlurmOptions(site, { [key]: 'rm -rf ~' }, alice)).toThrow(/unknown option/);
     }
     expect(() => parseSlurmOptions(site, { environment: 'other' }, alice)).toThrow(/environment: "other" is not offered/);
@@ -120,6 +122,29 @@ describe('form', () => {
     const g = slurmOptionsForm(site, staff)!;
     expect(g.fields.map((x) => x.name)).toContain('gpus');
     expect(g.fields[0]!.choices!.find((c) => c.value === 'gpu')!.description).toContain('≤ 4 GPUs');
+  });
+
+  it('prefills the last parsed options where they are still allowed, else the admin defaults', () => {
+    const value = (f: ReturnType<typeof slurmOptionsForm>, name: string) => f!.fields.find((x) => x.name === name)?.default;
+    const last = parseSlurmOptions(site, { partition: 'gpu', cores: 6, memory: '3G', gpus: 3, walltime: '1:30:00', environment: 'lab-sif' }, staff);
+    const f = slurmOptionsForm(site, staff, { ...last });
+    expect([value(f, 'partition'), value(f, 'cores'), value(f, 'memory'), value(f, 'gpus'), value(f, 'walltime'), value(f, 'environment')])
+      .toEqual(['gpu', 6, '3G', 3, '01:30:00', 'lab-sif']);
+    // alice may not use gpu: the partition falls back, and so do values beyond normal's limits (6 cores > 4).
+    const a = slurmOptionsForm(site, alice, { ...last });
+    expect([value(a, 'partition'), value(a, 'cores'), value(a, 'memory'), value(a, 'environment')]).toEqual(['normal', 1, '3G', 'lab-sif']);
+    expect(value(a, 'walltime')).toBe('01:30:00');
+    // Over a limit, of a wrong type, or no longer offered: defaults.
+    const odd = slurmOptionsForm(site, alice, { partition: 'normal', cores: 99, memory: 0, walltime: 5 * 60, environment: 'gone', gpus: 'x' });
+    expect([value(odd, 'cores'), value(odd, 'memory'), value(odd, 'walltime'), value(odd, 'environment')]).toEqual([1, '', '60', 'py311']);
+  });
+
+  it('the longest walltime shown is Slurm\'s MaxTime capped by the admin limit', () => {
+    expect(effectiveMaxWalltime('08:00:00', null)).toBe('08:00:00');
+    expect(effectiveMaxWalltime('UNLIMITED', null)).toBe('unlimited');
+    expect(effectiveMaxWalltime('UNLIMITED', 240)).toBe('04:00:00');
+    expect(effectiveMaxWalltime('1-00:00:00', 48 * 60)).toBe('1-00:00:00');
+    expect(effectiveMaxWalltime('02:00:00', 240)).toBe('02:00:00');
   });
 });
 

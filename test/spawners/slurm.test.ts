@@ -131,6 +131,30 @@ describe('Slurm spawner, real Slurm', () => {
     expect(await s.poll()).not.toBeNull();
   }, 60_000);
 
+  it('crash safety: the owner tag is the job comment (a template cannot replace it); a handle that cannot be recorded cancels the job', async () => {
+    const name = user('t');
+    const tpl = opts().batchScript.replace('#!/bin/bash', '#!/bin/bash\n#SBATCH --comment=from-template');
+    const s = make(name, opts({ cmd: ['sleep', '600'], batchScript: tpl }));
+    const ac = new AbortController();
+    const env = contractEnv(name, '', 1);
+    const tagged = { ...contractContext(name, '', env, ac.signal), ownerTag: 'hubx:7:abc' };
+    const started = s.start(tagged).catch((e: Error) => e);
+    await until(() => s.state().jobId !== undefined, 30_000, 'job submitted');
+    const jobId = String(s.state().jobId);
+    expect((await slurm.client('squeue', ['-h', `--jobs=${jobId}`, '-o', '%k'])).trim()).toBe('hubx:7:abc');
+    const found = await slurmSpawnerKind.sweep!({ options: opts(), ownerPrefix: 'hubx:', log: silentLog });
+    expect(found).toEqual([{ tag: 'hubx:7:abc', state: { jobId, user: expect.any(String) }, description: expect.stringContaining(`job ${jobId}`) }]);
+    ac.abort(new Error('done'));
+    await started;
+
+    const t = make(user('d'), opts({ cmd: ['sleep', '600'] }));
+    const failing = { ...contractContext('x', '', contractEnv('x', '', 1), new AbortController().signal), recordHandle: () => { throw new Error('database is locked'); } };
+    const err = await t.start(failing).then(() => null, (e: Error) => e);
+    expect(err?.message).toBe('database is locked');
+    const id = String(t.state().jobId);
+    expect(await squeue(id)).toMatch(/^(CANCELLED|COMPLETING)/);
+  }, 60_000);
+
   it('a job whose server exits at once fails with the tail of its output', async () => {
     const name = user('o');
     const s = make(name, opts({ cmd: ['/bin/sh', '-c', 'echo "no such kernel: atrium-test" >&2; exit 4'] }));

@@ -9,7 +9,7 @@ import { groupsResolver, tokenScopes } from '../auth/identity.js';
 import { canSee } from '../auth/scopes.js';
 import { readAuthState } from '../auth/auth-state.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
-import { endsAt } from '../pages/resources.js';
+import { endsAt } from '../spawn/server-extras.js';
 
 type Json = Record<string, unknown>;
 

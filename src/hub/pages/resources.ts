@@ -1,11 +1,11 @@
 /**
  * What the spawn and home pages add for kinds that know more than "running or not": the live
  * free-resources table beside the options form (SpawnerKind.resources, refreshed by a small
- * script from GET /hub/api/spawner/resources), the user's last options to prefill the form, and
- * when a server ends by itself (state().endsAt, e.g. a Slurm job's walltime).
+ * script from GET /hub/api/spawner/resources) and when a server ends by itself.
  */
 import type { HubContext } from '../context.js';
 import type { ServerRow, UserRow } from '../db/index.js';
+import { endsAt } from '../spawn/server-extras.js';
 import type { ResourceTable } from '../../spawners/spawner.js';
 import { esc } from './layout.js';
 
@@ -65,35 +65,6 @@ export async function withResources(hub: HubContext, user: UserRow, formHtml: st
       setInterval(refresh, ${REFRESH_SECONDS * 1000});
     })();
   </script>`;
-}
-
-function parsed(json: string | null): Record<string, unknown> | null {
-  if (!json) return null;
-  try {
-    const v = JSON.parse(json) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The options this user's previous spawn used: this server's own last ones, else those of their
- * most recently started server. They are what parseOptions returned then; the kind re-checks them.
- */
-export function lastOptions(hub: HubContext, user: UserRow, server: string): Record<string, unknown> | null {
-  const rows = hub.stores.servers.ofUser(user.id);
-  const own = parsed(rows.find((r) => r.name === server)?.user_options ?? null);
-  if (own) return own;
-  const latest = rows.filter((r) => r.started && parsed(r.user_options)).sort((a, b) => String(b.started).localeCompare(String(a.started)))[0];
-  return latest ? parsed(latest.user_options) : null;
-}
-
-/** When a server ends by itself (its spawner's `state().endsAt`), as ISO time, or null. */
-export function endsAt(row: ServerRow | undefined): string | null {
-  const state = parsed(row?.state ?? null);
-  const v = state?.endsAt;
-  return typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? new Date(v).toISOString() : null;
 }
 
 /** " · ends 2026-11-30 19:00 UTC" for the home page, or ''. */

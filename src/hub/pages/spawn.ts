@@ -17,7 +17,8 @@ import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
 import { isValidServerName, SERVER_NAME_HTML_PATTERN, SERVER_NAME_MAX, SERVER_NAME_RULE } from '../../shared/names.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
 import { LEGACY_NAME } from './admin.js';
-import { endsNote, lastOptions, withResources } from './resources.js';
+import { endsNote, withResources } from './resources.js';
+import { lastOptions } from '../spawn/server-extras.js';
 
 type SP = { user?: string; server?: string };
 

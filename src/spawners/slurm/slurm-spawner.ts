@@ -111,7 +111,16 @@ export class SlurmSpawner implements Spawner {
     this.jobId = jobId;
     this.owner = this.user.name;
     // Before any other await: a hub killed from here on finds the job through its row.
-    ctx.recordHandle(this.state());
+    try {
+      ctx.recordHandle(this.state());
+    } catch (err) {
+      // No record (the database refused the write): the job must not outlive this failed start.
+      this.final = null;
+      this.watchedOn = this.poller;
+      this.watchedOn.watch(jobId, false);
+      await this.cancel('handle not recorded', true).catch((e) => ctx.log.warn({ err: e, jobId }, 'scancel after a failed handle write failed'));
+      throw err;
+    }
     this.final = null;
     this.watchedOn = this.poller;
     this.watchedOn.watch(jobId, true);
