@@ -11,7 +11,7 @@ import { asUser, clientEnv, parseScontrol, run } from './commands.js';
 import { parseSlurmOptions } from './limits.js';
 import type { SlurmSpawnerOptions } from './options.js';
 import { ENDED_STATES, pollerFor, type JobInfo, type SlurmPoller } from './poller.js';
-import { ProgressQueue } from './progress-queue.js';
+import { ProgressLog } from '../progress-log.js';
 import { buildSubmission, SAFE_NAME, submit, type SubmitIdentity } from './submit.js';
 import { OWNER_TAG } from './sweep.js';
 
@@ -51,7 +51,7 @@ export class SlurmSpawner implements Spawner {
   private watchedOn: SlurmPoller | null = null;
   private final: PollResult = null;
   private waiter: { resolve(r: Reported): void } | null = null;
-  private progressQ: ProgressQueue | null = null;
+  private progressQ: ProgressLog | null = null;
 
   constructor(
     private readonly options: SlurmSpawnerOptions,
@@ -69,7 +69,7 @@ export class SlurmSpawner implements Spawner {
   }
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
-    this.progressQ = new ProgressQueue();
+    this.progressQ = new ProgressLog();
     try {
       return await this.run(ctx);
     } finally {
@@ -338,6 +338,6 @@ export class SlurmSpawner implements Spawner {
   }
 
   progress(): AsyncIterable<ProgressEvent> {
-    return (this.progressQ ?? ProgressQueue.ended()).iterate();
+    return (this.progressQ ?? ProgressLog.ended()).read();
   }
 }
