@@ -34,8 +34,11 @@ export class HostConnection {
   private closed = false;
   private backoffMs = 250;
   private retryTimer: NodeJS.Timeout | null = null;
-  /** Remote port on the host's 127.0.0.1 → where its connections go on the hub side. */
-  private readonly reverse = new Map<number, ReverseTarget>();
+  /**
+   * Remote port on the host's 127.0.0.1 → where its connections go on the hub side. Counted:
+   * a restored spawner and the one that started the server may share one in a hub process.
+   */
+  private readonly reverse = new Map<number, { target: ReverseTarget; refs: number }>();
   private execSlots = MAX_EXEC_CHANNELS;
   private readonly execQueue: (() => void)[] = [];
   /** Completed handshakes (1 + reconnects), for logs and tests. */
@@ -81,7 +84,7 @@ export class HostConnection {
         resolve(c);
       });
       c.on('tcp connection', (info, accept, rejectConn) => {
-        const target = this.reverse.get(info.destPort);
+        const target = this.reverse.get(info.destPort)?.target;
         if (!target) return rejectConn();
         const ch = accept();
         const sock = netConnect(target.port, target.host);
@@ -143,17 +146,32 @@ export class HostConnection {
    * side. `remotePort` 0 lets sshd pick a free port (no race); the port is returned.
    */
   async addReverse(remotePort: number, target: ReverseTarget): Promise<number> {
-    if (remotePort !== 0) this.reverse.set(remotePort, target); // re-opened on every reconnect
-    const c = await this.get();
-    const port = await new Promise<number>((resolve, reject) =>
-      c.forwardIn('127.0.0.1', remotePort, (err, bound) => (err ? reject(new HostUnavailable(`reverse tunnel on ${this.host.name}: ${err.message}`)) : resolve(bound || remotePort))),
-    );
-    this.reverse.set(port, target);
-    return port;
+    const known = remotePort !== 0 ? this.reverse.get(remotePort) : undefined;
+    if (known) {
+      known.refs++;
+      return remotePort;
+    }
+    // Registered before the request: if the connection drops meanwhile, the reconnect re-opens it.
+    if (remotePort !== 0) this.reverse.set(remotePort, { target, refs: 1 });
+    try {
+      const c = await this.get();
+      const port = await new Promise<number>((resolve, reject) =>
+        c.forwardIn('127.0.0.1', remotePort, (err, bound) => (err ? reject(new HostUnavailable(`reverse tunnel on ${this.host.name}: ${err.message}`)) : resolve(bound || remotePort))),
+      );
+      if (remotePort === 0) this.reverse.set(port, { target, refs: 1 });
+      return port;
+    } catch (err) {
+      if (remotePort === 0) throw err;
+      // Kept registered: the server still needs this port, and the reconnect loop retries it.
+      this.scheduleReconnect();
+      throw err;
+    }
   }
 
   async removeReverse(remotePort: number): Promise<void> {
-    if (!this.reverse.delete(remotePort)) return;
+    const entry = this.reverse.get(remotePort);
+    if (!entry || --entry.refs > 0) return;
+    this.reverse.delete(remotePort);
     const c = this.client;
     if (c) await new Promise<void>((resolve) => c.unforwardIn('127.0.0.1', remotePort, () => resolve()));
   }

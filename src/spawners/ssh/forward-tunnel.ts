@@ -8,19 +8,38 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HostConnection } from './connection-pool.js';
 
+/** Open tunnels by local port: a restored spawner shares the tunnel of the same server in this process. */
+const byLocalPort = new Map<number, ForwardTunnel>();
+
 export class ForwardTunnel {
   private server: Server | null = null;
+  private refs = 1;
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(
+  private constructor(
     private readonly conn: HostConnection,
     private readonly remotePort: number,
     private readonly log: Logger,
   ) {}
 
-  /** Listen on 127.0.0.1:`port` (0: any free port, chosen by the kernel). */
-  listen(port = 0): Promise<number> {
+  /**
+   * The tunnel to `remotePort` on 127.0.0.1:`localPort` (0: a free port chosen by the kernel, so
+   * no race). Rejects if the port is held by anything but this server's own tunnel.
+   */
+  static async open(conn: HostConnection, remotePort: number, localPort: number, log: Logger): Promise<ForwardTunnel> {
+    const same = localPort !== 0 ? byLocalPort.get(localPort) : undefined;
+    if (same && same.conn === conn && same.remotePort === remotePort) {
+      same.refs++;
+      return same;
+    }
+    const t = new ForwardTunnel(conn, remotePort, log);
+    await t.listen(localPort);
+    byLocalPort.set(t.port, t);
+    return t;
+  }
+
+  private listen(port: number): Promise<number> {
     const srv = createServer((sock) => this.relay(sock));
     this.server = srv;
     return new Promise((resolve, reject) => {
@@ -58,6 +77,8 @@ export class ForwardTunnel {
   }
 
   close(): Promise<void> {
+    if (--this.refs > 0) return Promise.resolve();
+    if (byLocalPort.get(this.port) === this) byLocalPort.delete(this.port);
     const srv = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();

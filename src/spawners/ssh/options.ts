@@ -45,7 +45,12 @@ export const SshSpawnerOptions = Type.Object(
     }),
     userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key: auth_state key holding the user\'s OpenSSH private key.' }),
     remoteUser: Type.String({ default: '{username}', description: 'Unix user on the hosts; {username} is the hub user name.' }),
-    cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host; "--ip=127.0.0.1 --port=0" is appended so it only listens on the host\'s loopback.' }),
+    cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host.' }),
+    args: Type.Array(Type.String(), {
+      default: ['--ip=127.0.0.1', '--port=0'],
+      description:
+        'Arguments after cmd. The default makes the server bind a free port on the host\'s loopback itself (no race); command-line options beat any user config file. Whatever the server does, the launcher refuses one that listens on a non-loopback address.',
+    }),
     python: Type.String({ default: 'python3', description: 'Python 3 on the hosts, for the small launcher that starts the server and reads back its port.' }),
     path: Type.String({ default: '/usr/local/bin:/usr/bin:/bin', description: 'PATH of the server.' }),
     environment: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra environment of every server; {username} is filled in.' }),

@@ -134,8 +134,13 @@ elif op == "stop":
     print("gone" if not group(pg, tag) else "running")
 elif op == "sweep":
     prefix = sys.argv[2]
+    # Only this host's network namespace: the servers the launcher (run by this sshd) started.
+    mine = os.readlink("/proc/self/ns/net")
     for d in os.listdir("/proc"):
         if not d.isdigit() or pgrp(d) != int(d): continue
+        try:
+            if os.readlink("/proc/%s/ns/net" % d) != mine: continue
+        except OSError: continue
         t = tag_of(d)
         if t is None or not t.startswith(prefix): continue
         try: user = pwd.getpwuid(os.stat("/proc/" + d).st_uid).pw_name

@@ -88,27 +88,31 @@ export class SshSpawner implements Spawner {
     this.tag = ctx.ownerTag;
     this.api = { host: apiUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(apiUrl.port || (apiUrl.protocol === 'https:' ? 443 : 80)) };
 
-    // 1. Connecting: the least busy reachable host; a host that is down is skipped, said so.
-    const hosts = hostOrder(this.options.hosts);
-    if (hosts.length === 0) throw new SpawnError('No SSH host has room for another server right now.');
+    // 1. Connecting: the least busy reachable host; a host that is down is skipped, said so. The
+    // session is counted before the first await, so concurrent spawns spread over the hosts.
     const problems: string[] = [];
-    for (const h of hosts) {
+    const tried = new Set<string>();
+    for (;;) {
       ctx.signal.throwIfAborted();
+      const h = hostOrder(this.options.hosts).find((x) => !tried.has(x.name));
+      if (!h) break;
+      tried.add(h.name);
+      addSession(h.name);
       this.emit(10, `Connecting to ${h.name}`);
       try {
         await raceAbort(connectionFor(h, this.options, this.log).get(), ctx.signal);
         this.host = h;
+        this.counted = true;
         break;
       } catch (err) {
+        removeSession(h.name);
         if (!(err instanceof HostUnavailable)) throw err;
         problems.push(err.message);
         ctx.log.warn({ host: h.name, err: err.message }, 'ssh host skipped');
         this.emit(12, `Host ${h.name} is not available (${err.message}); trying the next one`);
       }
     }
-    if (!this.host) throw new SpawnError(`No SSH host could be used: ${problems.join('; ')}`);
-    addSession(this.host.name);
-    this.counted = true;
+    if (!this.host) throw new SpawnError(problems.length ? `No SSH host could be used: ${problems.join('; ')}` : 'No SSH host has room for another server right now.');
     const conn = this.conn();
 
     // 2. The reverse tunnel first: the server calls the hub API as soon as it starts.
@@ -129,7 +133,7 @@ export class SshSpawner implements Spawner {
     this.emit(40, `Starting the server on ${this.host.name} as ${remoteUser}`);
     const request = {
       env,
-      cmd: [...this.options.cmd, '--ip=127.0.0.1', '--port=0'],
+      cmd: [...this.options.cmd, ...this.options.args],
       cwd: this.options.workDir,
       log: `server-${this.serverName || 'default'}-${randomBytes(3).toString('hex')}.log`,
       timeout: this.options.portTimeoutSeconds,
@@ -165,8 +169,8 @@ export class SshSpawner implements Spawner {
 
     // 4. Tunnelling: the hub and the proxy reach the server through a local port.
     this.emit(75, `Tunnelling 127.0.0.1 to ${this.host.name}:${got.port}`);
-    this.forward = new ForwardTunnel(conn, got.port, this.log);
-    this.localPort = await this.forward.listen(0);
+    this.forward = await ForwardTunnel.open(conn, got.port, 0, this.log);
+    this.localPort = this.forward.port;
     ctx.recordHandle(this.state());
     this.emit(90, 'Waiting for the server to answer');
     return { url: `http://127.0.0.1:${this.localPort}` };
@@ -265,12 +269,10 @@ export class SshSpawner implements Spawner {
       await conn.addReverse(this.reversePort, this.api).catch((err: Error) => this.log.warn({ host: this.host!.name, err: err.message }, 'ssh restore: reverse tunnel not (yet) re-opened'));
     }
     if (this.remotePort !== null && this.localPort !== null) {
-      this.forward = new ForwardTunnel(conn, this.remotePort, this.log);
       try {
-        await this.forward.listen(this.localPort);
+        this.forward = await ForwardTunnel.open(conn, this.remotePort, this.localPort, this.log);
       } catch (err) {
         // Another process holds the old port: the recorded URL now reaches something else.
-        this.forward = null;
         this.attachError = `the tunnel port 127.0.0.1:${this.localPort} could not be re-bound (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
       }
     }
