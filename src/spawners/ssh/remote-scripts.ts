@@ -11,7 +11,8 @@
  * listens on anything but loopback.
  *
  * CONTROL: poll / stop / sweep by process group, always checking the owner tag in the
- * environment first, so a recycled pid is never signalled.
+ * environment first, so a recycled pid is never signalled; `find TAG` gives the group of a start
+ * whose pid was never recorded (the hub died between the fork and the record).
  */
 
 const LAUNCHER = String.raw`
@@ -132,7 +133,7 @@ elif op == "stop":
         end = time.time() + wait
         while time.time() < end and group(pg, tag): time.sleep(0.1)
     print("gone" if not group(pg, tag) else "running")
-elif op == "sweep":
+elif op in ("sweep", "find"):
     prefix = sys.argv[2]
     # Only this host's network namespace: the servers the launcher (run by this sshd) started.
     mine = os.readlink("/proc/self/ns/net")
@@ -142,7 +143,7 @@ elif op == "sweep":
             if os.readlink("/proc/%s/ns/net" % d) != mine: continue
         except OSError: continue
         t = tag_of(d)
-        if t is None or not t.startswith(prefix): continue
+        if t is None or not (t == prefix if op == "find" else t.startswith(prefix)): continue
         try: user = pwd.getpwuid(os.stat("/proc/" + d).st_uid).pw_name
         except KeyError: user = str(os.stat("/proc/" + d).st_uid)
         print(json.dumps({"pgid": int(d), "tag": t, "user": user}))

@@ -140,6 +140,12 @@ export class SshSpawner implements Spawner {
     };
     const prefix = this.options.userPrefix.map((w) => fill(w, remoteUser));
     let answer: LauncherMessage | null = null;
+    // sshd closes the launcher's channel only once the launcher exits, so on abort the process
+    // group is ended at once (the launcher then reports the exit and returns).
+    const onAbort = () => {
+      if (this.pgid !== null) void conn.exec(controlCommand(prefix, this.options.python, ['stop', this.pgid, this.tag, 0])).catch(() => undefined);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
     const res = await conn.exec(launcherCommand(prefix, this.options.python), {
       input: `${JSON.stringify(request)}\n`,
       signal: ctx.signal,
@@ -156,7 +162,7 @@ export class SshSpawner implements Spawner {
           this.emit(55, `Server process ${msg.pid} started on ${this.host!.name}; waiting for it to listen`);
         } else answer = msg;
       },
-    });
+    }).finally(() => ctx.signal.removeEventListener('abort', onAbort));
     ctx.signal.throwIfAborted();
     const got = answer as LauncherMessage | null;
     if (!got || !('port' in got)) {
@@ -176,8 +182,27 @@ export class SshSpawner implements Spawner {
     return { url: `http://127.0.0.1:${this.localPort}` };
   }
 
+  /**
+   * A handle recorded before the launcher answered has no pgid: look the process up by its tag
+   * (as the user, on the recorded host). null when none carries it (yet).
+   */
+  private async findByTag(): Promise<number | null> {
+    if (this.pgid !== null || !this.host || !this.tag || this.starting) return this.pgid;
+    const res = await this.conn().exec(controlCommand(this.userPrefix(), this.options.python, ['find', this.tag]));
+    const line = res.stdout.split('\n').find((l) => l.trim());
+    if (line) this.pgid = (JSON.parse(line) as { pgid: number }).pgid;
+    return this.pgid;
+  }
+
   async poll(): Promise<PollResult> {
     if (this.final) return this.final;
+    if (this.pgid === null && this.host && !this.starting) {
+      try {
+        await this.findByTag();
+      } catch {
+        return null; // host unreachable: unknown
+      }
+    }
     if (this.pgid === null || !this.host) return this.starting ? null : { exitStatus: null, reason: 'not started' };
     if (this.attach) await this.attach;
     if (this.attachError) return { exitStatus: null, reason: this.attachError };
@@ -201,6 +226,11 @@ export class SshSpawner implements Spawner {
   }
 
   async stop(opts: StopOptions = {}): Promise<void> {
+    if (this.pgid === null && this.host && !this.starting) {
+      await this.findByTag().catch((err: Error) => {
+        throw new SpawnError(`Cannot stop the server on ${this.host!.name}: ${err.message}`);
+      });
+    }
     if (this.pgid !== null && this.host) {
       const grace = opts.immediate ? 0 : this.options.stopTimeoutSeconds;
       let res;
