@@ -41,7 +41,7 @@ export function sshOptions(t: TestHosts, patch: Partial<SshSpawnerOptions> = {})
 }
 
 afterAll(async () => {
-  closeSshConnections();
+  await closeSshConnections();
   await th?.stop();
 });
 
@@ -225,7 +225,7 @@ except OSError as e:
 
   it('a wrong host key is refused with a clear message and nothing runs on the host', async () => {
     const o = sshOptions(th, { hosts: [{ name: 'h0', address: th.hosts[0]!.address, port: 22, hostKeys: [th.wrongHostKey], acceptUnknownHostKey: false, maxSessions: 100 }] });
-    closeSshConnections();
+    await closeSshConnections();
     const logBefore = th.hosts[0]!.sshdLog().length;
     const { s, name } = make(o);
     const b = await begin(s, name, api.port);
@@ -240,7 +240,7 @@ except OSError as e:
   }, 60_000);
 
   it('an unknown host key (not in known_hosts) is refused too', async () => {
-    closeSshConnections();
+    await closeSshConnections();
     const o = sshOptions(th, { knownHostsFile: th.adminKeyFile + '.pub' });
     const { s, name } = make(o);
     const err = (await (await begin(s, name, api.port)).started.then(() => null, (e: unknown) => e)) as Error;
@@ -248,7 +248,7 @@ except OSError as e:
   }, 60_000);
 
   it('a host that is down is skipped with a progress message; the spawn goes to the next one', async () => {
-    closeSshConnections();
+    await closeSshConnections();
     const o = sshOptions(th);
     // A first host whose address answers nothing: the hub side of the veth pair has no sshd.
     o.hosts = [{ ...o.hosts[0]!, name: 'down', address: th.hosts[0]!.peerAddress, port: 2 }, o.hosts[1]!];
@@ -262,7 +262,7 @@ except OSError as e:
   }, 60_000);
 
   it('20 concurrent spawns share one SSH connection per host and spread over both hosts; stop leaves nothing', async () => {
-    closeSshConnections();
+    await closeSshConnections();
     const o = sshOptions(th);
     const all = Array.from({ length: 20 }, () => make(o));
     const runs = await Promise.all(all.map(({ s, name }) => begin(s, name, api.port)));

@@ -79,10 +79,22 @@ export class ForwardTunnel {
   close(): Promise<void> {
     if (--this.refs > 0) return Promise.resolve();
     if (byLocalPort.get(this.port) === this) byLocalPort.delete(this.port);
+    return this.closeNow();
+  }
+
+  closeNow(): Promise<void> {
+    this.refs = 0;
     const srv = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();
     if (!srv) return Promise.resolve();
     return new Promise((r) => srv.close(() => r()));
   }
+}
+
+/** Close every forward tunnel of this process (with the connections: the kind's close()). */
+export async function closeForwardTunnels(): Promise<void> {
+  const all = [...byLocalPort.values()];
+  byLocalPort.clear();
+  await Promise.all(all.map((t) => t.closeNow()));
 }

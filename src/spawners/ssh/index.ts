@@ -2,6 +2,8 @@
 import type { SpawnerKind } from '../spawner.js';
 import type { SshSpawnerOptions } from './options.js';
 import { SshSpawner } from './ssh-spawner.js';
+import { closeSshConnections as closePool } from './connection-pool.js';
+import { closeForwardTunnels } from './forward-tunnel.js';
 import { sweepSsh } from './sweep.js';
 
 export const sshSpawnerKind: SpawnerKind<SshSpawnerOptions> = {
@@ -12,5 +14,15 @@ export const sshSpawnerKind: SpawnerKind<SshSpawnerOptions> = {
 
 export { SshSpawner } from './ssh-spawner.js';
 export { SshSpawnerOptions } from './options.js';
-export { closeSshConnections, sshConnections } from './connection-pool.js';
+export { sshConnections } from './connection-pool.js';
+
+/**
+ * The kind's shared resources end here (hub shutdown, tests simulating a new hub process): every
+ * host connection and every forward tunnel. Servers keep running; the next spawner that needs a
+ * host (a start, or restore() after a restart) connects again and rebuilds its tunnels.
+ */
+export async function closeSshConnections(): Promise<void> {
+  closePool();
+  await closeForwardTunnels();
+}
 export { checkHostKey, parseKnownHosts, fingerprint } from './host-keys.js';
