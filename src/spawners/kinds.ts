@@ -5,9 +5,10 @@
 import { localSpawner } from './local/descriptor.js';
 import { swarmSpawner } from './swarm/descriptor.js';
 import { slurmSpawner } from './slurm/descriptor.js';
+import { sshSpawner } from './ssh/descriptor.js';
 
 export const spawnerKinds = {
   /** The kind of an empty config. */
   default: 'local',
-  kinds: [localSpawner, swarmSpawner, slurmSpawner],
+  kinds: [localSpawner, swarmSpawner, slurmSpawner, sshSpawner],
 } as const;

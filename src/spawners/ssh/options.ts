@@ -1,0 +1,67 @@
+/**
+ * Config block of the SSH-tunnel spawner (`spawner.ssh` in atrium.yaml): a pool of remote hosts
+ * reached over SSH, one server process per user server, tunnels both ways over one connection.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const Host = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Name of the host in logs, state and the spawn page.' }),
+    address: Type.String({ minLength: 1, description: 'Address the hub connects to (IP or DNS name).' }),
+    port: Type.Integer({ default: 22, minimum: 1, maximum: 65535 }),
+    hostKeys: Type.Array(Type.String({ pattern: '^(ssh-|ecdsa-|sk-)\\S+ [A-Za-z0-9+/=]+' }), {
+      default: [],
+      description: 'Pinned host public keys ("ssh-ed25519 AAAA…"); when given, the known_hosts file is not consulted for this host.',
+    }),
+    knownHostsFile: Type.Optional(Type.String({ pattern: '^/', description: 'known_hosts file for this host (default: the block\'s knownHostsFile).' })),
+    acceptUnknownHostKey: Type.Boolean({
+      default: false,
+      description: 'INSECURE: accept any host key of this host (logged as a warning at every connection). For throw-away test hosts only.',
+    }),
+    maxSessions: Type.Integer({ default: 100, minimum: 1, description: 'Most servers on this host at once.' }),
+  },
+  { additionalProperties: false, description: 'One remote host.' },
+);
+export type SshHost = Static<typeof Host>;
+
+export const SshSpawnerOptions = Type.Object(
+  {
+    hosts: Type.Array(Host, { default: [], description: 'The host pool; a spawn goes to the reachable host with the fewest sessions.' }),
+    knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file for hosts without pinned keys (hashed entries and [host]:port work).' }),
+    login: Type.Union([Type.Literal('admin-sudo'), Type.Literal('user-key')], {
+      default: 'admin-sudo',
+      description:
+        '"admin-sudo": the hub logs in as adminUser with adminKeyFile (one connection per host for everybody) and starts the server through userPrefix; "user-key": it logs in as the user with the private key in auth_state[userKeyAuthStateKey] (one connection per host and user).',
+    }),
+    adminUser: Type.String({ default: 'atrium', description: 'Login of the hub on every host (admin-sudo).' }),
+    adminKeyFile: Type.String({ default: '/etc/atrium/ssh/id_ed25519', pattern: '^/', description: 'Private key file of adminUser, readable by the hub only.' }),
+    userPrefix: Type.Array(Type.String(), {
+      default: ['sudo', '-n', '-H', '-u', '{username}', '--'],
+      description: 'admin-sudo: command prefix that runs a command as the user on the host ({username} is filled in), e.g. ["runuser", "-u", "{username}", "--"] when adminUser is root.',
+    }),
+    adminPrefix: Type.Array(Type.String(), {
+      default: ['sudo', '-n', '--'],
+      description: 'admin-sudo: prefix of the sweep at hub start, which reads every process\'s environment ([] when adminUser is root).',
+    }),
+    userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key: auth_state key holding the user\'s OpenSSH private key.' }),
+    remoteUser: Type.String({ default: '{username}', description: 'Unix user on the hosts; {username} is the hub user name.' }),
+    cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host.' }),
+    args: Type.Array(Type.String(), {
+      default: ['--ip=127.0.0.1', '--port=0'],
+      description:
+        'Arguments after cmd. The default makes the server bind a free port on the host\'s loopback itself (no race); command-line options beat any user config file. Whatever the server does, the launcher refuses one that listens on a non-loopback address.',
+    }),
+    python: Type.String({ default: 'python3', description: 'Python 3 on the hosts, for the small launcher that starts the server and reads back its port.' }),
+    path: Type.String({ default: '/usr/local/bin:/usr/bin:/bin', description: 'PATH of the server.' }),
+    environment: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra environment of every server; {username} is filled in.' }),
+    workDir: Type.String({ default: '', description: 'Working directory of the server ("": the user\'s home).' }),
+    connectTimeoutSeconds: Type.Number({ default: 10, minimum: 1, description: 'TCP + SSH handshake limit per host.' }),
+    keepaliveIntervalSeconds: Type.Number({ default: 10, minimum: 1, description: 'SSH keepalive interval; keepaliveCountMax missed answers close the connection.' }),
+    keepaliveCountMax: Type.Integer({ default: 3, minimum: 1 }),
+    reconnectMaxBackoffSeconds: Type.Number({ default: 30, minimum: 0.5, description: 'Longest wait between reconnect attempts (the wait doubles from 0.25 s).' }),
+    stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'After SIGTERM to the process group, time before SIGKILL.' }),
+    portTimeoutSeconds: Type.Integer({ default: 120, minimum: 1, description: 'How long the launcher waits for the server to listen.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'The SSH-tunnel spawner (spawner.kind: ssh): one process per server on a remote host, reached through SSH tunnels both ways.' },
+);
+export type SshSpawnerOptions = Static<typeof SshSpawnerOptions>;
