@@ -18,7 +18,7 @@ import { connectionFor, HostUnavailable, type HostConnection } from './connectio
 import { ForwardTunnel } from './forward-tunnel.js';
 import { addSession, hostOrder, removeSession } from './host-choice.js';
 import type { SshHost, SshSpawnerOptions } from './options.js';
-import { ProgressQueue } from './progress-queue.js';
+import { ProgressLog } from '../progress-log.js';
 import { controlCommand, launcherCommand, type LauncherMessage } from './remote-scripts.js';
 
 const NAME = /^[a-z_][a-z0-9_.-]*$/i;
@@ -43,7 +43,7 @@ export class SshSpawner implements Spawner {
   private counted = false;
   private starting = false;
   private final: PollResult = null;
-  private progressQ: ProgressQueue | null = null;
+  private progressQ: ProgressLog | null = null;
 
   constructor(
     private readonly options: SshSpawnerOptions,
@@ -63,7 +63,7 @@ export class SshSpawner implements Spawner {
   }
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
-    this.progressQ = new ProgressQueue();
+    this.progressQ = new ProgressLog();
     this.starting = true;
     this.final = null;
     try {
@@ -309,7 +309,7 @@ export class SshSpawner implements Spawner {
   }
 
   progress(): AsyncIterable<ProgressEvent> {
-    return (this.progressQ ?? ProgressQueue.ended()).iterate();
+    return (this.progressQ ?? ProgressLog.ended()).read();
   }
 }
 
