@@ -77,6 +77,16 @@
  * `scancel` (`scancel --signal=KILL` when immediate); SSH starts the remote process with the tag
  * in its environment, records host + pid (+ start time) as soon as the remote shell echoes the
  * pid, and sweeps each configured host through /proc/<pid>/environ of the login user's processes.
+ *
+ * ## Shared resources of a kind
+ *
+ * A kind may hold resources shared by all its spawners (Slurm: one squeue poller; SSH: one
+ * connection per host plus the forward tunnels' local listeners). They live at module level in the
+ * kind's folder, are created lazily by the first spawner that needs them — a `start()`, or a
+ * `restore()` after a hub restart, which must rebuild whatever the server's URL and environment
+ * depend on (SSH: the reverse tunnel on its recorded remote port, the forward tunnel on its
+ * recorded local port) — and are ended by the kind's own close function (`closeSlurmPollers`,
+ * `closeSshConnections`) or the hub process's exit. Closing them never stops a server.
  */
 import { AtriumError } from '../shared/errors.js';
 import { hostPort } from '../shared/address.js';

@@ -2,7 +2,7 @@
  * The real jupyterhub-singleuser (Debian's jupyterhub 3.0) on a network-namespace SSH host that
  * cannot reach the hub, spawned by a real hub behind atrium-proxy: login → spawn → the OAuth
  * dance through the proxy (the server's token exchange and activity reach the hub only through
- * the reverse tunnel) → notebook API → a hub restart re-attaches to the same remote process over
+ * the reverse tunnel) → notebook API → a killed SSH connection comes back → a hub restart re-attaches to the same remote process over
  * a new connection → stop leaves no process on the host.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,18 @@ describe('SSH spawner in the hub, real jupyterhub-singleuser on a namespace host
       const r = await th.api('GET', '/users/alice', { token: admin });
       return ((await r.json()) as { servers: Record<string, { last_activity: string | null }> }).servers['']?.last_activity;
     }, 30_000, 250);
+
+    // The SSH connection dies (its sshd process killed by PID): tunnels come back, same server.
+    const victims = hosts.hosts[0]!.sessionPids();
+    expect(victims.length).toBeGreaterThan(0);
+    const t0 = Date.now();
+    for (const pid of victims) process.kill(pid, 'SIGKILL');
+    await waitFor(async () => {
+      const r = await b.request('GET', '/user/alice/api/status').catch(() => null);
+      return r?.status === 200 && sshConnections()[0]!.connects === 2;
+    }, 60_000, 100);
+    console.log(`ssh reconnect (real singleuser through atrium-proxy): answered again ${Date.now() - t0} ms after the connection was killed`);
+    expect(serverState()).toEqual(before);
 
     // A hub restart, as a new process would see it: no connection, no tunnel left in memory.
     await th.restart(() => closeSshConnections());
