@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { hasCode } from '../../shared/errors.js';
 import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
@@ -71,7 +72,7 @@ export class SshSpawner implements Spawner {
     } catch (err) {
       await this.cleanup(true).catch((e: Error) => ctx.log.warn({ err: e.message }, 'ssh: cleanup after a failed start failed'));
       this.final = { exitStatus: null, reason: err instanceof Error ? err.message : String(err) };
-      if (ctx.signal.aborted && !(err instanceof SpawnError)) throw new SpawnError('The spawn was cancelled.', String(err));
+      if (ctx.signal.aborted && !hasCode(err, 'ATRIUM_ERR_SPAWN_FAILED')) throw new SpawnError('The spawn was cancelled.', String(err));
       if (err instanceof HostUnavailable) throw new SpawnError(`SSH host ${this.host?.name ?? ''} failed during the start: ${err.message}`);
       throw err;
     } finally {
