@@ -117,3 +117,44 @@ export async function restoreOfStart(output: () => string, nth: number): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Orphans and duplicates among backend objects (Swarm services, Slurm jobs) listed by the test
+ * itself: `handleOf` reads the object id out of a running row's spawner state.
+ */
+export function backendCensus(
+  h: { db(): Database.Database },
+  live: { id: string; user: string }[],
+  handleOf: (state: Record<string, unknown>) => unknown,
+): { live: number; running: number; orphans: string[]; duplicates: string[] } {
+  const db = h.db();
+  let running: string[];
+  try {
+    running = (db.prepare("SELECT state FROM servers WHERE status = 'running'").all() as { state: string }[]).map((r) =>
+      String(handleOf(JSON.parse(r.state) as Record<string, unknown>) ?? ''),
+    );
+  } finally {
+    db.close();
+  }
+  const perUser = new Map<string, number>();
+  for (const o of live) perUser.set(o.user, (perUser.get(o.user) ?? 0) + 1);
+  return {
+    live: live.length,
+    running: running.length,
+    orphans: live.filter((o) => !running.includes(o.id)).map((o) => o.id),
+    duplicates: [...perUser].filter(([, n]) => n > 1).map(([u]) => u),
+  };
+}
+
+/** True when every named user's default server is ready (admin token). */
+export async function allReady(h: { api(m: string, p: string, o?: { token?: string }): Promise<Response> }, admin: string, names: string[]): Promise<boolean> {
+  const users = (await (await h.api('GET', '/users', { token: admin })).json()) as { name: string; servers: Record<string, { ready: boolean }> }[];
+  return users.filter((u) => names.includes(u.name) && u.servers['']?.ready).length === names.length;
+}
+
+/** True when /user/NAME/api/status answers 200 through the proxy. */
+export async function answersThroughProxy(h: { url: string }, user: string): Promise<boolean> {
+  const r = await fetch(`${h.url}/user/${user}/api/status`, { redirect: 'manual', signal: AbortSignal.timeout(3000) }).catch(() => null);
+  await r?.arrayBuffer();
+  return r?.status === 200;
+}

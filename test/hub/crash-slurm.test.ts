@@ -12,7 +12,7 @@ import { startSlurm, type Slurm } from '../services/slurm.js';
 import { tempHome } from '../spawners/slurm-fixture.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { STUB_NODE, waitFor } from './harness.js';
-import { restoreOfStart } from './crash-probe.js';
+import { allReady, answersThroughProxy, backendCensus, restoreOfStart } from './crash-probe.js';
 
 const USERS = 4;
 let slurm: Slurm;
@@ -52,35 +52,7 @@ async function jobs(): Promise<Job[]> {
 }
 
 async function census(h: HubProcess) {
-  const live = await jobs();
-  const db = h.db();
-  let running: string[];
-  try {
-    running = (db.prepare("SELECT state FROM servers WHERE status = 'running'").all() as { state: string }[]).map(
-      (r) => String((JSON.parse(r.state) as { jobId?: string }).jobId ?? ''),
-    );
-  } finally {
-    db.close();
-  }
-  const perUser = new Map<string, number>();
-  for (const j of live) perUser.set(j.user, (perUser.get(j.user) ?? 0) + 1);
-  return {
-    live: live.length,
-    running: running.length,
-    orphans: live.filter((j) => !running.includes(j.id)).map((j) => j.id),
-    duplicates: [...perUser].filter(([, n]) => n > 1).map(([u]) => u),
-  };
-}
-
-async function allReady(h: HubProcess, admin: string, names: string[]): Promise<boolean> {
-  const users = (await (await h.api('GET', '/users', { token: admin })).json()) as { name: string; servers: Record<string, { ready: boolean }> }[];
-  return users.filter((u) => names.includes(u.name) && u.servers['']?.ready).length === names.length;
-}
-
-async function answersThroughProxy(h: HubProcess, user: string): Promise<boolean> {
-  const r = await fetch(`${h.url}/user/${user}/api/status`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
-  await r?.arrayBuffer();
-  return r?.status === 200;
+  return backendCensus(h, await jobs(), (state) => state.jobId);
 }
 
 function slurmHub(): Promise<HubProcess> {

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { acquireDocker, docker, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { waitFor } from './harness.js';
-import { restoreOfStart } from './crash-probe.js';
+import { allReady, answersThroughProxy, backendCensus, restoreOfStart } from './crash-probe.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 const USERS = 5;
@@ -45,35 +45,7 @@ async function services(): Promise<ServiceInfo[]> {
 }
 
 async function census(h: HubProcess) {
-  const live = await services();
-  const db = h.db();
-  let running: string[];
-  try {
-    running = (db.prepare("SELECT state FROM servers WHERE status = 'running'").all() as { state: string }[]).map(
-      (r) => (JSON.parse(r.state) as { serviceId?: string }).serviceId ?? '',
-    );
-  } finally {
-    db.close();
-  }
-  const perUser = new Map<string, number>();
-  for (const s of live) perUser.set(s.user, (perUser.get(s.user) ?? 0) + 1);
-  return {
-    live: live.length,
-    running: running.length,
-    orphans: live.filter((s) => !running.includes(s.id)).map((s) => s.id),
-    duplicates: [...perUser].filter(([, n]) => n > 1).map(([u]) => u),
-  };
-}
-
-async function allReady(h: HubProcess, admin: string, names: string[]): Promise<boolean> {
-  const users = (await (await h.api('GET', '/users', { token: admin })).json()) as { name: string; servers: Record<string, { ready: boolean }> }[];
-  return users.filter((u) => names.includes(u.name) && u.servers['']?.ready).length === names.length;
-}
-
-async function answersThroughProxy(h: HubProcess, user: string): Promise<boolean> {
-  const r = await fetch(`${h.url}/user/${user}/api/status`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
-  await r?.arrayBuffer();
-  return r?.status === 200;
+  return backendCensus(h, await services(), (state) => state.serviceId);
 }
 
 describe('hub killed with -9 during Swarm spawns', () => {

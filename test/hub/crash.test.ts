@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { waitFor } from './harness.js';
-import { census, killAllServers, liveServers, restoreOfStart } from './crash-probe.js';
+import { allReady, answersThroughProxy, census, killAllServers, liveServers, restoreOfStart } from './crash-probe.js';
 
 const USERS = 30;
 let hp: HubProcess | null = null;
@@ -40,23 +40,6 @@ function requestStart(h: HubProcess, admin: string, user: string): Promise<numbe
     },
     () => 0,
   );
-}
-
-async function answersThroughProxy(h: HubProcess, user: string): Promise<boolean> {
-  try {
-    const r = await fetch(`${h.url}/user/${user}/api/status`, { redirect: 'manual', signal: AbortSignal.timeout(3000) });
-    await r.arrayBuffer();
-    return r.status === 200;
-  } catch {
-    return false;
-  }
-}
-
-async function allReady(h: HubProcess, admin: string, names: string[]): Promise<boolean> {
-  const r = await h.api('GET', '/users', { token: admin });
-  const users = (await r.json()) as { name: string; servers: Record<string, { ready: boolean }> }[];
-  const want = new Set(names);
-  return users.filter((u) => want.has(u.name) && u.servers['']?.ready).length === names.length;
 }
 
 /** After a restart: settled means the API answered (it waits for the restore). */
