@@ -7,7 +7,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { killGroup } from './hub-process.js';
+import { expect } from 'vitest';
+import { killGroup, type HubProcess } from './hub-process.js';
+import { waitFor } from './harness.js';
 
 export interface LiveServer {
   pid: number;
@@ -157,4 +159,60 @@ export async function answersThroughProxy(h: { url: string }, user: string): Pro
   const r = await fetch(`${h.url}/user/${user}/api/status`, { redirect: 'manual', signal: AbortSignal.timeout(3000) }).catch(() => null);
   await r?.arrayBuffer();
   return r?.status === 200;
+}
+
+type Census = { live: number; running: number; orphans: string[]; duplicates: string[] };
+
+/**
+ * GET through the hub right after a restart, as a client would: a restore slower than the
+ * gate's 10 s (a loaded dockerd or slurmctld) answers 503 + Retry-After, which is allowed, so
+ * wait it out (the header must be there); anything else is returned as it came.
+ */
+export async function getAfterRestart(h: { api(m: string, p: string, o?: { token?: string }): Promise<Response> }, path: string, token: string): Promise<Response> {
+  let res = await h.api('GET', path, { token });
+  for (let i = 0; res.status === 503 && i < 30; i++) {
+    const retry = res.headers.get('retry-after');
+    console.log(`[measure] restart: 503 (${await res.text()}), Retry-After ${retry}`);
+    if (!retry) throw new Error('503 without Retry-After during the restore');
+    await new Promise((r) => setTimeout(r, Number(retry) * 1000));
+    res = await h.api('GET', path, { token });
+  }
+  return res;
+}
+
+/**
+ * After a kill and restart: log the figures, require no orphan and no duplicate (and every
+ * server back when all were ready), then start everyone again and require one backend object
+ * per user, each answering through the proxy.
+ */
+export async function checkRestoredThenRestartAll(args: {
+  h: HubProcess;
+  label: string;
+  before: number;
+  allWereReady: boolean;
+  admin: string;
+  names: string[];
+  census: () => Promise<Census>;
+  fire: () => Promise<number>[];
+}): Promise<void> {
+  const { h, label, before, admin, names, census, fire } = args;
+  const rl = await restoreOfStart(() => h.output(), 2);
+  const c = await census();
+  console.log(
+    `[measure] ${label} (before restart ${before}): after restore ${c.live}, recorded running ${c.running}, ` +
+      `orphans ${c.orphans.length}, duplicates ${c.duplicates.length}; restore adopted ${rl.restored}, stopped ${rl.stopped} rows + ${rl.orphansStopped} unowned, ${rl.ms} ms`,
+  );
+  expect(c.orphans).toEqual([]);
+  expect(c.duplicates).toEqual([]);
+  expect(c.live).toBe(c.running);
+  if (args.allWereReady) expect(c.running).toBe(names.length);
+
+  const codes = await Promise.all(fire());
+  for (const code of codes) expect([201, 202, 400]).toContain(code);
+  await waitFor(() => allReady(h, admin, names), 180_000, 500);
+  const after = await census();
+  expect(after.orphans).toEqual([]);
+  expect(after.duplicates).toEqual([]);
+  expect(after.live).toBe(names.length);
+  for (const n of names) await waitFor(() => answersThroughProxy(h, n), 30_000, 200);
 }

@@ -12,7 +12,7 @@ import { startSlurm, type Slurm } from '../services/slurm.js';
 import { tempHome } from '../spawners/slurm-fixture.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { STUB_NODE, waitFor } from './harness.js';
-import { allReady, answersThroughProxy, backendCensus, restoreOfStart } from './crash-probe.js';
+import { allReady, answersThroughProxy, backendCensus, checkRestoredThenRestartAll, getAfterRestart, restoreOfStart } from './crash-probe.js';
 
 const USERS = 4;
 let slurm: Slurm;
@@ -156,26 +156,10 @@ describe('hub killed with -9 during Slurm spawns', () => {
       const before = (await jobs()).length;
 
       await h.start();
-      expect((await h.api('GET', '/users', { token: admin })).status).toBe(200);
-      const rl = await restoreOfStart(() => h.output(), 2);
-      const c = await census(h);
-      console.log(
-        `[measure] slurm, kill at ${point} (jobs before restart ${before}): after restore jobs ${c.live}, recorded running ${c.running}, ` +
-          `orphans ${c.orphans.length}, duplicates ${c.duplicates.length}; restore adopted ${rl.restored}, stopped ${rl.stopped} rows + ${rl.orphansStopped} unowned, ${rl.ms} ms`,
-      );
-      expect(c.orphans).toEqual([]);
-      expect(c.duplicates).toEqual([]);
-      expect(c.live).toBe(c.running);
-      if (point === 'all ready') expect(c.running).toBe(USERS);
-
-      const codes = await Promise.all(fire());
-      for (const code of codes) expect([201, 202, 400]).toContain(code);
-      await waitFor(() => allReady(h, admin, names), 180_000, 500);
-      const after = await census(h);
-      expect(after.orphans).toEqual([]);
-      expect(after.duplicates).toEqual([]);
-      expect(after.live).toBe(USERS);
-      for (const n of names) await waitFor(() => answersThroughProxy(h, n), 30_000, 200);
+      expect((await getAfterRestart(h, '/users', admin)).status).toBe(200);
+      await checkRestoredThenRestartAll({
+        h, label: `slurm, kill at ${point} (jobs)`, before, allWereReady: point === 'all ready', admin, names, census: () => census(h), fire,
+      });
     }, 420_000);
   }
 });

@@ -4,14 +4,13 @@
  * atrium-proxy and a real Docker Engine in Swarm mode (test/services/docker.ts). Services are
  * counted through the Docker CLI by the hub's `atrium.hub` label, independent of the hub.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { acquireDocker, docker, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { waitFor } from './harness.js';
-import { allReady, answersThroughProxy, backendCensus, restoreOfStart } from './crash-probe.js';
+import { allReady, backendCensus, checkRestoredThenRestartAll, getAfterRestart } from './crash-probe.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 const USERS = 5;
@@ -85,35 +84,10 @@ describe('hub killed with -9 during Swarm spawns', () => {
       const before = (await services()).length;
 
       await h.start();
-      // A restore slower than the gate's 10 s (a loaded dockerd) answers 503 + Retry-After: allowed,
-      // so wait it out as a client would.
-      let users = await h.api('GET', '/users', { token: admin });
-      for (let i = 0; users.status === 503 && i < 30; i++) {
-        console.log(`[measure] swarm restart: 503 (${await users.text()}), Retry-After ${users.headers.get('retry-after')}`);
-        expect(users.headers.get('retry-after')).toBeTruthy();
-        await sleep(Number(users.headers.get('retry-after')) * 1000);
-        users = await h.api('GET', '/users', { token: admin });
-      }
-      expect(users.status).toBe(200);
-      const rl = await restoreOfStart(() => h.output(), 2);
-      const c = await census(h);
-      console.log(
-        `[measure] swarm, kill at ${point} (services before restart ${before}): after restore services ${c.live}, recorded running ${c.running}, ` +
-          `orphans ${c.orphans.length}, duplicates ${c.duplicates.length}; restore adopted ${rl.restored}, stopped ${rl.stopped} rows + ${rl.orphansStopped} unowned, ${rl.ms} ms`,
-      );
-      expect(c.orphans).toEqual([]);
-      expect(c.duplicates).toEqual([]);
-      expect(c.live).toBe(c.running);
-      if (point === 'all ready') expect(c.running).toBe(USERS);
-
-      const codes = await Promise.all(fire());
-      for (const code of codes) expect([201, 202, 400]).toContain(code);
-      await waitFor(() => allReady(h, admin, names), 180_000, 500);
-      const after = await census(h);
-      expect(after.orphans).toEqual([]);
-      expect(after.duplicates).toEqual([]);
-      expect(after.live).toBe(USERS);
-      for (const n of names) await waitFor(() => answersThroughProxy(h, n), 30_000, 200);
+      expect((await getAfterRestart(h, '/users', admin)).status).toBe(200);
+      await checkRestoredThenRestartAll({
+        h, label: `swarm, kill at ${point} (services)`, before, allWereReady: point === 'all ready', admin, names, census: () => census(h), fire,
+      });
     }, 420_000);
   }
 });
