@@ -23,7 +23,7 @@ import { adminPages } from './pages/admin.js';
 import { tokenPages } from './pages/token.js';
 import { redirectPages } from './pages/redirects.js';
 import { headerSafeUrl } from '../shared/url-text.js';
-import { restoreGateHook } from './spawn/restore-gate.js';
+import { restoreGateWait } from './spawn/restore-gate.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,11 +58,15 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   await app.register(cookie);
 
-  // 2. Headers every hub response carries, and latency metrics.
+  // 2. Headers every hub response carries, and latency metrics. After a restart, requests that
+  //    touch servers wait here until the restore knows their state (spawn/restore-gate.ts).
+  const restoring = restoreGateWait(hub.urls, () => hub.spawns.gate);
   app.addHook('onRequest', async (req, reply) => {
     hub.stores.health.checkStorage();
     reply.headers(API_HEADERS);
     (req as FastifyRequest & { t0?: number }).t0 = performance.now();
+    const wait = restoring(req);
+    if (wait) await wait;
   });
   // A Location outside Latin-1 would make Node throw while writing the head (a 500); every hub
   // redirect already goes through pages/safe-redirect.ts, this catches any that does not.
@@ -79,9 +83,6 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
       (performance.now() - t0) / 1000,
     );
   });
-
-  // 2b. After a restart, requests that touch servers wait until the restore knows their state.
-  app.addHook('onRequest', restoreGateHook(hub.urls, () => hub.spawns.gate));
 
   // 3. Errors: one classifier (error-classify.ts) decides status, message and log level;
   //    a database that is locked or gone is an expected failure (503), not a bug.

@@ -10,7 +10,7 @@
  * some server (home, admin, user models, spawn, OAuth for singleuser), and an allow-list of the
  * few that never do cannot forget a new route that does.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { HubUrls } from '../urls.js';
 import { atriumError } from '../errors.js';
 
@@ -51,15 +51,19 @@ export class RestoreGate {
   }
 }
 
-/** fastify onRequest hook: holds every request except those that never touch server state. */
-export function restoreGateHook(urls: Pick<HubUrls, 'hub'>, gateOf: () => RestoreGate) {
+/**
+ * For the hub's onRequest hook: a promise to wait on while the restore runs, for every request
+ * except those that never touch server state; undefined (nothing to wait for, no promise made)
+ * once the gate is open, which is every request after the first second of a hub's life.
+ */
+export function restoreGateWait(urls: Pick<HubUrls, 'hub'>, gateOf: () => RestoreGate) {
   const free = [`${urls.hub}api/health`, `${urls.hub}health`, `${urls.hub}api/info`, `${urls.hub}api/metrics`, `${urls.hub}metrics`, `${urls.hub}static/`];
   const root = `${urls.hub}api`;
-  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+  return (req: FastifyRequest): Promise<void> | undefined => {
     const gate = gateOf();
-    if (gate.isOpen || req.method === 'OPTIONS') return;
+    if (gate.isOpen || req.method === 'OPTIONS') return undefined;
     const path = req.url.split('?')[0]!;
-    if (path === root || path === `${root}/` || free.some((p) => path === p || (p.endsWith('/') && path.startsWith(p)))) return;
-    await gate.enter();
+    if (path === root || path === `${root}/` || free.some((p) => path === p || (p.endsWith('/') && path.startsWith(p)))) return undefined;
+    return gate.enter();
   };
 }
