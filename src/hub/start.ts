@@ -23,6 +23,7 @@ import { classifyError, logClassified } from './error-classify.js';
 import { ProxyProcess } from './proxy-process.js';
 import { checkedUsername } from './auth/pipeline.js';
 import { VERSION } from '../version.js';
+import { IdleCuller } from './culler/culler.js';
 
 export interface RunningHub {
   app: FastifyInstance;
@@ -32,6 +33,8 @@ export interface RunningHub {
   /** Public URL of the proxy (child proxy), e.g. http://127.0.0.1:8000. */
   publicUrl: string;
   proxyProcess: ProxyProcess | null;
+  /** The built-in idle culler, when culler.enabled. */
+  culler: IdleCuller | null;
   /** Graceful stop: servers, proxy and routes keep running. */
   close(): Promise<void>;
 }
@@ -168,10 +171,14 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     stores.sessions.deleteExpired(new Date().toISOString());
   });
 
+  const culler = config.culler.enabled ? new IdleCuller(hub, { recordProxyActivity: (r) => recordProxyActivity(stores, r) }) : null;
+  culler?.start();
+
   closeFn = async () => {
     if (shuttingDown) return;
     shuttingDown = true;
     for (const t of timers) clearInterval(t);
+    await culler?.close();
     hub.spawns.detach();
     await app.close();
     await authenticator.close?.().catch(() => undefined);
@@ -180,7 +187,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     stores.db.close();
     log.info('hub stopped; user servers and the proxy keep running');
   };
-  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, close: () => closeFn() };
+  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, culler, close: () => closeFn() };
 }
 
 /**

@@ -80,8 +80,9 @@ export function findToken(hub: HubContext, token: string): { token: TokenRow; us
       // Only a record of use: a locked database must not turn a read into a failure.
       hub.stores.health.bookkeeping(() => {
         hub.stores.tokens.touch(row.id, iso);
-        // Server tokens report activity through the activity API, not by being used.
-        if (!row.note.startsWith('Server at ')) hub.stores.users.touch(user.id, iso);
+        // Server tokens report activity through the activity API, not by being used; tokens tied
+        // to a server (its own, the idle culler's probe) are never the user's activity.
+        if (row.server_id == null && !row.note.startsWith('Server at ')) hub.stores.users.touch(user.id, iso);
       });
     }
     return { token: row, user };

@@ -173,6 +173,50 @@ export const SpawnerSection = Obj(
   'How single-user servers are started.',
 );
 
+// The built-in idle culler (issue 10 item 7; src/hub/culler/).
+export const CullerSection = Obj(
+  {
+    enabled: Type.Boolean({ default: false, description: 'Stop servers that have been idle longer than timeoutSeconds (off by default).' }),
+    timeoutSeconds: Type.Integer({ default: 3600, minimum: 1, description: 'A server with no activity for this long is stopped. Activity comes from the single-user server\'s reports, the proxy, and the server\'s own /api/status; a busy kernel or an open kernel connection counts as activity now.' }),
+    intervalSeconds: Type.Integer({ default: 300, minimum: 1, description: 'How often servers are checked (jupyterhub-idle-culler checks every timeout/2; a shorter interval costs one proxy read and a database scan).' }),
+    maxAgeSeconds: Type.Integer({ default: 0, minimum: 0, description: 'Stop any server older than this, busy or not (0 = no limit).' }),
+    removeNamedServers: Type.Boolean({ default: false, description: 'Delete a culled named server (as DELETE with remove=true), not only stop it.' }),
+    cullUsers: Type.Boolean({ default: false, description: 'Delete users who have no server running and no activity for timeoutSeconds (their files are not touched; they can log in again).' }),
+    cullAdminUsers: Type.Boolean({ default: false, description: 'Cull admins\' servers (and, with cullUsers, admins) too.' }),
+    inspectKernels: Type.Boolean({ default: true, description: 'Ask each server\'s /api/kernels and /api/status with a short-lived hub-issued token scoped to that server, so a long computation with no browser open is not culled.' }),
+    concurrency: Type.Integer({ default: 10, minimum: 1, maximum: 100, description: 'Servers inspected or stopped at once.' }),
+  },
+  'The built-in idle culler (like jupyterhub-idle-culler, which keeps working against the REST API too).',
+);
+
+// JupyterHub services (issue 10 item 8; src/hub/services/).
+export const ServiceEntry = Type.Object(
+  {
+    name: Type.String({ description: 'Service name: 1 to 30 characters, lowercase letters, digits and single hyphens (the server-name rule). Served at /services/NAME/.' }),
+    url: Type.Optional(Type.String({ format: 'uri', description: 'Where the service listens (http://127.0.0.1:PORT). With a url, the proxy routes /services/NAME/ there and the service may log users in with OAuth.' })),
+    apiToken: Type.Optional(Type.String({ minLength: 16, description: 'The service\'s API token (use ${ENV_VAR}); kept only as a hash. Without one, a managed service gets a fresh token at each start.' })),
+    scopes: StringList('Scopes the service\'s token holds, e.g. ["list:users", "read:users:activity", "admin:servers", "delete:users"] for an idle culler.'),
+    roles: StringList('Default roles whose scopes the service holds besides `scopes`: "admin" or "user".'),
+    command: StringList('Command the hub runs and keeps running (restarted with back-off, stopped with the hub). Empty = an external service.'),
+    environment: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra environment for the command (on top of the JUPYTERHUB_* variables).' }),
+    cwd: Type.Optional(Type.String({ description: 'Working directory of the command.' })),
+    oauthNoConfirm: Type.Boolean({ default: false, description: 'Skip the "Authorize access" page when a user logs in to the service.' }),
+    oauthClientId: Type.Optional(Type.String({ description: 'OAuth client id (default service-NAME).' })),
+    oauthRedirectUri: Type.Optional(Type.String({ description: 'OAuth redirect URI (default /services/NAME/oauth_callback under the base URL).' })),
+    accessUsers: StringList('Users who may log in to the service with OAuth (admins always may).'),
+    accessGroups: StringList('Groups whose members may log in to the service with OAuth.'),
+    accessAllUsers: Type.Boolean({ default: false, description: 'Every user may log in to the service with OAuth.' }),
+    display: Type.Boolean({ default: true, description: 'Listed in the services API model (display flag).' }),
+    info: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Free-form information shown in the service model.' }),
+  },
+  { additionalProperties: false, description: 'One service.' },
+);
+
+export const ServicesSection = Type.Array(ServiceEntry, {
+  default: [],
+  description: 'JupyterHub services: programs with their own API token, optionally routed at /services/NAME/ and run by the hub.',
+});
+
 /** The keys every hooks[] entry has; its options block (e.g. ldapAccount) comes on top. */
 type HookEntryBase = TObject<{ kind: TString; timeoutSeconds: TNumber }>;
 
@@ -204,6 +248,8 @@ export const AtriumConfigSchema = Type.Object(
       [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
       { default: 'info', description: 'pino log level for hub and proxy.' },
     ),
+    culler: CullerSection,
+    services: ServicesSection,
     metrics: Obj(
       {
         authenticate: Type.Boolean({ default: true, description: '/hub/metrics needs a token with read:metrics.' }),
