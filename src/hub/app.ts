@@ -15,7 +15,7 @@ import { usersApi } from './api/users.js';
 import { serversApi } from './api/servers.js';
 import { tokensApi } from './api/tokens.js';
 import { groupsApi } from './api/groups.js';
-import { hubApi } from './api/hub.js';
+import { hubApi, type ShutdownRequest } from './api/hub.js';
 import { oauthProvider } from './oauth/provider.js';
 import { loginPages } from './pages/login.js';
 import { spawnPages } from './pages/spawn.js';
@@ -36,7 +36,7 @@ const API_HEADERS = {
   'Access-Control-Allow-Headers': 'accept, content-type, authorization',
 };
 
-export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => void } = {}): Promise<FastifyInstance> {
+export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: ShutdownRequest) => void } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: hub.log.child({ component: 'http' }) as FastifyBaseLogger,
     // No per-request log lines: the latency histogram covers requests.

@@ -5,6 +5,7 @@
 import type { Authenticator } from '../authenticators/authenticator.js';
 import type { SpawnManager } from './spawn/manager.js';
 import type { SpawnDeps } from './spawn/deps.js';
+import type { ServiceRegistry } from './services/registry.js';
 
 export type { HubUrls } from './urls.js';
 
@@ -16,6 +17,8 @@ export interface HubContext extends SpawnDeps {
    * tell its X-Forwarded-For from one any local process wrote (auth/client-address.ts).
    */
   proxyProof: string;
+  /** Configured JupyterHub services (services/registry.ts); absent in contexts built by tests. */
+  services?: ServiceRegistry;
   /** Name of the Atrium version the hub reports (X-JupyterHub-Version stays 3.0.0 for compatibility). */
   version: string;
 }

@@ -39,7 +39,8 @@ export function routespecToPath(routespec: string): string {
 }
 
 export class ProxyClient {
-  private readonly apiUrl: string;
+  private apiUrl: string;
+  private authToken: string;
   private readonly timeoutMs: number;
   private readonly retryForMs: number;
   private inFlight = 0;
@@ -47,8 +48,20 @@ export class ProxyClient {
 
   constructor(private readonly opts: ProxyClientOptions) {
     this.apiUrl = opts.apiUrl.replace(/\/+$/, '');
+    this.authToken = opts.authToken;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.retryForMs = opts.retryForMs ?? 30_000;
+  }
+
+  /** PATCH /hub/api/proxy: point the client at another proxy API URL and/or token (as JupyterHub). */
+  reconfigure(o: { apiUrl?: string; authToken?: string }): void {
+    if (o.apiUrl !== undefined) this.apiUrl = o.apiUrl.replace(/\/+$/, '');
+    if (o.authToken !== undefined) this.authToken = o.authToken;
+  }
+
+  /** The API URL and token in use now (they change with reconfigure). */
+  get current(): { apiUrl: string; authToken: string } {
+    return { apiUrl: this.apiUrl, authToken: this.authToken };
   }
 
   /** CHP keys ('/user/alice') → data including target and last_activity. */
@@ -103,7 +116,7 @@ export class ProxyClient {
         res = await fetch(url, {
           method,
           headers: {
-            authorization: `token ${this.opts.authToken}`,
+            authorization: `token ${this.authToken}`,
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
           body,

@@ -24,6 +24,9 @@ import { ProxyProcess } from './proxy-process.js';
 import { checkedUsername } from './auth/pipeline.js';
 import { VERSION } from '../version.js';
 import { IdleCuller } from './culler/culler.js';
+import { ServiceRegistry } from './services/registry.js';
+import { ServiceProcess, serviceEnv } from './services/process.js';
+import type { ShutdownRequest } from './api/hub.js';
 
 export interface RunningHub {
   app: FastifyInstance;
@@ -86,6 +89,11 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     secure: config.hub.publicUrl?.startsWith('https:') ?? false,
   };
   const proxy = new ProxyClient({ apiUrl: config.proxy.apiUrl, authToken: proxyToken, log: log.child({ component: 'proxy-client' }) });
+  const services = new ServiceRegistry(config, base);
+  services.syncOAuthClients(stores);
+  const serviceRoutes = [...services.byName.values()]
+    .filter((s) => s.prefix && s.config.url)
+    .map((s) => ({ spec: s.prefix, target: new URL(s.config.url!).origin, user: '', server: '', service: s.name }));
   // The route keeper and the spawn manager know each other only through these closures.
   let spawns: SpawnManager | undefined;
   const routes = new RouteKeeper({
@@ -93,14 +101,14 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     log: log.child({ component: 'routes' }),
     metrics,
     hubRoute: { spec: base, get target() { return urls.hubTarget; } },
-    wanted: () => spawns?.wantedRoutes() ?? [],
+    wanted: () => [...(spawns?.wantedRoutes() ?? []), ...serviceRoutes],
     pendingSpecs: () => spawns?.pendingSpecs() ?? new Set<string>(),
     onActivity: (r) => recordProxyActivity(stores, r),
   });
   const deps: SpawnDeps = { config, log, stores, cipher, urls, spawnerKind, spawnerOptions, hooks, metrics, routes };
   spawns = new SpawnManager(deps);
   // One object: a SIGHUP reload swaps `config` on it, and the manager sees the same object.
-  const hub: HubContext = Object.assign(deps, { authenticator, spawns, proxyProof, version: VERSION });
+  const hub: HubContext = Object.assign(deps, { authenticator, spawns, proxyProof, services, version: VERSION });
 
   // Users named in the config exist from the start, admins get their flag (as JupyterHub does).
   for (const raw of config.authenticator.adminUsers) {
@@ -111,7 +119,13 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
 
   let shuttingDown = false;
   let closeFn: () => Promise<void> = async () => undefined;
-  const app = await buildApp(hub, { requestShutdown: () => void closeFn() });
+  let stopProxyOnClose = false;
+  const app = await buildApp(hub, {
+    requestShutdown: (o: ShutdownRequest) => {
+      stopProxyOnClose = o.proxy;
+      void closeFn();
+    },
+  });
   await app.listen({ host: config.hub.ip, port: config.hub.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.hub.port;
@@ -161,7 +175,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
       return;
     }
     // An external proxy may have restarted with an empty table: a cheap probe of one route.
-    if (await routeTableLost(hub, proxy, config.proxy.apiUrl, proxyToken)) {
+    if (await routeTableLost(hub, proxy, proxy.current.apiUrl, proxy.current.authToken)) {
       log.warn('the proxy lost its routing table; restoring routes');
       await hub.routes.reconcile();
     }
@@ -171,6 +185,16 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     stores.sessions.deleteExpired(new Date().toISOString());
   });
 
+  // Managed services start once the hub answers (they call its API at start) and routes exist.
+  const serviceProcs = [...services.byName.values()]
+    .filter((s) => s.config.command.length > 0)
+    .map((s) => new ServiceProcess(s, {
+      env: serviceEnv(s, { apiUrl: urls.apiForServers, base, hubEnv: env }),
+      logDir: join(stateDir, 'logs'),
+      log: log.child({ component: 'service', service: s.name }),
+    }));
+  for (const p of serviceProcs) p.start();
+
   const culler = config.culler.enabled ? new IdleCuller(hub, { recordProxyActivity: (r) => recordProxyActivity(stores, r) }) : null;
   culler?.start();
 
@@ -179,12 +203,20 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
     shuttingDown = true;
     for (const t of timers) clearInterval(t);
     await culler?.close();
+    await Promise.allSettled(serviceProcs.map((p) => p.stop()));
     hub.spawns.detach();
     await app.close();
     await authenticator.close?.().catch(() => undefined);
     for (const h of hooks) await h.hook.close?.().catch(() => undefined);
     await spawnerKind.close?.().catch(() => undefined);
     stores.db.close();
+    if (stopProxyOnClose && proxyProcess) {
+      // POST /hub/api/shutdown {"proxy": true}: the one case where the proxy goes with the hub.
+      await proxyProcess.stop().catch((err) => log.warn({ err: String(err) }, 'could not stop the proxy'));
+      log.info('hub and proxy stopped (shutdown with proxy: true); user servers keep running');
+      return;
+    }
+    if (stopProxyOnClose) log.warn('shutdown asked to stop the proxy, but it is external (proxy.external); it keeps running');
     log.info('hub stopped; user servers and the proxy keep running');
   };
   return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, culler, close: () => closeFn() };

@@ -80,6 +80,10 @@ export const catalogue = {
   ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
+  // JupyterHub API extras and services (issue 10 item 8).
+  ATRIUM_ERR_USER_NAME_TAKEN: { status: 400, message: 'That user name is taken', when: 'PATCH /hub/api/users/NAME renames a user onto the name of another user (400, as JupyterHub).' },
+  ATRIUM_ERR_SERVICE_NOT_FOUND: { status: 404, message: 'No such service', when: 'GET /hub/api/services/NAME names no configured service (JupyterHub 3.0 answers 500 there).' },
+  ATRIUM_ERR_TOKEN_DEPRECATED: { status: 404, message: 'Deprecated endpoint: POST /hub/api/authorizations/token was removed in JupyterHub 2.0; use POST /hub/api/users/NAME/tokens', when: 'A client uses the token request endpoint JupyterHub 2.0 removed.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

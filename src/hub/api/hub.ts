@@ -2,11 +2,17 @@
 import type { FastifyInstance } from 'fastify';
 import { atriumError } from '../errors.js';
 import { needsScope, pageOf, paged } from './guard.js';
-import { objectBody } from './body.js';
+import { jsonBody, objectBody } from './body.js';
 import { JUPYTERHUB_COMPAT_VERSION } from '../context.js';
 import { keyToSpec } from '../spawn/routes.js';
+import { servicesApi } from '../services/api.js';
 
-export async function hubApi(app: FastifyInstance, opts: { requestShutdown: () => void }): Promise<void> {
+export interface ShutdownRequest {
+  /** Also stop the proxy the hub started ({"proxy": true}); by default it outlives the hub. */
+  proxy: boolean;
+}
+
+export async function hubApi(app: FastifyInstance, opts: { requestShutdown: (o: ShutdownRequest) => void }): Promise<void> {
   const hub = app.hub;
 
   app.get('/api', async () => ({ version: JUPYTERHUB_COMPAT_VERSION, atrium: hub.version }));
@@ -55,7 +61,8 @@ export async function hubApi(app: FastifyInstance, opts: { requestShutdown: () =
       );
     }
     reply.code(202);
-    setImmediate(opts.requestShutdown);
+    const proxy = body.proxy === true;
+    setImmediate(() => opts.requestShutdown({ proxy }));
     return { message: 'Shutting down Hub' };
   });
 
@@ -81,4 +88,30 @@ export async function hubApi(app: FastifyInstance, opts: { requestShutdown: () =
     reply.code(200).type('application/json');
     return '';
   });
+
+  app.patch('/api/proxy', async (req, reply) => {
+    needsScope(hub, req, ['proxy']);
+    if (jsonBody(req) === null) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'need JSON body: {"api_url": ..., "auth_token": ...}');
+    const body = objectBody(req);
+    const unknown = Object.keys(body).filter((k) => k !== 'api_url' && k !== 'auth_token');
+    if (unknown.length) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Unknown keys: ${unknown.join(', ')} (only api_url and auth_token)`);
+    const change: { apiUrl?: string; authToken?: string } = {};
+    if (body.api_url !== undefined) {
+      if (typeof body.api_url !== 'string' || !URL.canParse(body.api_url) || !/^https?:$/.test(new URL(body.api_url).protocol)) {
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'api_url must be an http:// or https:// URL');
+      }
+      change.apiUrl = body.api_url;
+    }
+    if (body.auth_token !== undefined) {
+      if (typeof body.auth_token !== 'string' || body.auth_token === '') throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'auth_token must be a non-empty string');
+      change.authToken = body.auth_token;
+    }
+    hub.routes.reconfigure(change);
+    if (Object.keys(change).length) hub.log.warn({ apiUrl: change.apiUrl, tokenChanged: change.authToken !== undefined }, 'proxy API settings changed through the API (until the next hub start)');
+    await hub.routes.reconcile();
+    reply.code(200).type('application/json');
+    return '';
+  });
+
+  await app.register(servicesApi);
 }

@@ -16,6 +16,8 @@ export async function usersApi(app: FastifyInstance): Promise<void> {
 
   app.get('/api/user', async (req) => {
     const ident = authenticated(hub, req);
+    // A service's token: JupyterHub answers the service model (services/registry.ts).
+    if (ident.service && hub.services) return { ...hub.services.model(ident.service), session_id: null, scopes: [...ident.scopes].sort() };
     const model = userModel(hub, ident, ident.user, { extraScopes: identifyScopes(ident.user.name) });
     // session_id is the token's (JupyterHub's SelfAPIHandler): null for cookie auth.
     return { ...model, session_id: ident.via === 'token' ? ident.sessionId : null, scopes: [...ident.scopes].sort() };
@@ -96,7 +98,7 @@ export async function usersApi(app: FastifyInstance): Promise<void> {
     if (body.name !== undefined) {
       if (typeof body.name !== 'string') throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'name must be a string');
       const newName = checkedUsername(hub, body.name);
-      if (newName !== u.name && hub.stores.users.get(newName)) throw atriumError('ATRIUM_ERR_USER_EXISTS', `User ${newName} already exists`);
+      if (newName !== u.name && hub.stores.users.get(newName)) throw atriumError('ATRIUM_ERR_USER_NAME_TAKEN', `User ${newName} already exists`);
       if (hub.stores.servers.ofUser(u.id).some((s) => hub.spawns.get(u.name, s.name))) {
         throw atriumError('ATRIUM_ERR_SERVER_RUNNING', 'Stop the user\'s servers before renaming them');
       }

@@ -10,6 +10,7 @@ import type { TokenRow, UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
 import { checkTokenHash, hashToken, tokenPrefix } from './crypto.js';
 import { expandScopes, intersectScopes, roleScopes } from './scopes.js';
+import type { Service } from '../services/registry.js';
 
 export const LOGIN_COOKIE = 'atrium-hub-login';
 export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
@@ -22,7 +23,14 @@ export interface Identity {
   scopes: Set<string>;
   /** The browser session the token or cookie belongs to (jupyterhub-session-id), if any. */
   sessionId: string | null;
+  /**
+   * Set when a service's token is calling. `user` is then a placeholder that matches no user
+   * (id 0, empty name); what the service may do is in `scopes`.
+   */
+  service?: Service;
 }
+
+const NO_USER: UserRow = Object.freeze({ id: 0, name: '', admin: 0, created: '', last_activity: null, auth_state: null });
 
 const TOKEN_HEADER = /^(?:token|bearer)\s+(\S+)$/i;
 const ACTIVITY_RESOLUTION_MS = 30_000;
@@ -44,13 +52,21 @@ export function userScopes(user: UserRow): Set<string> {
   return expandScopes(roleScopes(user.admin ? ['user', 'admin'] : ['user']), user.name);
 }
 
+/** A user's scopes plus access to the services configured to let them in (services/registry.ts). */
+export function principalScopes(hub: HubContext, user: UserRow): Set<string> {
+  const base = userScopes(user);
+  const extra = hub.services?.accessScopesFor(user, groupsResolver(hub)) ?? [];
+  for (const s of extra) base.add(s);
+  return base;
+}
+
 export function identifyScopes(name: string): string[] {
   return [`read:users:name!user=${name}`, `read:users:groups!user=${name}`];
 }
 
 /** Effective scopes of a token: its own (expanded), narrowed to what its owner holds. */
 export function tokenScopes(hub: HubContext, token: TokenRow, owner: UserRow): Set<string> {
-  const ownerScopes = userScopes(owner);
+  const ownerScopes = principalScopes(hub, owner);
   const raw = JSON.parse(token.scopes) as string[];
   if (raw.includes('inherit')) return ownerScopes;
   let serverOfClient: string | undefined;
@@ -108,7 +124,7 @@ export function sessionFromCookie(hub: HubContext, req: FastifyRequest): Identit
   }
   const user = hub.stores.users.getById(row.user_id);
   if (!user) return null;
-  return { user, via: 'cookie', scopes: userScopes(user), sessionId: row.session_id };
+  return { user, via: 'cookie', scopes: principalScopes(hub, user), sessionId: row.session_id };
 }
 
 /** JupyterHub's rule for cookie-authenticated API requests. */
@@ -134,6 +150,8 @@ function apiCookieAllowed(hub: HubContext, req: FastifyRequest): boolean {
 export function identifyApi(hub: HubContext, req: FastifyRequest): Identity | null {
   const t = headerToken(req);
   if (t) {
+    const service = hub.services?.findToken(t);
+    if (service) return { user: NO_USER, via: 'token', scopes: new Set(service.scopes), sessionId: null, service };
     const found = findToken(hub, t);
     if (!found) return null;
     return {

@@ -47,7 +47,7 @@ export const ROLES: Record<string, string[]> = {
 };
 
 export interface Filter {
-  kind: 'user' | 'server' | 'group';
+  kind: 'user' | 'server' | 'group' | 'service';
   value: string;
 }
 
@@ -59,7 +59,7 @@ export function parseScope(s: string): { name: string; filter: Filter | null; ba
   if (f === 'user' || f === 'server') return { name, filter: null, bareFilter: f };
   const eq = f.indexOf('=');
   const kind = f.slice(0, eq);
-  if (eq < 0 || !['user', 'server', 'group'].includes(kind)) throw new Error(`invalid scope filter in ${s}`);
+  if (eq < 0 || !['user', 'server', 'group', 'service'].includes(kind)) throw new Error(`invalid scope filter in ${s}`);
   return { name, filter: { kind: kind as Filter['kind'], value: f.slice(eq + 1) } };
 }
 

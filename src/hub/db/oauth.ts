@@ -61,6 +61,11 @@ export class OAuthStore {
     this.q("DELETE FROM oauth_clients WHERE server_id = ? AND id != 'jupyterhub'").run(serverId);
   }
 
+  /** Clients that belong to no server and are not the built-in one: services' clients. */
+  serviceClientIds(): string[] {
+    return this.q<[], { id: string }>("SELECT id FROM oauth_clients WHERE server_id IS NULL AND id != 'jupyterhub'").all().map((r) => r.id);
+  }
+
   insertCode(c: OAuthCodeRow): void {
     this.q(
         `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, session_id, expires_at)

@@ -16,6 +16,7 @@ import { atriumError, catalogue, type AtriumError } from '../errors.js';
 import { classifyError, logClassified } from '../error-classify.js';
 import type { OAuthClientRow } from '../db/oauth.js';
 import { encodeComponent, redirect } from '../pages/safe-redirect.js';
+import { accessScope, type Service } from '../services/registry.js';
 
 const CODE_TTL_MS = 300_000;
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -69,6 +70,8 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
       redirect(reply, `${client.redirect_uri}${sep}error=unsupported_response_type${q.state ? `&state=${encodeComponent(q.state)}` : ''}`, 302);
       return { error: reply };
     }
+    const service = client.server_id == null ? hub.services?.byClientId(client.id) : undefined;
+    if (service) return validateService(reply, ident, client, q, service);
     const server = client.server_id != null ? hub.stores.servers.getById(client.server_id) : undefined;
     const owner = server ? hub.stores.users.getById(server.user_id) : undefined;
     if (!server || !owner) return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_CLIENT', 'This OAuth client belongs to no server.'));
@@ -85,6 +88,26 @@ export async function oauthProvider(app: FastifyInstance): Promise<void> {
       return { error: reply };
     }
     return { client, scopes: requested.sort(), own: owner.id === ident.user.id };
+  }
+
+  /**
+   * A service's client (services/registry.ts): the user needs access:services for it (admins hold
+   * it unfiltered, others through the service's accessUsers/accessGroups/accessAllUsers); the
+   * confirmation page is skipped only with oauthNoConfirm, as in JupyterHub.
+   */
+  function validateService(reply: FastifyReply, ident: Identity, client: OAuthClientRow, q: AuthorizeQuery, service: Service) {
+    const access = accessScope(service.name);
+    if (!ident.scopes.has('access:services') && !ident.scopes.has(access)) {
+      return refuse(reply, atriumError('ATRIUM_ERR_OAUTH_ACCESS', `You do not have permission to access Service ${service.name}`));
+    }
+    const allowed = new Set<string>([...(JSON.parse(client.allowed_scopes) as string[]), 'read:users:name!user', 'read:users:groups!user', access]);
+    const requested = q.scope ? q.scope.split(/\s+/).filter((s) => s && s !== 'identify') : [...allowed];
+    if (requested.some((s) => !allowed.has(s))) {
+      const sep = client.redirect_uri.includes('?') ? '&' : '?';
+      redirect(reply, `${client.redirect_uri}${sep}error=invalid_scope${q.state ? `&state=${encodeComponent(q.state)}` : ''}`, 302);
+      return { error: reply };
+    }
+    return { client, scopes: requested.sort(), own: service.config.oauthNoConfirm };
   }
 
   function issueCode(reply: FastifyReply, ident: Identity, client: OAuthClientRow, scopes: string[], state: string | undefined) {

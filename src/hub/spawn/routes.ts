@@ -11,6 +11,7 @@ export interface ProxyApi {
   getRoutes(): Promise<Record<string, Record<string, unknown>>>;
   addRoute(routespec: string, target: string, data: Record<string, unknown>): Promise<void>;
   deleteRoute(routespec: string): Promise<void>;
+  reconfigure?(o: { apiUrl?: string; authToken?: string }): void;
 }
 
 export interface WantedRoute {
@@ -19,6 +20,8 @@ export interface WantedRoute {
   target: string;
   user: string;
   server: string;
+  /** Set for a service's route (/services/NAME/): the route data names the service, not a user. */
+  service?: string;
 }
 
 /** CHP keys are decoded and have no trailing slash ('/user/alice'); routespecs are escaped with one. */
@@ -56,11 +59,17 @@ export class RouteKeeper {
   ) {}
 
   add(r: WantedRoute): Promise<void> {
+    if (r.service !== undefined) return this.opts.proxy.addRoute(r.spec, r.target, { service: r.service, jupyterhub: true });
     return this.opts.proxy.addRoute(r.spec, r.target, { user: r.user, server_name: r.server, jupyterhub: true });
   }
 
   remove(spec: string): Promise<void> {
     return this.opts.proxy.deleteRoute(spec);
+  }
+
+  /** PATCH /hub/api/proxy: the proxy API moved or its token changed. */
+  reconfigure(o: { apiUrl?: string; authToken?: string }): void {
+    this.opts.proxy.reconfigure?.(o);
   }
 
   list(): Promise<Record<string, Record<string, unknown>>> {
@@ -94,7 +103,7 @@ export class RouteKeeper {
       const key = specToKey(w.spec);
       good.add(key);
       const have = routes[key];
-      if (!have || have.target !== w.target || have.user === undefined) {
+      if (!have || have.target !== w.target || (have.user === undefined && have.service === undefined)) {
         added++;
         tasks.push(this.add(w));
       }
