@@ -106,6 +106,8 @@ export async function hubApi(app: FastifyInstance, opts: { requestShutdown: (o: 
       if (typeof body.auth_token !== 'string' || body.auth_token === '') throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'auth_token must be a non-empty string');
       change.authToken = body.auth_token;
     }
+    // Try the new settings before using them: a typo must not cut the hub off its proxy.
+    if (Object.keys(change).length) await checkProxyApi({ ...hub.routes.current(), ...change });
     hub.routes.reconfigure(change);
     if (Object.keys(change).length) hub.log.warn({ apiUrl: change.apiUrl, tokenChanged: change.authToken !== undefined }, 'proxy API settings changed through the API (until the next hub start)');
     await hub.routes.reconcile();
@@ -114,4 +116,17 @@ export async function hubApi(app: FastifyInstance, opts: { requestShutdown: (o: 
   });
 
   await app.register(servicesApi);
+}
+
+async function checkProxyApi(o: { apiUrl: string; authToken: string }): Promise<void> {
+  const url = `${o.apiUrl.replace(/\/+$/, '')}/api/routes`;
+  let status: number;
+  try {
+    const res = await fetch(url, { headers: { Authorization: `token ${o.authToken}` }, signal: AbortSignal.timeout(5000) });
+    await res.arrayBuffer();
+    status = res.status;
+  } catch (err) {
+    throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `The proxy API at ${url} did not answer (${(err as Error).message}); settings unchanged`);
+  }
+  if (status !== 200) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `The proxy API at ${url} answered ${status} with these settings; settings unchanged`);
 }

@@ -12,6 +12,7 @@ export interface ProxyApi {
   addRoute(routespec: string, target: string, data: Record<string, unknown>): Promise<void>;
   deleteRoute(routespec: string): Promise<void>;
   reconfigure?(o: { apiUrl?: string; authToken?: string }): void;
+  readonly current?: { apiUrl: string; authToken: string };
 }
 
 export interface WantedRoute {
@@ -70,6 +71,11 @@ export class RouteKeeper {
   /** PATCH /hub/api/proxy: the proxy API moved or its token changed. */
   reconfigure(o: { apiUrl?: string; authToken?: string }): void {
     this.opts.proxy.reconfigure?.(o);
+  }
+
+  /** The proxy API settings in use (empty strings for a proxy client that cannot say). */
+  current(): { apiUrl: string; authToken: string } {
+    return this.opts.proxy.current ?? { apiUrl: '', authToken: '' };
   }
 
   list(): Promise<Record<string, Record<string, unknown>>> {
