@@ -66,10 +66,10 @@ export class IdleCuller {
   }
 
   start(): void {
-    const every = this.cfg.intervalSeconds * 1000;
     const tick = () => {
       if (this.closed) return;
-      this.timer = setTimeout(() => void this.runOnce().finally(tick), every);
+      // Read at every round, so a SIGHUP reload of intervalSeconds takes effect.
+      this.timer = setTimeout(() => void this.runOnce().finally(tick), this.cfg.intervalSeconds * 1000);
       this.timer.unref();
     };
     tick();
