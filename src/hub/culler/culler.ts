@@ -27,7 +27,7 @@ const PROBE_TOKEN_SECONDS = 6 * 3600;
 export interface Verdict {
   user: string;
   server: string;
-  outcome: 'active' | 'busy_kernel' | 'open_connection' | 'culled' | 'skipped_admin' | 'unreachable';
+  outcome: 'active' | 'busy_kernel' | 'open_connection' | 'culled' | 'skipped_admin';
   reason?: CullReason;
   idleSeconds: number;
   ageSeconds: number;
