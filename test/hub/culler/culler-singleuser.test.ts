@@ -1,8 +1,8 @@
 /**
  * The built-in idle culler against real jupyterhub-singleuser servers (Debian jupyterhub 3.0 +
  * notebook 6): alice runs `time.sleep(600)` in a kernel and closes the websocket (no browser
- * open), bob does nothing. With a short timeout, one culler round stops bob (reason idle) and
- * keeps alice (busy kernel), and /hub/metrics says so. A second hub with inspectKernels off shows
+ * open), dora has a tab open on an idle kernel, bob does nothing. With a short timeout, one culler round stops bob (reason idle) and
+ * keeps alice (busy kernel) and dora (open connection), and /hub/metrics says so. A second hub with inspectKernels off shows
  * the other side: alice's busy server is culled, which is what jupyterhub-idle-culler does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,20 @@ async function startServer(th: TestHub, admin: string, user: string): Promise<vo
     const res = await th.api('GET', `/users/${user}`, { token: admin });
     return ((await res.json()) as { servers: Record<string, { ready: boolean }> }).servers['']?.ready;
   }, 90_000, 250);
+}
+
+/** Start a kernel through the proxy and leave a websocket open to it (an open notebook tab), idle. */
+async function openKernelTab(th: TestHub, user: string): Promise<WebSocket> {
+  const token = th.token(user);
+  const k = await fetch(`${th.url}/user/${user}/api/kernels`, { method: 'POST', headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: '{}' });
+  expect(k.status).toBe(201);
+  const kernel = (await k.json()) as { id: string };
+  const ws = new WebSocket(`${th.url.replace('http', 'ws')}/user/${user}/api/kernels/${kernel.id}/channels`, { headers: { Authorization: `token ${token}` } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return ws;
 }
 
 /** Start a kernel through the proxy, run a long sleep, wait for "busy", close the websocket. */
@@ -76,21 +90,25 @@ const running = async (th: TestHub, admin: string, user: string) => {
 describe('idle culler with real single-user servers', () => {
   let th: TestHub;
   let admin: string;
+  let tab: WebSocket | undefined;
   beforeAll(async () => {
     th = await startTestHub(config(true));
     admin = th.token('admin');
-    await Promise.all([startServer(th, admin, 'alice'), startServer(th, admin, 'bob')]);
+    await Promise.all([startServer(th, admin, 'alice'), startServer(th, admin, 'bob'), startServer(th, admin, 'dora')]);
   });
   afterAll(async () => {
+    tab?.close();
     await th?.teardown();
   });
 
   it('culls the idle server, keeps the one whose kernel is busy, and counts both in the metrics', async () => {
     await busyKernel(th, 'alice');
+    // dora has a notebook tab open on an idle kernel, and no websocket traffic after the start.
+    tab = await openKernelTab(th, 'dora');
     const culler = th.running.culler!;
     // Before the timeout nobody is culled.
     const early = await culler.runOnce();
-    expect(early.map((v) => v.outcome).sort()).toEqual(['active', 'active']);
+    expect(early.map((v) => v.outcome).sort()).toEqual(['active', 'active', 'active']);
 
     await new Promise((r) => setTimeout(r, (TIMEOUT_S + 2) * 1000));
     const verdicts = await culler.runOnce();
@@ -98,6 +116,7 @@ describe('idle culler with real single-user servers', () => {
     expect(by.bob).toMatchObject({ outcome: 'culled', reason: 'idle' });
     expect(by.bob!.idleSeconds).toBeGreaterThanOrEqual(TIMEOUT_S);
     expect(by.alice).toMatchObject({ outcome: 'busy_kernel' });
+    expect(by.dora).toMatchObject({ outcome: 'open_connection' });
     expect(await running(th, admin, 'bob')).toBe(false);
     expect(await running(th, admin, 'alice')).toBe(true);
 
