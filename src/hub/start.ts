@@ -189,7 +189,8 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
   const serviceProcs = [...services.byName.values()]
     .filter((s) => s.config.command.length > 0)
     .map((s) => new ServiceProcess(s, {
-      env: serviceEnv(s, { apiUrl: urls.apiForServers, base, hubEnv: env }),
+      // PATH, LANG and the like come from the hub process itself, as JupyterHub's env_keep does.
+      env: serviceEnv(s, { apiUrl: urls.apiForServers, base, hubEnv: process.env }),
       logDir: join(stateDir, 'logs'),
       log: log.child({ component: 'service', service: s.name }),
     }));

@@ -65,7 +65,12 @@ export class ServiceProcess {
     }
     this.starts++;
     this.child = child;
-    child.once('error', (err) => this.opts.log.error({ service: this.s.name, err: err.message }, 'service command could not be started'));
+    // A command that cannot be run (ENOENT, EACCES) emits 'error' and no 'exit': it is retried
+    // on the same back-off, since the program may be installed or fixed without a hub restart.
+    child.once('error', (err) => {
+      this.opts.log.error({ service: this.s.name, err: err.message, retryInMs: this.backoffMs }, 'service command could not be started');
+      if (!child.pid) this.scheduleRestart();
+    });
     if (child.pid) {
       this.s.pid = child.pid;
       this.opts.log.info({ service: this.s.name, pid: child.pid, logFile }, 'service started');
@@ -76,10 +81,15 @@ export class ServiceProcess {
       if (this.stopping) return;
       if (Date.now() - t0 > 60_000) this.backoffMs = 1000;
       this.opts.log.warn({ service: this.s.name, code, signal, restartInMs: this.backoffMs, logFile }, 'service exited; restarting it');
-      this.restartTimer = setTimeout(() => this.start(), this.backoffMs);
-      this.restartTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, 60_000);
+      this.scheduleRestart();
     });
+  }
+
+  private scheduleRestart(): void {
+    if (this.stopping) return;
+    this.restartTimer = setTimeout(() => this.start(), this.backoffMs);
+    this.restartTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, 60_000);
   }
 
   /** Stop by PID: SIGTERM to the process group, SIGKILL after 5 s. */
