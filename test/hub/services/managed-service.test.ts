@@ -10,6 +10,7 @@ import { Browser, startTestHub, waitFor, type TestHub } from '../harness.js';
 import { freePort } from '../../services/util.js';
 
 const FIXTURE = new URL('../../fixtures/whoami-service.py', import.meta.url).pathname;
+// Debian's python3, which has the jupyterhub package (a python3 earlier on PATH may not).
 
 const answers = async (url: string) => (await fetch(url).catch(() => null))?.status === 200;
 
@@ -20,7 +21,7 @@ describe('managed service with OAuth through atrium-proxy', () => {
     port = await freePort();
     th = await startTestHub({
       services: [
-        { name: 'whoami', url: `http://127.0.0.1:${port}`, command: ['python3', FIXTURE], accessUsers: ['alice'], oauthNoConfirm: true },
+        { name: 'whoami', url: `http://127.0.0.1:${port}`, command: ['/usr/bin/python3', FIXTURE], accessUsers: ['alice'], oauthNoConfirm: true },
         { name: 'asks', url: `http://127.0.0.1:${await freePort()}`, apiToken: 'external-service-token-0123456789', accessAllUsers: true },
       ],
     });
