@@ -6,7 +6,7 @@ import { objectBody, stringList } from './body.js';
 import { tokenModel } from './models.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { expandScopes, intersectScopes, isValidScope, ROLES, roleScopes } from '../auth/scopes.js';
-import { groupsResolver, userScopes } from '../auth/identity.js';
+import { groupsResolver, principalScopes } from '../auth/identity.js';
 import type { UserRow } from '../db/index.js';
 
 type P = { name: string; id?: string };
@@ -56,10 +56,11 @@ export async function tokensApi(app: FastifyInstance): Promise<void> {
       scopes = roles.includes('token') ? ['inherit'] : roleScopes(roles);
       asked = `roles ${roles.join(', ')}: scopes`;
     }
-    const owner = userScopes(u);
+    const owner = principalScopes(hub, u);
     const wanted = scopes.includes('inherit') ? owner : expandScopes(scopes, u.name);
     const groups = groupsResolver(hub);
-    for (const [holder, held] of [[`User ${u.name}`, owner], [`the requester (${ident.via === 'token' ? 'token' : 'session'} of ${ident.user.name})`, ident.scopes]] as const) {
+    const requester = ident.service ? `service ${ident.service.name}` : ident.user.name;
+    for (const [holder, held] of [[`User ${u.name}`, owner], [`the requester (${ident.via === 'token' ? 'token' : 'session'} of ${requester})`, ident.scopes]] as const) {
       if (holder.startsWith('User') && wanted === owner) continue;
       const granted = intersectScopes(wanted, held, groups);
       const missing = [...wanted].filter((s) => !granted.has(s));
@@ -77,7 +78,7 @@ export async function tokensApi(app: FastifyInstance): Promise<void> {
       }
       expiresAt = new Date(Date.now() + body.expires_in * 1000).toISOString();
     }
-    const note = (body.note as string | undefined) ?? `Requested via api${ident.user.id !== u.id ? ` by user ${ident.user.name}` : ''}`;
+    const note = (body.note as string | undefined) ?? `Requested via api${ident.service ? ` by service ${ident.service.name}` : ident.user.id !== u.id ? ` by user ${ident.user.name}` : ''}`;
     const token = newToken();
     const row = hub.stores.tokens.insert({ userId: u.id, prefix: tokenPrefix(token), hashed: hashToken(token), scopes, note, expiresAt });
     reply.code(201);

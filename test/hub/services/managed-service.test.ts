@@ -54,12 +54,31 @@ describe('managed service with OAuth through atrium-proxy', () => {
     expect(await res.text()).toContain('You do not have permission to access Service whoami');
   }, 30_000);
 
-  it('asks for confirmation without oauthNoConfirm', async () => {
+  it('asks for confirmation without oauthNoConfirm; the confirmed code buys a token with the service\'s secret', async () => {
     const b = new Browser(th.url);
     await b.login('alice');
-    const page = await b.request('GET', `/hub/api/oauth2/authorize?client_id=service-asks&redirect_uri=${encodeURIComponent('/services/asks/oauth_callback')}&response_type=code&state=x`);
+    const authorize = `/hub/api/oauth2/authorize?client_id=service-asks&redirect_uri=${encodeURIComponent('/services/asks/oauth_callback')}&response_type=code&state=x`;
+    const page = await b.request('GET', authorize);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Authorize access');
+    const html = await page.text();
+    expect(html).toContain('Authorize access');
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(html)![1]!;
+    const ok = await b.request('POST', authorize, { body: new URLSearchParams({ _xsrf: xsrf }).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect(ok.status).toBe(302);
+    const back = new URL(ok.headers.get('location')!, th.url);
+    expect(back.pathname).toBe('/services/asks/oauth_callback');
+    expect(back.searchParams.get('state')).toBe('x');
+    // The service trades the code with its own token as the client secret (a wrong one is refused).
+    const form = (secret: string, code: string) => new URLSearchParams({ client_id: 'service-asks', client_secret: secret, grant_type: 'authorization_code', code, redirect_uri: '/services/asks/oauth_callback' }).toString();
+    const post = (body: string) => fetch(`${th.url}/hub/api/oauth2/token`, { method: 'POST', body, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expect((await post(form('not-the-service-token-0000', back.searchParams.get('code')!))).status).toBe(401);
+    const tok = await post(form('external-service-token-0123456789', back.searchParams.get('code')!));
+    expect(tok.status).toBe(200);
+    const access = ((await tok.json()) as { access_token: string }).access_token;
+    const me = (await (await th.api('GET', '/user', { token: access })).json()) as { name: string; scopes: string[] };
+    expect(me.name).toBe('alice');
+    expect(me.scopes).toContain('access:services!service=asks');
+    expect(me.scopes).not.toContain('access:services!service=whoami');
   });
 
   it('hands the service the JupyterHub environment, and the service model shows its PID', async () => {
