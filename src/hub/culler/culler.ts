@@ -18,16 +18,23 @@ import type { UserRow } from '../db/index.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { classifyError, logClassified } from '../error-classify.js';
 import { CullerMetrics, type CullReason } from './metrics.js';
-import { probeServer, type ServerBusyness } from './probe.js';
+import { ProbeRefused, probeServer, type ServerBusyness } from './probe.js';
 
 /** Note on the culler's probe tokens; identity.ts does not count their use as the user's activity. */
 export const CULLER_TOKEN_NOTE = 'Idle culler probe';
 const PROBE_TOKEN_SECONDS = 6 * 3600;
+/**
+ * Rounds in a row a server may fail to answer the kernel question (timeout, connection refused)
+ * before it is judged on recorded activity alone: a kernel saturating the server's CPU can make
+ * it slow to answer, and that is exactly the server that must not be culled; a hung server is
+ * still culled, a few rounds later.
+ */
+export const PROBE_FAILURES_BEFORE_FALLBACK = 3;
 
 export interface Verdict {
   user: string;
   server: string;
-  outcome: 'active' | 'busy_kernel' | 'open_connection' | 'culled' | 'skipped_admin';
+  outcome: 'active' | 'busy_kernel' | 'open_connection' | 'culled' | 'skipped_admin' | 'no_answer';
   reason?: CullReason;
   idleSeconds: number;
   ageSeconds: number;
@@ -56,8 +63,15 @@ export class IdleCuller {
   private closed = false;
   /** Probe token per spawn attempt (a new spawn deletes the server's tokens, so its key changes too). */
   private readonly probeTokens = new Map<string, string>();
+  /** Consecutive unanswered kernel questions per spawn attempt. */
+  private readonly probeFailures = new Map<string, number>();
+  /** Time a server has to answer each kernel question. */
+  probeTimeoutMs = 5000;
 
-  constructor(private readonly hub: HubContext, private readonly opts: { recordProxyActivity?: (routes: Record<string, Record<string, unknown>>) => void } = {}) {
+  constructor(
+    private readonly hub: HubContext,
+    private readonly opts: { recordProxyActivity?: (routes: Record<string, Record<string, unknown>>) => void } = {},
+  ) {
     this.metrics = new CullerMetrics(hub.metrics.registry);
   }
 
@@ -109,6 +123,8 @@ export class IdleCuller {
     const running = [...hub.spawns.active.values()].filter((a) => a.phase === 'running');
     const verdicts = await pool(running, this.cfg.concurrency, (a) => this.inspect(a));
     for (const v of verdicts) this.metrics.inspected.inc({ outcome: v.outcome });
+    const live = new Set(running.map((a) => `${a.serverId}:${a.attempt ?? ''}`));
+    for (const k of this.probeFailures.keys()) if (!live.has(k)) this.probeFailures.delete(k);
     this.metrics.lastInspected.set(running.length);
     if (this.cfg.cullUsers) await this.cullUsers();
     this.metrics.checkDuration.observe((performance.now() - t0) / 1000);
@@ -136,10 +152,19 @@ export class IdleCuller {
     if (Number.isNaN(last) || nowMs - last <= cfg.timeoutSeconds * 1000) return { ...base, outcome: 'active', idleSeconds: idle() };
     if (cfg.inspectKernels && a.url) {
       let b: ServerBusyness | null = null;
+      const key = `${a.serverId}:${a.attempt ?? ''}`;
       try {
-        b = await probeServer(`${a.url}${a.prefix}`, this.probeToken(a));
+        b = await probeServer(`${a.url}${a.prefix}`, this.probeToken(a), this.probeTimeoutMs);
+        this.probeFailures.delete(key);
       } catch (err) {
-        hub.log.info({ user: a.userName, server: a.serverName, err: String(err) }, 'idle culler: the server did not answer its kernel list; judging on recorded activity');
+        if (err instanceof ProbeRefused) {
+          hub.log.info({ user: a.userName, server: a.serverName, err: err.message }, 'idle culler: the server has no kernel list for the hub; judging on recorded activity');
+        } else {
+          const n = (this.probeFailures.get(key) ?? 0) + 1;
+          this.probeFailures.set(key, n);
+          hub.log.info({ user: a.userName, server: a.serverName, err: String(err), failures: n }, 'idle culler: the server did not answer the kernel question');
+          if (n < PROBE_FAILURES_BEFORE_FALLBACK) return { ...base, outcome: 'no_answer', idleSeconds: idle() };
+        }
       }
       if (b) {
         if (b.busyKernels > 0) return { ...base, outcome: 'busy_kernel', idleSeconds: idle() };
@@ -182,6 +207,7 @@ export class IdleCuller {
       { user: a.userName, server: a.serverName, reason: v.reason, idleSeconds: v.idleSeconds, ageSeconds: v.ageSeconds, remove },
       v.reason === 'max_age' ? 'idle culler: stopping a server older than maxAgeSeconds' : 'idle culler: stopping an idle server',
     );
+    this.probeFailures.delete(`${a.serverId}:${a.attempt ?? ''}`);
     try {
       await hub.spawns.stop(user, a.serverName);
       await hub.spawns.get(a.userName, a.serverName)?.done;

@@ -26,7 +26,7 @@ export class CullerMetrics {
     });
     this.inspected = new Counter({
       name: 'atrium_culler_servers_inspected_total',
-      help: 'Running servers the culler looked at, by outcome (active, busy_kernel, open_connection, culled, skipped_admin)',
+      help: 'Running servers the culler looked at, by outcome (active, busy_kernel, open_connection, no_answer, culled, skipped_admin)',
       labelNames: ['outcome'] as const,
       registers,
     });

@@ -22,6 +22,18 @@ interface KernelModel {
   last_activity?: unknown;
 }
 
+/**
+ * The server answered, but not with a kernel list (404: no kernels API; 401/403: it does not
+ * take the token). Permanent for this server: the culler judges it on recorded activity alone.
+ * Anything else (a timeout, a refused connection) may be a server too busy to answer.
+ */
+export class ProbeRefused extends Error {
+  constructor(readonly url: string, readonly status: number) {
+    super(`${url} answered ${status}`);
+    this.name = 'ProbeRefused';
+  }
+}
+
 async function getJson(url: string, token: string, timeoutMs: number): Promise<unknown> {
   const res = await fetch(url, {
     headers: { Authorization: `token ${token}`, Accept: 'application/json' },
@@ -29,7 +41,7 @@ async function getJson(url: string, token: string, timeoutMs: number): Promise<u
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`${url.replace(/\?.*$/, '')} answered ${res.status}`);
+  if (res.status !== 200) throw new ProbeRefused(url.replace(/\?.*$/, ''), res.status);
   return JSON.parse(text) as unknown;
 }
 

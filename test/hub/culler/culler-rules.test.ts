@@ -66,3 +66,45 @@ describe('idle culler rules', () => {
     expect(await hub.metrics.registry.metrics()).toMatch(/atrium_culler_culled_total\{kind="server",reason="max_age"\} 1/);
   }, 30_000);
 });
+
+describe('a server too busy to answer the kernel question', () => {
+  let th: TestHub;
+  let pid = 0;
+  beforeAll(async () => {
+    th = await startTestHub({
+      spawner: { local: { stopGraceSeconds: 0.5 } },
+      culler: { enabled: true, timeoutSeconds: 1, intervalSeconds: 3600 },
+    });
+    const admin = th.token('admin');
+    th.token('eve');
+    expect([201, 202]).toContain((await th.api('POST', '/users/eve/server', { token: admin })).status);
+    await waitFor(() => th.running.hub.spawns.get('eve', '')?.phase === 'running', 20_000);
+  });
+  afterAll(async () => {
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
+    await th?.teardown();
+  });
+
+  it('is spared for two rounds, then judged on recorded activity', async () => {
+    const hub = th.running.hub;
+    const row = hub.stores.servers.get(hub.stores.users.get('eve')!.id, '')!;
+    pid = (JSON.parse(row.state) as { pid: number }).pid;
+    // A frozen process accepts connections (the kernel queue) but never answers: a timeout.
+    process.kill(pid, 'SIGSTOP');
+    const culler = th.running.culler!;
+    culler.probeTimeoutMs = 300;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await culler.runOnce())[0]).toMatchObject({ user: 'eve', outcome: 'no_answer' });
+    expect((await culler.runOnce())[0]).toMatchObject({ user: 'eve', outcome: 'no_answer' });
+    expect(hub.spawns.get('eve', '')?.phase).toBe('running');
+    expect((await culler.runOnce())[0]).toMatchObject({ user: 'eve', outcome: 'culled', reason: 'idle' });
+    expect(hub.spawns.get('eve', '')).toBeUndefined();
+    expect(await hub.metrics.registry.metrics()).toMatch(/atrium_culler_servers_inspected_total\{outcome="no_answer"\} 2/);
+  }, 30_000);
+});
