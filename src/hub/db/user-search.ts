@@ -26,7 +26,8 @@ const ORDER: Record<UserSort, (dir: string) => string> = {
   name: (d) => `u.name ${d}`,
   admin: (d) => `u.admin ${d}, u.name`,
   // Never-active users sort last in both directions: they are the least interesting either way.
-  activity: (d) => `u.last_activity IS NULL, u.last_activity ${d}, u.name`,
+  // SQLite orders NULL lowest, so DESC needs no extra key and can walk the last_activity index.
+  activity: (d) => (d === 'DESC' ? 'u.last_activity DESC, u.name' : 'u.last_activity IS NULL, u.last_activity, u.name'),
   running: (d) => `${RUNNING} ${d}, u.name`,
 };
 

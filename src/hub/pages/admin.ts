@@ -152,7 +152,7 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
     };
     const first = total === 0 ? 0 : (view.page - 1) * view.per + 1;
     const last = Math.min(total, view.page * view.per);
-    const nav = `<p class="muted" id="paging">${first}–${last} of ${total.toLocaleString('en')} user${total === 1 ? '' : 's'}${view.q ? ` matching “${esc(view.q)}”` : ''} · page ${view.page} of ${pages}
+    const nav = `<p class="muted" id="paging">${first.toLocaleString('en')}–${last.toLocaleString('en')} of ${total.toLocaleString('en')} user${total === 1 ? '' : 's'}${view.q ? ` matching “${esc(view.q)}”` : ''} · page ${view.page} of ${pages}
       ${view.page > 1 ? `<a class="button" rel="prev" href="${H()}admin${esc(viewQuery(view, { page: view.page - 1 }))}">Previous</a>` : ''}
       ${view.page < pages ? `<a class="button" rel="next" href="${H()}admin${esc(viewQuery(view, { page: view.page + 1 }))}">Next</a>` : ''}</p>`;
     const search = `<form method="get" action="${H()}admin" role="search"><label for="q">Search users</label>
