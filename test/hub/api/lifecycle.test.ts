@@ -12,7 +12,12 @@ let admin: string;
 const hub = () => th.running.hub;
 
 beforeAll(async () => {
-  th = await startTestHub({ spawner: { namedServers: { enabled: true, limitPerUser: 2 } } });
+  th = await startTestHub({
+    spawner: { namedServers: { enabled: true, limitPerUser: 2 } },
+    // The hub reads the proxy's per-route activity at each full route check (JupyterHub: 5 min).
+    proxy: { checkRoutesIntervalSeconds: 5 },
+  });
+  // olga runs two named servers at once; nina tests the limit of 2.
   admin = th.token('admin');
 });
 afterAll(async () => {
@@ -62,6 +67,31 @@ describe('named servers: delete, limit, activity', () => {
     const u = await json(await th.api('GET', '/users/nina?include_stopped_servers=1', { token: admin }));
     expect(u.servers.two.last_activity).toBe(ts);
     expect(u.servers.two.display_name).toBe('Thesis work');
+  });
+});
+
+describe('per-server activity from the proxy', () => {
+  it('a request through atrium-proxy moves that server\'s last_activity (and not the other server\'s)', async () => {
+    expect((await th.api('POST', '/users/olga', { token: admin })).status).toBe(201);
+    for (const n of ['act-a', 'act-b']) {
+      expect([201, 202]).toContain((await th.api('POST', `/users/olga/servers/${n}`, { token: admin })).status);
+      await waitFor(() => hub().spawns.get('olga', n)?.phase === 'running');
+    }
+    const id = hub().stores.users.get('olga')!.id;
+    const act = (n: string) => hub().stores.servers.get(id, n)!.last_activity ?? '';
+    // Wait until the hub has caught up with the proxy's idea of both routes (a new route starts
+    // with its creation time); from then on only a request through the proxy moves the value.
+    await waitFor(async () => {
+      const routes = await hub().routes.list();
+      return ['act-a', 'act-b'].every((n) => act(n) >= new Date(String(routes[`/user/olga/${n}`]?.last_activity)).toISOString());
+    }, 15_000);
+    const [a0, b0] = [act('act-a'), act('act-b')];
+    const res = await fetch(`${th.url}/user/olga/act-a/api/status`);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await waitFor(() => act('act-a') > a0, 15_000);
+    expect(act('act-b')).toBe(b0);
+    for (const n of ['act-a', 'act-b']) await th.api('DELETE', `/users/olga/servers/${n}`, { token: admin, body: { remove: true } });
   });
 });
 
