@@ -7,6 +7,7 @@ import { identifyScopes } from '../auth/identity.js';
 import { checkedUsername } from '../auth/pipeline.js';
 import { objectBody, stringList } from './body.js';
 import { removeUser, renameUser } from '../spawn/server-lifecycle.js';
+import { countUsers } from '../db/user-search.js';
 
 
 type P = { name: string };
@@ -28,6 +29,13 @@ export async function usersApi(app: FastifyInstance): Promise<void> {
     const page = pageOf(req);
     if (q.state && !['active', 'ready', 'inactive'].includes(q.state)) {
       throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Unrecognized state filter: '${q.state}'`);
+    }
+    if (!filtered && !q.state) {
+      // The common case (an admin or a script listing everyone): SQLite pages, so a page of 50
+      // out of 10,000 users reads 50 rows.
+      const rows = hub.stores.users.list({ nameFilter: q.name_filter, offset: page.offset, limit: page.limit });
+      const items = rows.map((u) => userModel(hub, ident, u, { includeStopped: truthy(q.include_stopped_servers) }));
+      return paged(hub, req, page, items, countUsers(hub.stores.db, q.name_filter ?? ''));
     }
     let rows = hub.stores.users.list({ nameFilter: q.name_filter });
     if (filtered) {

@@ -35,6 +35,12 @@ export function likePattern(q: string): string {
   return `%${q.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
 }
 
+/** How many users' names contain `q` (the REST API's name_filter; '' = all). */
+export function countUsers(db: Db, q: string): number {
+  if (!q) return (db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  return (db.prepare("SELECT count(*) AS n FROM users WHERE lower(name) LIKE ? ESCAPE '\\'").get(likePattern(q)) as { n: number }).n;
+}
+
 export function searchUsers(db: Db, s: UserSearch): { rows: UserRow[]; total: number } {
   const where = s.q ? "WHERE lower(u.name) LIKE ? ESCAPE '\\'" : '';
   const args = s.q ? [likePattern(s.q)] : [];

@@ -110,6 +110,23 @@ describe('users and groups', () => {
     expect((await th.api('PATCH', '/users/ruth2', { token: sam, body: { name: 'x' } })).status).toBe(403);
   });
 
+  it('GET /users pages in the database: name_filter, offset, limit and the pagination envelope', async () => {
+    const db = hub().stores.db;
+    const ins = db.prepare("INSERT INTO users (name, admin, created) VALUES (?, 0, '2026-01-01T00:00:00.000Z')");
+    db.transaction(() => {
+      for (let i = 0; i < 120; i++) ins.run(`pg-${String(i).padStart(3, '0')}`);
+    })();
+    const res = await th.api('GET', '/users?name_filter=pg-&offset=100&limit=50', { token: admin, headers: { Accept: 'application/jupyterhub-pagination+json' } });
+    const body = await json(res);
+    expect(body._pagination).toMatchObject({ offset: 100, limit: 50, total: 120, next: null });
+    expect(body.items.map((u: { name: string }) => u.name)).toEqual(Array.from({ length: 20 }, (_, i) => `pg-${100 + i}`));
+    const first = await json(await th.api('GET', '/users?name_filter=PG-1&limit=5', { token: admin, headers: { Accept: 'application/jupyterhub-pagination+json' } }));
+    expect(first._pagination).toMatchObject({ total: 20, next: { offset: 5, limit: 5 } });
+    // Without the envelope: a plain list, at most 200 (JupyterHub's default).
+    const plain = await json(await th.api('GET', '/users', { token: admin }));
+    expect(Array.isArray(plain)).toBe(true);
+  });
+
   it('deleting a user stops their servers first', async () => {
     await th.api('POST', '/users/tess', { token: admin });
     expect([201, 202]).toContain((await th.api('POST', '/users/tess/server', { token: admin })).status);
