@@ -33,7 +33,12 @@ export async function usersApi(app: FastifyInstance): Promise<void> {
     if (!filtered && !q.state) {
       // The common case (an admin or a script listing everyone): SQLite pages, so a page of 50
       // out of 10,000 users reads 50 rows.
-      const rows = hub.stores.users.list({ nameFilter: q.name_filter, offset: page.offset, limit: page.limit });
+      const rows = hub.stores.users.list({
+        nameFilter: q.name_filter,
+        // A 400-digit offset parses to Infinity, which SQLite refuses; past the end is an empty page.
+        offset: Math.min(page.offset, Number.MAX_SAFE_INTEGER),
+        limit: page.limit,
+      });
       const items = rows.map((u) => userModel(hub, ident, u, { includeStopped: truthy(q.include_stopped_servers) }));
       return paged(hub, req, page, items, countUsers(hub.stores.db, q.name_filter ?? ''));
     }
