@@ -16,7 +16,7 @@ import { ROLES } from '../auth/scopes.js';
 import { readAuthState } from '../auth/auth-state.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
-import { checkNamedLimit } from './server-lifecycle.js';
+import { checkNamedLimit } from './named-limit.js';
 import type { Spawner, SpawnUser } from '../../spawners/spawner.js';
 import type { Logger } from 'pino';
 import { runPostStop, runPreSpawn } from '../hooks/run.js';
