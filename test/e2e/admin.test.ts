@@ -22,8 +22,9 @@ const RESULTS = join(ROOT, '.test-results');
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const USERS = 10_000;
 
+/** Log in and land on the home page (no `next` would start the user's default server). */
 async function login(page: Page, base: string, user: string): Promise<void> {
-  await page.goto(`${base}/hub/login`);
+  await page.goto(`${base}/hub/login?next=${encodeURIComponent('/hub/home')}`);
   await page.fill('#username', user);
   await page.fill('#password', 'any-password');
   await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('#login_submit')]);
@@ -118,6 +119,8 @@ describe.skipIf(!HAVE_ALL)('home and admin pages in Chromium with 10,000 users',
     hub().stores.servers.ensure(hub().stores.users.get('alice')!.id, 'old-1');
     await page.goto(`${th.url}/hub/home`);
     expect(await page.locator('#servername').count()).toBe(0);
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: join(RESULTS, 'home-named-limit.png'), fullPage: true });
     expect(await page.locator('p.error').innerText()).toMatch(/limit is 2\. Delete one on your home page/);
 
     // Delete the running one: stopped first, row gone, the form is back.
@@ -136,6 +139,8 @@ describe.skipIf(!HAVE_ALL)('home and admin pages in Chromium with 10,000 users',
     expect(res!.status()).toBe(200);
     expect(await page.locator('#paging').innerText()).toMatch(/^1–50 of 10,00\d users/);
     expect(await page.locator('#users tbody tr[data-server=""]').count()).toBe(50);
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: join(RESULTS, 'admin-10k.png') });
 
     await page.fill('#q', 'stud-0999');
     await Promise.all([page.waitForNavigation(), page.click('button:has-text("Search")')]);

@@ -155,11 +155,12 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
     const nav = `<p class="muted" id="paging">${first.toLocaleString('en')}–${last.toLocaleString('en')} of ${total.toLocaleString('en')} user${total === 1 ? '' : 's'}${view.q ? ` matching “${esc(view.q)}”` : ''} · page ${view.page} of ${pages}
       ${view.page > 1 ? `<a class="button" rel="prev" href="${H()}admin${esc(viewQuery(view, { page: view.page - 1 }))}">Previous</a>` : ''}
       ${view.page < pages ? `<a class="button" rel="next" href="${H()}admin${esc(viewQuery(view, { page: view.page + 1 }))}">Next</a>` : ''}</p>`;
-    const search = `<form method="get" action="${H()}admin" role="search"><label for="q">Search users</label>
-      <input id="q" name="q" value="${esc(view.q)}" placeholder="part of a name" autocomplete="off">
+    // One row on a wide screen, wrapping on a phone.
+    const search = `<form method="get" action="${H()}admin" role="search" style="display:flex;flex-wrap:wrap;gap:0 .75rem;align-items:flex-end">
+      <div style="flex:1 1 14rem"><label for="q">Search users</label><input id="q" name="q" value="${esc(view.q)}" placeholder="part of a name" autocomplete="off"></div>
       ${view.sort !== 'name' ? `<input type="hidden" name="sort" value="${esc(view.sort)}">` : ''}${view.desc ? '<input type="hidden" name="dir" value="desc">' : ''}
-      <label for="per">Per page</label><select id="per" name="per">${PAGE_SIZES.map((n) => `<option${n === view.per ? ' selected' : ''}>${n}</option>`).join('')}</select>
-      <p><button type="submit">Search</button>${view.q ? ` <a class="button" href="${H()}admin">Clear</a>` : ''}</p></form>`;
+      <div style="flex:0 0 6rem"><label for="per">Per page</label><select id="per" name="per">${PAGE_SIZES.map((n) => `<option${n === view.per ? ' selected' : ''}>${n}</option>`).join('')}</select></div>
+      <div><button type="submit">Search</button>${view.q ? ` <a class="button" href="${H()}admin">Clear</a>` : ''}</div></form>`;
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     reply.header('Server-Timing', `admin;dur=${ms.toFixed(1)}`);
     return renderPage(hub, reply, 'Admin', `<div class="card"><h1>Users and servers</h1>
