@@ -19,6 +19,7 @@ import { hubApi, type ShutdownRequest } from './api/hub.js';
 import { oauthProvider } from './oauth/provider.js';
 import { loginPages } from './pages/login.js';
 import { spawnPages } from './pages/spawn.js';
+import { homePages } from './pages/home.js';
 import { adminPages } from './pages/admin.js';
 import { tokenPages } from './pages/token.js';
 import { redirectPages } from './pages/redirects.js';
@@ -116,6 +117,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
       await h.register(oauthProvider);
       await h.register(loginPages);
       await h.register(spawnPages);
+      await h.register(homePages);
       await h.register(tokenPages);
       await h.register(adminPages);
       await h.register(redirectPages, { hub, mount: 'hub' });

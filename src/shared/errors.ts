@@ -45,7 +45,7 @@ export const catalogue = {
   ATRIUM_ERR_TOKEN_NOT_FOUND: { status: 404, message: 'Token not found', when: 'The token id does not exist or belongs to someone else.' },
   ATRIUM_ERR_SERVER_NOT_FOUND: { status: 404, message: 'No such server', when: 'The named server does not exist.' },
   ATRIUM_ERR_SERVER_NAMED_DISABLED: { status: 400, message: 'Named servers are not enabled.', when: 'A server name is used while spawner.namedServers.enabled is off.' },
-  ATRIUM_ERR_SERVER_NAMED_LIMIT: { status: 400, message: 'Named server limit reached', when: 'The user already has spawner.namedServers.limitPerUser named servers.' },
+  ATRIUM_ERR_SERVER_NAMED_LIMIT: { status: 400, message: 'Named server limit reached', when: 'Creating a named server when the user already has spawner.namedServers.limitPerUser of them (stopped ones count); the message says to delete one.' },
   ATRIUM_ERR_SERVER_BAD_NAME: { status: 400, message: 'Invalid server name. A server name is 1 to 30 characters: lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen.', when: 'A server name breaks the server-name rule.' },
   ATRIUM_ERR_SERVER_RUNNING: { status: 400, message: 'Server is already running', when: 'Starting a server that runs.' },
   ATRIUM_ERR_SERVER_PENDING: { status: 400, message: 'Server is pending', when: 'Starting a server that is stopping, or stopping one that is starting.' },
@@ -81,7 +81,7 @@ export const catalogue = {
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
   // JupyterHub API extras and services (issue 10 item 8).
-  ATRIUM_ERR_USER_NAME_TAKEN: { status: 400, message: 'That user name is taken', when: 'PATCH /hub/api/users/NAME renames a user onto the name of another user (400, as JupyterHub).' },
+  ATRIUM_ERR_USER_NAME_TAKEN: { status: 400, message: 'That user name is taken', when: 'Renaming a user (API PATCH or the admin page) onto the name of another user (400, as JupyterHub).' },
   ATRIUM_ERR_SERVICE_NOT_FOUND: { status: 404, message: 'No such service', when: 'GET /hub/api/services/NAME names no configured service (JupyterHub 3.0 answers 500 there).' },
   ATRIUM_ERR_TOKEN_DEPRECATED: { status: 404, message: 'Deprecated endpoint: POST /hub/api/authorizations/token was removed in JupyterHub 2.0; use POST /hub/api/users/NAME/tokens', when: 'A client uses the token request endpoint JupyterHub 2.0 removed.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;

@@ -4,9 +4,15 @@ import { atriumError } from '../errors.js';
 import { needsScope, pageOf, paged } from './guard.js';
 import { objectBody, stringList } from './body.js';
 import { groupModel } from './models.js';
+import type { GroupRow } from '../db/index.js';
 
 type P = { group: string };
 const GROUP_NAME = /^[^/\u0000-\u001f\u007f]{1,255}$/;
+
+/** Group names: 1–255 characters, no slash or control character (shared with the admin page). */
+export function isValidGroupName(name: unknown): name is string {
+  return typeof name === 'string' && GROUP_NAME.test(name);
+}
 
 export async function groupsApi(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -18,6 +24,12 @@ export async function groupsApi(app: FastifyInstance): Promise<void> {
     const g = groups.get(name);
     if (!g) throw atriumError('ATRIUM_ERR_GROUP_NOT_FOUND', `No such group: ${name}`);
     return g;
+  };
+  const renameGroup = (name: unknown, g: GroupRow) => {
+    if (typeof name !== 'string' || !GROUP_NAME.test(name)) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Invalid group name: ${JSON.stringify(name).slice(0, 80)}`);
+    if (name === g.name) return;
+    if (groups.get(name)) throw atriumError('ATRIUM_ERR_GROUP_EXISTS', `Group ${name} already exists`);
+    groups.rename(g.id, name);
   };
   const usersOf = (v: unknown) => {
     const names = stringList(v ?? [], 'users');
@@ -77,6 +89,18 @@ export async function groupsApi(app: FastifyInstance): Promise<void> {
     })();
     reply.code(201);
     return groupModel(hub, ident, g);
+  });
+
+  // JupyterHub 5: PATCH {"name": "new"} renames a group (members and roles stay).
+  app.patch<{ Params: P }>('/api/groups/:group', async (req) => {
+    const { ident } = needsScope(hub, req, ['admin:groups'], { group: req.params.group });
+    managed();
+    const g = groupOr404(req.params.group);
+    const body = objectBody(req);
+    const unknown = Object.keys(body).filter((k) => k !== 'name');
+    if (unknown.length) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `Invalid JSON keys: ${unknown.join(', ')}`);
+    if (body.name !== undefined) renameGroup(body.name, g);
+    return groupModel(hub, ident, groups.get(typeof body.name === 'string' ? body.name : g.name)!);
   });
 
   app.delete<{ Params: P }>('/api/groups/:group', async (req, reply) => {

@@ -160,7 +160,7 @@ export const SpawnerSection = Obj(
     namedServers: Obj(
       {
         enabled: Type.Boolean({ default: false, description: 'Allow users to run named servers besides the default one.' }),
-        limitPerUser: Type.Integer({ default: 0, minimum: 0, description: 'Named servers per user (0 = no limit).' }),
+        limitPerUser: Type.Integer({ default: 0, minimum: 0, description: 'Named servers per user (0 = no limit). Every named server the user has counts, running or stopped, as in JupyterHub; users delete one on the home page to make room.' }),
       },
       'Named servers (/user/NAME/SERVER/).',
     ),

@@ -33,6 +33,10 @@ export class GroupStore {
     return this.get(name) ?? this.create(name);
   }
 
+  rename(id: number, name: string): void {
+    this.q('UPDATE groups SET name = ? WHERE id = ?').run(name, id);
+  }
+
   delete(id: number): void {
     this.q('DELETE FROM groups WHERE id = ?').run(id);
   }

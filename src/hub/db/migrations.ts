@@ -98,4 +98,15 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'server-display-names',
+    sql: `
+      -- A label the user chooses for a named server ("Thesis GPU"); the name stays the URL part.
+      ALTER TABLE servers ADD COLUMN display_name TEXT;
+      -- The admin page sorts 10,000 users by last activity and filters running servers per user.
+      CREATE INDEX users_last_activity ON users(last_activity);
+      CREATE INDEX servers_status ON servers(status);
+    `,
+  },
 ];

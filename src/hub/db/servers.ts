@@ -18,6 +18,8 @@ export interface ServerRow {
   last_activity: string | null;
   /** Id of the spawn attempt the row's backend object belongs to (null before the first spawn). */
   spawn_attempt: string | null;
+  /** A label the user chose for a named server; null shows the name. */
+  display_name: string | null;
 }
 
 export interface ServerWithUser extends ServerRow {
@@ -91,6 +93,10 @@ export class ServerStore {
 
   delete(id: number): void {
     this.q('DELETE FROM servers WHERE id = ?').run(id);
+  }
+
+  setDisplayName(id: number, label: string | null): void {
+    this.q('UPDATE servers SET display_name = ? WHERE id = ?').run(label, id);
   }
 
   /** Named servers of a user that exist in the DB (running or not), excluding the default one. */

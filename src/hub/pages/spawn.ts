@@ -1,5 +1,5 @@
 /**
- * Home, spawn, spawn-pending and the redirects that make one course URL work:
+ * Spawn, spawn-pending, stop and the redirects that make one course URL work:
  * /hub/user-redirect/lab/tree/x.ipynb → login → /user/alice/lab/tree/x.ipynb, starting the
  * server on the way if needed.
  */
@@ -14,10 +14,8 @@ import { esc, renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
-import { isValidServerName, SERVER_NAME_HTML_PATTERN, SERVER_NAME_MAX, SERVER_NAME_RULE } from '../../shared/names.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
-import { LEGACY_NAME } from './admin.js';
-import { endsNote, withResources } from './resources.js';
+import { withResources } from './resources.js';
 import { lastOptions } from '../spawn/server-extras.js';
 
 type SP = { user?: string; server?: string };
@@ -47,46 +45,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     }
   }
 
-  app.get('/home', async (req, reply) => {
-    const me = await pageUser(hub, req, reply);
-    if (!me) return redirectToLogin(hub, req, reply);
-    const xsrf = xsrfToken(hub, req, reply);
-    const rows = hub.stores.servers.ofUser(me.id);
-    const names = new Set(['', ...rows.map((r) => r.name)]);
-    const named = hub.config.spawner.namedServers.enabled;
-    const list = [...names]
-      .filter((n) => n === '' || named)
-      .map((n) => {
-        const a = hub.spawns.get(me.name, n);
-        const label = n ? esc(n) : 'Default server';
-        const status = a ? (a.phase === 'running' ? `<span class="ok">running</span>${endsNote(rows.find((r) => r.name === n))}` : esc(a.phase === 'spawn' ? 'starting' : 'stopping')) : '<span class="muted">stopped</span>';
-        const stopForm = `<form class="inline" method="post" action="${esc(hub.urls.hub)}stop/${esc(escapePath(me.name))}${n ? '/' + esc(escapePath(n)) : ''}"><input type="hidden" name="_xsrf" value="${esc(xsrf)}"><button class="danger" type="submit">Stop</button></form>`;
-        const actions = a
-          ? a.phase === 'running'
-            ? `<a class="button primary" href="${esc(serverPrefix(hub, me.name, n))}">Open</a>${stopForm}`
-            : `<a class="button" href="${esc(pendingUrl(hub, me.name, n))}">Progress</a>`
-          : n && !isValidServerName(n) ? LEGACY_NAME
-          : `<a class="button primary" href="${esc(hub.urls.hub)}spawn/${esc(escapePath(me.name))}${n ? '/' + esc(escapePath(n)) : ''}">Start</a>`;
-        return `<tr><td>${label}</td><td>${status}</td><td>${actions}</td></tr>`;
-      })
-      .join('');
-    const newServer = named
-      ? `<form method="get" action="${esc(hub.urls.hub)}spawn-named"><label for="servername">New named server</label>
-         <input id="servername" name="name" pattern="${SERVER_NAME_HTML_PATTERN}" maxlength="${SERVER_NAME_MAX}" title="${esc(SERVER_NAME_RULE)}" required>
-         <p class="muted">${esc(SERVER_NAME_RULE)}</p><button type="submit">Create</button></form>`
-      : '';
-    return renderPage(hub, reply, 'Home', `<div class="card"><h1>Your servers</h1>
-      <table><thead><tr><th>Server</th><th>Status</th><th></th></tr></thead><tbody>${list}</tbody></table>${newServer}</div>`, me);
-  });
-
-  app.get<{ Querystring: { name?: string } }>('/spawn-named', async (req, reply) => {
-    const me = await pageUser(hub, req, reply);
-    if (!me) return redirectToLogin(hub, req, reply);
-    const name = String(req.query.name ?? '').trim();
-    if (!isValidServerName(name)) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_SERVER_BAD_NAME', SERVER_NAME_RULE), me);
-    if (!hub.config.spawner.namedServers.enabled) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_SERVER_NAMED_DISABLED'), me);
-    return redirect(reply, `${hub.urls.hub}spawn/${escapePath(me.name)}/${escapePath(name)}`, 302);
-  });
+  // /home and /spawn-named live in home.ts.
 
   const spawnGet = async (req: FastifyRequest<{ Params: SP; Querystring: { next?: string } }>, reply: FastifyReply) => {
     const me = await pageUser(hub, req, reply);

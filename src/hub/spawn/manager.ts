@@ -16,6 +16,7 @@ import { ROLES } from '../auth/scopes.js';
 import { readAuthState } from '../auth/auth-state.js';
 import { accessScopes, buildEnv, oauthClientId, serverPrefix } from './env.js';
 import { ActiveServer } from './active.js';
+import { checkNamedLimit } from './named-limit.js';
 import type { Spawner, SpawnUser } from '../../spawners/spawner.js';
 import type { Logger } from 'pino';
 import { runPostStop, runPreSpawn } from '../hooks/run.js';
@@ -101,11 +102,7 @@ export class SpawnManager {
     if (existing?.phase === 'running') throw atriumError('ATRIUM_ERR_SERVER_RUNNING', `${key} is already running`);
     if (existing?.phase === 'stop') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${key} is pending stop`);
     const limits = config.spawner;
-    if (server && limits.namedServers.limitPerUser > 0 && !stores.servers.get(user.id, server)) {
-      if (stores.servers.countNamed(user.id) >= limits.namedServers.limitPerUser) {
-        throw atriumError('ATRIUM_ERR_SERVER_NAMED_LIMIT', `User ${user.name} already has the maximum of ${limits.namedServers.limitPerUser} named servers`);
-      }
-    }
+    checkNamedLimit(this.hub, user, server);
     if (limits.concurrentSpawnLimit > 0 && this.pendingCount() >= limits.concurrentSpawnLimit) {
       const retry = String(Math.round(5 + Math.random() * 10));
       throw atriumError('ATRIUM_ERR_SPAWN_THROTTLED', undefined, { headers: { 'Retry-After': retry } });

@@ -138,7 +138,7 @@ describe('named servers', () => {
     expect((await th.api('DELETE', '/users/alice/servers/nb2', { token: admin })).status).toBe(204);
     const res = await th.api('POST', '/users/alice/servers/nb3', { token: admin });
     expect(res.status).toBe(400);
-    expect((await json(res)).message).toMatch(/maximum of 2 named servers/);
+    expect((await json(res)).message).toMatch(/2 named servers and the limit is 2\. Delete one on your home page/);
     // remove nb1, then nb3 fits
     expect((await th.api('DELETE', '/users/alice/servers/nb1', { token: admin, body: { remove: true } })).status).toBe(204);
     expect((await th.api('DELETE', '/users/alice/servers/nb1', { token: admin })).status).toBe(404);
