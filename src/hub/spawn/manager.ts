@@ -56,7 +56,7 @@ export class SpawnManager {
 
   /** A spawner object of the configured kind; the one place the hub calls the kind's factory. */
   createSpawner(user: SpawnUser, serverName: string, log: Logger): Spawner {
-    return this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user, serverName, log, logDir: `${this.hub.config.hub.stateDir}/logs` });
+    return this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user, serverName, log, logDir: `${this.hub.config.hub.stateDir}/logs`, stateDir: this.hub.config.hub.stateDir });
   }
 
   spawnUser(user: UserRow): SpawnUser {
