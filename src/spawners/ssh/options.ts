@@ -24,9 +24,27 @@ const Host = Type.Object(
 );
 export type SshHost = Static<typeof Host>;
 
+const HostRule = Type.Object(
+  {
+    users: Type.Optional(Type.String({ minLength: 1, description: 'Regular expression the hub user name must match (anchor it: "^prof-").' })),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'The user must be in at least one of these hub groups.' })),
+    hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Names of hosts (from hosts) this rule sends the spawn to; the least busy reachable one is used.' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'A host rule: when users and/or groups match (both, when both are given), the spawn may only go to these hosts.',
+  },
+);
+export type SshHostRule = Static<typeof HostRule>;
+
 export const SshSpawnerOptions = Type.Object(
   {
     hosts: Type.Array(Host, { default: [], description: 'The host pool; a spawn goes to the reachable host with the fewest sessions.' }),
+    hostRules: Type.Array(HostRule, {
+      default: [],
+      description:
+        'Which hosts a user may get, checked in order: the first rule whose users pattern and groups match decides the host subset (fewest sessions first within it; no fallback to other hosts). A user no rule matches gets any host, fewest sessions first. Checked at config load: every host named exists, every pattern compiles.',
+    }),
     knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file for hosts without pinned keys (hashed entries and [host]:port work).' }),
     login: Type.Union([Type.Literal('admin-sudo'), Type.Literal('user-key')], {
       default: 'admin-sudo',
