@@ -35,6 +35,10 @@ export interface TestHost {
   /** Established TCP connections to sshd, counted with ss inside the namespace. */
   sshConnections(): number;
   sshdLog(): string;
+  /** Let the host open TCP connections to `address`:`port` (e.g. a data server), and nothing more. */
+  allowTcpTo(address: string, port: number): void;
+  /** Run a command in the mount namespace of the host's sshd (where its sessions' mounts live). */
+  execInSshdMounts(cmd: string, args: string[]): string;
 }
 
 export interface TestHosts {
@@ -166,6 +170,11 @@ async function startHost(dir: string, index: number, adminPub: string, user: { n
     },
     sshConnections: () => inNs('ss', ['-Htn', 'state', 'established', `( sport = :22 )`]).split('\n').filter((l) => l.trim()).length,
     sshdLog: () => proc.output(),
+    // Inserted before the DROP: one address and port, so the hub stays unreachable.
+    allowTcpTo: (to, port) => void inNs('iptables', ['-I', 'OUTPUT', '1', '-o', vethHost, '-p', 'tcp', '-d', to, '--dport', String(port), '-j', 'ACCEPT']),
+    // `ip netns exec` gives every command a mount namespace of its own: sshfs mounts made by the
+    // sshd's sessions are only visible in the sshd's.
+    execInSshdMounts: (cmd, args) => sh('nsenter', ['-t', String(proc.pid), '-m', '-n', cmd, ...args]),
   };
   return { host, remove, proc };
 }

@@ -32,6 +32,9 @@ export function checkSshOptions(options: unknown, active: boolean): OptionProble
       });
     }
   });
+  if (o.dataMount && o.login === 'user-key') {
+    problems.push({ segments: ['dataMount'], message: 'the sshfs data mount is made by root through adminPrefix, which needs login: admin-sudo' });
+  }
   const cmd = o.cmd;
   if (Array.isArray(cmd) && cmd.length === 0) problems.push({ segments: ['cmd'], message: 'must name the server command' });
   return problems;

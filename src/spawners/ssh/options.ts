@@ -37,6 +37,41 @@ const HostRule = Type.Object(
 );
 export type SshHostRule = Static<typeof HostRule>;
 
+const DataMount = Type.Object(
+  {
+    authStateKey: Type.String({
+      default: 'mount_data',
+      description:
+        'Key in auth_state with the mount fields (an object or a JSON string): {"HOST","USERNAME","PATH","PRIVATEKEY","PORT"} — what the header authenticator stores for the Swarm spawner\'s sshfs mounts.',
+    }),
+    optional: Type.Boolean({ default: false, description: 'Start without the mount when auth_state has no mount fields (otherwise the spawn fails with a message).' }),
+    root: Type.String({
+      default: '/run/atrium-data',
+      pattern: '^/',
+      description: 'Folder on each host under which root mounts <root>/<user>/<server> (0700, owned by the user); no part of that path is under the user\'s control.',
+    }),
+    link: Type.String({
+      default: 'data',
+      pattern: '^([A-Za-z0-9_.-]+)?$',
+      description: 'Name of a symlink to the mount in the user\'s home ("": none). An existing file or folder of that name is left alone.',
+    }),
+    readOnly: Type.Boolean({ default: false }),
+    hostKeys: Type.Array(Type.String({ pattern: '^(ssh-|ecdsa-|sk-)\\S+ [A-Za-z0-9+/=]+' }), {
+      default: [],
+      description: 'Pinned host keys of the data server; when empty, knownHostsFile on the notebook host is used. Host keys are always checked.',
+    }),
+    knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file on the notebook hosts for the data server (when hostKeys is empty).' }),
+    sshfs: Type.String({ default: 'sshfs', description: 'The sshfs program on the hosts.' }),
+    timeoutSeconds: Type.Integer({ default: 30, minimum: 1, description: 'How long the mount may take.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Mount the user\'s data with sshfs on the host before the server starts, unmounted after it stops. Mounted by root through adminPrefix (login: admin-sudo only) with allow_other, default_permissions, the user\'s uid/gid and umask 077, so only the user (and root) can open it.',
+  },
+);
+export type SshDataMount = Static<typeof DataMount>;
+
 export const SshSpawnerOptions = Type.Object(
   {
     hosts: Type.Array(Host, { default: [], description: 'The host pool; a spawn goes to the reachable host with the fewest sessions.' }),
@@ -79,6 +114,7 @@ export const SshSpawnerOptions = Type.Object(
     reconnectMaxBackoffSeconds: Type.Number({ default: 30, minimum: 0.5, description: 'Longest wait between reconnect attempts (the wait doubles from 0.25 s).' }),
     stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'After SIGTERM to the process group, time before SIGKILL.' }),
     portTimeoutSeconds: Type.Integer({ default: 120, minimum: 1, description: 'How long the launcher waits for the server to listen.' }),
+    dataMount: Type.Optional(DataMount),
   },
   { additionalProperties: false, default: {}, description: 'The SSH-tunnel spawner (spawner.kind: ssh): one process per server on a remote host, reached through SSH tunnels both ways.' },
 );

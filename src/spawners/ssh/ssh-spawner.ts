@@ -17,6 +17,7 @@ import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
 import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from './connection-pool.js';
 import { userLoginFrom } from './user-login.js';
+import { dataMountRequest, mountData, mountpointFor, unmountData } from './data-mount.js';
 import { ForwardTunnel } from './forward-tunnel.js';
 import { addSession, hostOrder, hostsFor, removeSession } from './host-choice.js';
 import type { SshHost, SshSpawnerOptions } from './options.js';
@@ -37,6 +38,8 @@ export class SshSpawner implements Spawner {
   private remotePort: number | null = null;
   private reversePort: number | null = null;
   private localPort: number | null = null;
+  /** The sshfs data mount on the host (recorded before it is made), or null. */
+  private dataMount: string | null = null;
   private api: { host: string; port: number } | null = null;
   private forward: ForwardTunnel | null = null;
   /** Set when the local port could not be re-bound after a restart (the URL is unusable). */
@@ -151,6 +154,19 @@ export class SshSpawner implements Spawner {
     env.PATH = this.options.path;
     env[OWNER_ENV] = ctx.ownerTag;
 
+    // 2b. The user's data (optional): mounted by root before the server starts.
+    let link: { name: string; target: string } | undefined;
+    const dm = this.options.dataMount;
+    const mountReq = dm ? dataMountRequest(dm, ctx.authState) : null;
+    if (dm && mountReq) {
+      this.emit(30, `Mounting your data from ${mountReq.host} on ${this.host.name}`);
+      this.dataMount = mountpointFor(dm, remoteUser, this.serverName);
+      ctx.recordHandle(this.state()); // before the mount exists: a crash here leaves a record
+      await raceAbort(mountData(conn, this.options.adminPrefix, this.options.python, dm, remoteUser, this.dataMount, mountReq), ctx.signal);
+      env.ATRIUM_DATA_DIR = this.dataMount;
+      if (dm.link) link = { name: dm.link, target: this.dataMount };
+    }
+
     // 3. Starting: the launcher runs as the user; the environment (token included) goes on stdin.
     this.emit(40, `Starting the server on ${this.host.name} as ${remoteUser}`);
     const request = {
@@ -159,6 +175,7 @@ export class SshSpawner implements Spawner {
       cwd: this.options.workDir,
       log: `server-${this.serverName || 'default'}-${randomBytes(3).toString('hex')}.log`,
       timeout: this.options.portTimeoutSeconds,
+      link,
     };
     const prefix = this.userPrefix();
     let answer: LauncherMessage | null = null;
@@ -279,9 +296,22 @@ export class SshSpawner implements Spawner {
     }
     await this.forward?.close();
     this.forward = null;
+    await this.unmount();
     if (this.host && this.reversePort !== null) await this.conn().removeReverse(this.reversePort).catch(() => undefined);
     if (this.counted && this.host) removeSession(this.host.name);
     this.counted = false;
+  }
+
+  /** Unmount the data mount, after the server is gone (a failure is logged: the mount is root's, the server is stopped). */
+  private async unmount(): Promise<void> {
+    const dm = this.options.dataMount;
+    if (!this.dataMount || !this.host || !dm) return;
+    try {
+      if (await unmountData(this.conn(), this.options.adminPrefix, this.options.python, dm, this.dataMount)) this.dataMount = null;
+      else this.log.error({ host: this.host.name, mountpoint: this.dataMount }, 'ssh data mount is still mounted after umount');
+    } catch (err) {
+      this.log.error({ host: this.host.name, mountpoint: this.dataMount, err: (err as Error).message }, 'ssh data mount could not be unmounted');
+    }
   }
 
   state(): SpawnerState {
@@ -295,6 +325,7 @@ export class SshSpawner implements Spawner {
       reversePort: this.reversePort,
       localPort: this.localPort,
       api: this.api,
+      dataMount: this.dataMount,
     };
   }
 
@@ -309,6 +340,8 @@ export class SshSpawner implements Spawner {
     this.remotePort = int(state.remotePort);
     this.reversePort = int(state.reversePort);
     this.localPort = int(state.localPort);
+    const root = this.options.dataMount?.root.replace(/\/+$/, '');
+    this.dataMount = root && typeof state.dataMount === 'string' && state.dataMount.startsWith(`${root}/`) && !state.dataMount.includes('..') ? state.dataMount : null;
     const api = state.api as { host?: unknown; port?: unknown } | null | undefined;
     this.api = api && typeof api.host === 'string' && int(api.port) ? { host: api.host, port: api.port as number } : null;
     this.final = null;
