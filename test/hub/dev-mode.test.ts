@@ -73,6 +73,24 @@ describe('Ctrl-C', () => {
     console.log(`dev-mode Ctrl-C with 2 servers: stopped in ${ms} ms`);
   });
 
+  it('with --dev also cancels a spawn that is still pending and ends its process', async () => {
+    hp = await hubProcess({ spawner: { local: { cmd: ['node', '-e', 'setInterval(() => {}, 1000)'] }, startTimeoutSeconds: 120 } });
+    await hp.start({ args: ['--dev'] });
+    const admin = hp.token('admin', ['admin:servers', 'admin:users']);
+    await (await hp.api('POST', '/users', { token: admin, body: { usernames: ['dan'] } })).arrayBuffer();
+    const r = await hp.api('POST', '/users/dan/server', { token: admin });
+    await r.arrayBuffer();
+    expect(r.status).toBe(202);
+    const pids = await waitFor(() => {
+      const p = serverPids(hp!);
+      return p.length ? p : null;
+    }, 20_000, 100);
+    expect(pids.every(pidAlive)).toBe(true);
+    const exit = await hp.kill('SIGINT');
+    expect(exit.code, hp.output().slice(-2000)).toBe(0);
+    expect(pids.filter(pidAlive)).toEqual([]);
+  });
+
   it('without --dev leaves the servers and the proxy running', async () => {
     hp = await hubProcess();
     await hp.start();
