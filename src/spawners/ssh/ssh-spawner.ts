@@ -108,6 +108,9 @@ export class SshSpawner implements Spawner {
       if ('error' in got) throw new SpawnError(got.error);
       this.userLogin = got.login;
     }
+    // Checked before any connection: missing or unusable mount details fail the spawn at once.
+    const dm = this.options.dataMount;
+    const mountReq = dm ? dataMountRequest(dm, ctx.authState) : null;
     this.api = { host: apiUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(apiUrl.port || (apiUrl.protocol === 'https:' ? 443 : 80)) };
 
     // 1. Connecting: the least busy reachable host; a host that is down is skipped, said so. The
@@ -156,8 +159,6 @@ export class SshSpawner implements Spawner {
 
     // 2b. The user's data (optional): mounted by root before the server starts.
     let link: { name: string; target: string } | undefined;
-    const dm = this.options.dataMount;
-    const mountReq = dm ? dataMountRequest(dm, ctx.authState) : null;
     if (dm && mountReq) {
       this.emit(30, `Mounting your data from ${mountReq.host} on ${this.host.name}`);
       this.dataMount = mountpointFor(dm, remoteUser, this.serverName);
