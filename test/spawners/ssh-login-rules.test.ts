@@ -120,6 +120,27 @@ describe('login: user-key', () => {
     expect(tagged(rec.ownerTag)).toEqual([]);
   }, 120_000);
 
+  it('a user connection with no server left on it is closed after userIdleCloseSeconds', async () => {
+    await closeSshConnections();
+    const o = options({ login: 'user-key', userIdleCloseSeconds: 1, hosts: [{ name: 'h0', address: th.hosts[0]!.address, port: 22, hostKeys: [], acceptUnknownHostKey: false, maxSessions: 100 }] });
+    const name = uname('i');
+    const auth = { ssh_private_key: th.userKey };
+    const s = make(o, name, auth);
+    const { c } = ctx(name, { authState: auth });
+    await s.start(c);
+    const conn = sshConnections().find((x) => x.login.username === th.user)!;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(conn.connected).toBe(true); // a server is on it: kept
+    expect(th.hosts[0]!.sshConnections()).toBe(1);
+    await s.stop();
+    const t0 = Date.now();
+    while (conn.connected && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    expect(conn.connected).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(th.hosts[0]!.sshConnections()).toBe(0);
+    console.log(`user-key: idle connection closed ${Date.now() - t0} ms after the last server stopped (userIdleCloseSeconds: 1)`);
+  }, 60_000);
+
   it('restored without a key in auth_state: reported not running, with the reason', async () => {
     const o = options({ login: 'user-key' });
     // Not in `made`: there is no process to stop behind this made-up handle.

@@ -20,7 +20,7 @@ const MAX_EXEC_CHANNELS = 8;
 /**
  * Who a connection logs in as. The admin login (admin-sudo) is shared by every user; a user login
  * (user-key) is that user's own key, so the pool keeps one connection per host and login, and a
- * user connection with nothing left on it is closed after USER_IDLE_MS.
+ * user connection with nothing left on it is closed after userIdleCloseSeconds.
  */
 export interface SshLogin {
   username: string;
@@ -49,9 +49,6 @@ export function adminLogin(options: SshSpawnerOptions): SshLogin {
 export function userLogin(username: string, privateKey: string): SshLogin {
   return { username, id: `user:${createHash('sha256').update(privateKey).digest('hex').slice(0, 16)}`, perUser: true, key: () => privateKey };
 }
-
-/** A user connection with no tunnel and no command on it is closed after this long. */
-const USER_IDLE_MS = 30_000;
 
 export class HostUnavailable extends Error {
   constructor(message: string, readonly hostKeyRefused = false) {
@@ -233,7 +230,7 @@ export class HostConnection {
       this.client = null; // before end(): the close handler must not count it as a lost connection
       c.end();
       this.log.info({ host: this.host.name, user: this.login.username }, 'idle user ssh connection closed');
-    }, USER_IDLE_MS);
+    }, this.options.userIdleCloseSeconds * 1000);
     this.idleTimer.unref();
   }
 

@@ -97,6 +97,11 @@ export const SshSpawnerOptions = Type.Object(
       description: 'admin-sudo: prefix of the sweep at hub start, which reads every process\'s environment ([] when adminUser is root).',
     }),
     userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key: auth_state key holding the user\'s OpenSSH private key.' }),
+    userIdleCloseSeconds: Type.Number({
+      default: 30,
+      minimum: 0.1,
+      description: 'user-key: a user\'s connection with no server (no reverse tunnel) and no command running is closed after this long.',
+    }),
     remoteUser: Type.String({ default: '{username}', description: 'Unix user on the hosts; {username} is the hub user name.' }),
     cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host.' }),
     args: Type.Array(Type.String(), {
