@@ -6,7 +6,7 @@
  * belong to other hubs.
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
@@ -14,13 +14,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localSpawnerKind, LocalSpawnerOptions } from '../../src/spawners/local/index.js';
 import { adoptLegacyHome, homeRootFor } from '../../src/spawners/local/homes.js';
 import type { Spawner } from '../../src/spawners/spawner.js';
-import { freePort, waitForHttp } from '../services/util.js';
+import { freePort, waitForHttp, worldReadableCopy } from '../services/util.js';
 import { contractContext, contractEnv, silentLog } from './contract.js';
 
 const STUB = resolve(import.meta.dirname, '../fixtures/stub-singleuser.mjs');
 const work = mkdtempSync(join(tmpdir(), 'atrium-homes-test-'));
 const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/atrium-homes-test-') : null;
+const dirs: string[] = [];
 afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
   if (shm) rmSync(shm, { recursive: true, force: true });
 });
@@ -57,6 +59,25 @@ describe('default homes live in the hub state directory', () => {
     writeFileSync(join(home, 'work.ipynb'), '{}');
     expect(await runOnce()).toBe(home);
     expect(readFileSync(join(home, 'work.ipynb'), 'utf8')).toBe('{}');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('runAs system-user with homeRoot: <homeRoot>/<user>, 0700, owned by the user; the root folder passable', async () => {
+    const pub = mkdtempSync(join(tmpdir(), 'atrium-homeroot-'));
+    chmodSync(pub, 0o755);
+    dirs.push(pub);
+    const root = join(pub, 'homes');
+    const user = uname('su');
+    const opts = Value.Default(LocalSpawnerOptions, { cmd: [process.execPath, worldReadableCopy(STUB)], runAs: 'system-user', homeRoot: root }) as LocalSpawnerOptions;
+    const s = localSpawnerKind.create({ options: opts, user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog, logDir: join(work, 'su-logs'), stateDir: join(work, 'su-state') });
+    const env = { ...contractEnv(user, '', await freePort()), NB_UID: '424250', NB_GID: '424250' };
+    const { url } = await s.start(contractContext(user, '', env, AbortSignal.timeout(30_000)));
+    await waitForHttp(`${url}${env.JUPYTERHUB_SERVICE_PREFIX}`, 30_000);
+    const pid = (s.state() as { pid: number }).pid;
+    expect(environOf(pid).HOME).toBe(join(root, user));
+    const st = statSync(join(root, user));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([424250, 424250, 0o700]);
+    expect(statSync(root).mode & 0o777).toBe(0o755);
+    await s.stop();
   });
 
   it('homeRoot: configured root, else <stateDir>/homes', () => {

@@ -107,7 +107,16 @@ export async function resolveIdentity(
   if (uid === 0 || gid === 0) {
     throw new SpawnError('Servers are never started as root', `refusing uid ${uid} gid ${gid} for user ${userName}`);
   }
-  const home = options.homeTemplate ? fillTemplate(options.homeTemplate, userName) : entry?.home || `/home/${safeComponent(userName)}`;
+  // homeRoot, when configured, replaces the account's home: <homeRoot>/<user>, 0700, the user's.
+  // The root folder itself must be a real directory the servers can pass through (0755, ours).
+  let home: string;
+  if (options.homeTemplate) home = fillTemplate(options.homeTemplate, userName);
+  else if (options.homeRoot) {
+    const root = homeRootFor(options.homeRoot, where.stateDir);
+    await ensureDir(root, true);
+    await fsp.chmod(root, 0o755);
+    home = join(root, safeComponent(userName));
+  } else home = entry?.home || `/home/${safeComponent(userName)}`;
   await ensureUserHome(home, uid, gid);
   return {
     uid,
