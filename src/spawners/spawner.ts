@@ -269,8 +269,13 @@ export interface SpawnerKind<Options = unknown> {
    * `logDir`: a directory private to the hub (stateDir/logs, 0700) where the spawner may keep
    * per-server logs; the hub always passes it. It is optional only so that a spawner built
    * outside the hub (a tool, a unit test) can fall back to a default of its own.
+   * `stateDir`: the hub's state directory (hub.stateDir), for data a kind keeps per hub (the local
+   * spawner's default homes); passed by the hub, optional for the same reason.
+   * `authState`: reads the user's decrypted auth state now (null: none). For a kind whose
+   * `restore()` after a hub restart needs a credential that must not sit in the plain-text state
+   * (the SSH spawner's per-user key); `start()` gets it in `ctx.authState` as before.
    */
-  create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger; logDir?: string }): Spawner;
+  create(args: { options: Options; user: SpawnUser; serverName: string; log: Logger; logDir?: string; stateDir?: string; authState?: () => Record<string, unknown> | null }): Spawner;
   /**
    * Optional spawn options form for this user (admin-defined choices). `last`: the options this
    * user's previous spawn was started with (what `parseOptions` returned then, from the database),

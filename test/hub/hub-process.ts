@@ -31,7 +31,7 @@ export interface HubProcess {
   /** Everything the hub printed (stdout + stderr), for assertions on log lines. */
   output(): string;
   /** Start (or start again) the hub process and wait until /hub/api/health answers through the proxy. */
-  start(opts?: { waitReady?: boolean }): Promise<void>;
+  start(opts?: { waitReady?: boolean; args?: string[] }): Promise<void>;
   /** Send a signal to the hub process (by PID) and wait for it to exit; returns its exit code/signal. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Rewrite the config file (e.g. before SIGHUP). */
@@ -108,7 +108,7 @@ export async function hubProcess(overrides: Json = {}, opts: { stateDir?: string
     output: () => out,
     async start(opts = {}) {
       if (child) throw new Error('hub process already running');
-      const c = spawn(process.execPath, [join(ROOT, 'bin/atrium.js'), 'hub', '--config', configFile], {
+      const c = spawn(process.execPath, [join(ROOT, 'bin/atrium.js'), 'hub', '--config', configFile, ...(opts.args ?? [])], {
         cwd: stateDir,
         env: { ...process.env, ATRIUM_CONFIG: '' },
         stdio: ['ignore', 'pipe', 'pipe'],

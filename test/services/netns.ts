@@ -35,6 +35,10 @@ export interface TestHost {
   /** Established TCP connections to sshd, counted with ss inside the namespace. */
   sshConnections(): number;
   sshdLog(): string;
+  /** Let the host open TCP connections to `address`:`port` (e.g. a data server), and nothing more. */
+  allowTcpTo(address: string, port: number): void;
+  /** Run a command in the mount namespace of the host's sshd (where its sessions' mounts live). */
+  execInSshdMounts(cmd: string, args: string[]): string;
 }
 
 export interface TestHosts {
@@ -45,6 +49,10 @@ export interface TestHosts {
   home: string;
   /** Private key file that logs in as root on every host (admin login). */
   adminKeyFile: string;
+  /** OpenSSH private key (text) that logs in as `user` on every host (user-key login). */
+  userKey: string;
+  /** A private key no host accepts for anybody. */
+  strangerKey: string;
   /** known_hosts trusting every host. */
   knownHostsFile: string;
   /** A host key that belongs to no host. */
@@ -76,7 +84,7 @@ function freeSubnet(): number {
   throw new Error('no free /30 in 192.0.2.0/24');
 }
 
-async function startHost(dir: string, index: number, adminPub: string): Promise<{ host: TestHost; remove: () => void; proc: Started }> {
+async function startHost(dir: string, index: number, adminPub: string, user: { name: string; pub: string }): Promise<{ host: TestHost; remove: () => void; proc: Started }> {
   const id = randomBytes(3).toString('hex');
   const ns = `atrium-t-${id}`;
   const vethHub = `atr${id}h`;
@@ -114,6 +122,7 @@ async function startHost(dir: string, index: number, adminPub: string): Promise<
   const keysDir = join(hdir, 'authorized_keys');
   mkdirSync(keysDir);
   writeFileSync(join(keysDir, 'root'), `${adminPub}\n`, { mode: 0o644 });
+  writeFileSync(join(keysDir, user.name), `${user.pub}\n`, { mode: 0o644 });
   const config = join(hdir, 'sshd_config');
   writeFileSync(
     config,
@@ -128,7 +137,7 @@ async function startHost(dir: string, index: number, adminPub: string): Promise<
       'UsePAM no',
       'StrictModes no',
       'PermitRootLogin prohibit-password',
-      'AllowUsers root',
+      `AllowUsers root ${user.name}`,
       'AllowTcpForwarding yes',
       'GatewayPorts no',
       'MaxStartups 100',
@@ -161,6 +170,11 @@ async function startHost(dir: string, index: number, adminPub: string): Promise<
     },
     sshConnections: () => inNs('ss', ['-Htn', 'state', 'established', `( sport = :22 )`]).split('\n').filter((l) => l.trim()).length,
     sshdLog: () => proc.output(),
+    // Inserted before the DROP: one address and port, so the hub stays unreachable.
+    allowTcpTo: (to, port) => void inNs('iptables', ['-I', 'OUTPUT', '1', '-o', vethHost, '-p', 'tcp', '-d', to, '--dport', String(port), '-j', 'ACCEPT']),
+    // `ip netns exec` gives every command a mount namespace of its own: sshfs mounts made by the
+    // sshd's sessions are only visible in the sshd's.
+    execInSshdMounts: (cmd, args) => sh('nsenter', ['-t', String(proc.pid), '-m', '-n', cmd, ...args]),
   };
   return { host, remove, proc };
 }
@@ -178,6 +192,10 @@ export async function startTestHosts(count: number): Promise<TestHosts> {
   const adminKeyFile = join(dir, 'admin_ed25519');
   const adminPub = keygen(adminKeyFile, 'atrium-test-admin');
   const wrongHostKey = keygen(join(dir, 'wrong_host_ed25519'), 'atrium-test-wrong-host');
+  const userPub = keygen(join(dir, 'user_ed25519'), 'atrium-test-user');
+  keygen(join(dir, 'stranger_ed25519'), 'atrium-test-stranger');
+  const userKey = readFileSync(join(dir, 'user_ed25519'), 'utf8');
+  const strangerKey = readFileSync(join(dir, 'stranger_ed25519'), 'utf8');
   const user = `atrn${randomBytes(3).toString('hex')}`;
   const home = join(dir, 'home');
   const removeUser = () => {
@@ -191,6 +209,8 @@ export async function startTestHosts(count: number): Promise<TestHosts> {
   };
   live.add(removeUser);
   execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+  // useradd leaves the password "!" (locked); sshd without PAM refuses locked accounts even for keys.
+  execFileSync('usermod', ['-p', '*', user]);
   const uid = Number(sh('id', ['-u', user]).trim());
   mkdirSync(home, { mode: 0o700 });
   chownSync(home, uid, uid);
@@ -208,12 +228,12 @@ export async function startTestHosts(count: number): Promise<TestHosts> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < count; i++) started.push(await startHost(dir, i, adminPub));
+    for (let i = 0; i < count; i++) started.push(await startHost(dir, i, adminPub, { name: user, pub: userPub }));
   } catch (err) {
     await stop();
     throw err;
   }
   const knownHostsFile = join(dir, 'known_hosts');
   writeFileSync(knownHostsFile, started.map((s) => `${s.host.address} ${s.host.hostKey}\n`).join(''));
-  return { hosts: started.map((s) => s.host), user, uid, home, adminKeyFile, knownHostsFile, wrongHostKey, dir, stop };
+  return { hosts: started.map((s) => s.host), user, uid, home, adminKeyFile, userKey, strangerKey, knownHostsFile, wrongHostKey, dir, stop };
 }

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { freePort, startProcess, waitForPort, type Started } from './util.js';
 
 export interface SshdService {
-  host: '127.0.0.1';
+  /** The address it listens on (127.0.0.1 unless startSshd was given another). */
+  host: string;
   port: number;
   user: string;
   uid: number;
@@ -37,7 +38,8 @@ function keygen(path: string, comment: string): { priv: string; pub: string } {
   return { priv: readFileSync(path, 'utf8'), pub: readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ') };
 }
 
-export async function startSshd(): Promise<SshdService> {
+/** `listen`: the address to listen on (default 127.0.0.1), e.g. a netns test host's veth peer. */
+export async function startSshd(listen = '127.0.0.1'): Promise<SshdService> {
   const dir = mkdtempSync(join(tmpdir(), 'atrium-sshd-'));
   chmodSync(dir, 0o755);
   const port = await freePort();
@@ -61,13 +63,13 @@ export async function startSshd(): Promise<SshdService> {
   mkdirSync(keysDir);
   writeFileSync(join(keysDir, user), `${client.pub}\n`, { mode: 0o644 });
   const knownHostsFile = join(dir, 'known_hosts');
-  writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${host.pub}\n`);
+  writeFileSync(knownHostsFile, `[${listen}]:${port} ${host.pub}\n`);
 
   const config = join(dir, 'sshd_config');
   writeFileSync(
     config,
     [
-      `ListenAddress 127.0.0.1`,
+      `ListenAddress ${listen}`,
       `HostKey ${join(dir, 'host_ed25519')}`,
       `PidFile ${join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${keysDir}/%u`,
@@ -87,14 +89,14 @@ export async function startSshd(): Promise<SshdService> {
   mkdirSync('/run/sshd', { recursive: true }); // privilege separation directory
   const proc: Started = startProcess('/usr/sbin/sshd', ['-D', '-e', '-f', config, '-p', String(port)]);
   try {
-    await waitForPort(port, '127.0.0.1', 15_000);
+    await waitForPort(port, listen, 15_000);
   } catch (err) {
     await proc.stop();
     throw new Error(`sshd did not start: ${String(err)}\n${proc.output()}`);
   }
 
   return {
-    host: '127.0.0.1',
+    host: listen,
     port,
     user,
     uid,

@@ -42,7 +42,17 @@ export function formatProblem(sourceName: string, p: ConfigProblem): string {
   return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
 }
 
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Readonly<AtriumConfig> {
+/**
+ * How an unset ${VAR} counts. 'error' (the hub): the file is refused. 'warn' (`atrium config
+ * check`): the problem moves to `warnings`, and problems at the same key are dropped, since they
+ * only describe the blank that stands in for the missing secret.
+ */
+export interface ParseOptions {
+  unsetEnv?: 'error' | 'warn';
+  warnings?: ConfigProblem[];
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Readonly<AtriumConfig> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -50,15 +60,22 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [{ path: '', line: null, message: `cannot read the file (${code ?? (e as Error).message})` }]);
   }
-  return parseConfig(text, path, env);
+  return parseConfig(text, path, env, opts);
 }
 
-export function parseConfig(text: string, sourceName: string, env: NodeJS.ProcessEnv = process.env): Readonly<AtriumConfig> {
+export function parseConfig(text: string, sourceName: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Readonly<AtriumConfig> {
   const { source, problems: syntax } = parseYaml(text);
   // After a syntax error the tree is partial; schema errors on it would only confuse.
   if (syntax.length) throw toError(sourceName, source, syntax);
 
-  const problems = substituteEnv(source, env);
+  let problems = substituteEnv(source, env, { keepUnset: opts.unsetEnv === 'warn' });
+  const unset = opts.unsetEnv === 'warn' ? problems.filter((p) => p.unsetEnv) : [];
+  if (unset.length) {
+    opts.warnings?.push(...toError(sourceName, source, unset).problems);
+    problems = problems.filter((p) => !p.unsetEnv);
+  }
+  const blank = new Set(unset.map((p) => formatPath(p.segments)));
+  const keep = (p: RawProblem) => !blank.has(formatPath(p.segments));
   let data: unknown = source.doc.toJS({ maxAliasCount: 100 }) ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
     problems.push({ segments: [], line: 1, message: 'the file must be a mapping of sections (hub:, proxy:, authenticator:, spawner:, …)' });
@@ -73,8 +90,8 @@ export function parseConfig(text: string, sourceName: string, env: NodeJS.Proces
       problems.push({ segments, message: renamedMessage(r), atKey: true });
     }
   }
-  problems.push(...validateSchema(data, (p) => renamedPaths.has(p)));
-  problems.push(...crossChecks(data));
+  problems.push(...validateSchema(data, (p) => renamedPaths.has(p)).filter(keep));
+  problems.push(...crossChecks(data).filter(keep));
   if (problems.length) throw toError(sourceName, source, problems);
 
   // ajv does not fill defaults inside unions (hooks[] entries); TypeBox picks the matching branch.

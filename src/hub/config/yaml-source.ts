@@ -13,6 +13,8 @@ export interface RawProblem {
   line?: number | null;
   /** Point at the key rather than the value (unknown keys). */
   atKey?: boolean;
+  /** An unset ${VAR}: `atrium config check` reports it as a warning (the name of the variable). */
+  unsetEnv?: string;
 }
 
 export interface YamlSource {
@@ -40,7 +42,7 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * substituted is re-typed as YAML would have (port: ${PORT} gives a number); quote it to keep a
  * string.
  */
-export function substituteEnv(source: YamlSource, env: NodeJS.ProcessEnv): RawProblem[] {
+export function substituteEnv(source: YamlSource, env: NodeJS.ProcessEnv, opts: { keepUnset?: boolean } = {}): RawProblem[] {
   const problems: RawProblem[] = [];
   const visit = (node: unknown, segments: Segment[]): void => {
     if (isMap(node)) {
@@ -69,8 +71,10 @@ export function substituteEnv(source: YamlSource, env: NodeJS.ProcessEnv): RawPr
         const value = env[name];
         if (value !== undefined && (value !== '' || sep === -1)) return value;
         if (sep !== -1) return inner.slice(sep + 2);
-        problems.push({ segments, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
-        return '';
+        problems.push({ segments, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`, unsetEnv: name });
+        // keepUnset (config check): the reference stays as a non-empty stand-in, so checks such
+        // as "an external proxy needs authToken" do not report the missing secret a second time.
+        return opts.keepUnset ? match : '';
       });
       node.value = changed && node.type === 'PLAIN' && /^\$\{[^}]*\}$/.test(original) ? retype(replaced) : replaced;
     }

@@ -57,7 +57,18 @@ export class SpawnManager {
 
   /** A spawner object of the configured kind; the one place the hub calls the kind's factory. */
   createSpawner(user: SpawnUser, serverName: string, log: Logger): Spawner {
-    return this.hub.spawnerKind.create({ options: this.hub.spawnerOptions, user, serverName, log, logDir: `${this.hub.config.hub.stateDir}/logs` });
+    return this.hub.spawnerKind.create({
+      options: this.hub.spawnerOptions,
+      user,
+      serverName,
+      log,
+      logDir: `${this.hub.config.hub.stateDir}/logs`,
+      stateDir: this.hub.config.hub.stateDir,
+      authState: () => {
+        const row = user.name ? this.hub.stores.users.get(user.name) : undefined;
+        return row ? readAuthState(this.hub, row) : null;
+      },
+    });
   }
 
   spawnUser(user: UserRow): SpawnUser {

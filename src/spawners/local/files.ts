@@ -15,10 +15,6 @@ export function defaultLogDir(): string {
   return join(tmpdir(), 'atrium-logs');
 }
 
-export function defaultHomeRoot(): string {
-  return join(tmpdir(), 'atrium-homes');
-}
-
 /** A name usable as one path component: anything unusual becomes '_' (names come from users). */
 export function safeComponent(name: string): string {
   const s = name.replace(/[^A-Za-z0-9._@+-]/g, '_');

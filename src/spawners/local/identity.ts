@@ -1,7 +1,7 @@
 /**
  * Who a local server runs as, and its USER/HOME/SHELL.
  *
- * runAs 'hub': the hub's own Unix user; HOME is homeTemplate or <tmpdir>/atrium-homes/<user>.
+ * runAs 'hub': the hub's own Unix user; HOME is homeTemplate or <homeRoot>/<user> (homes.ts).
  * runAs 'system-user': uid/gid from NB_UID/NB_GID (set by a pre-spawn hook, e.g. from LDAP),
  * else the Unix account named like the Atrium user (getent passwd, so NSS/LDAP/sssd accounts
  * work too). Needs a root hub. uid 0 is refused: an Atrium user called "root" (or a hook bug)
@@ -12,7 +12,9 @@ import { fillNames } from '../../shared/name-template.js';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { SpawnError } from '../spawner.js';
-import { defaultHomeRoot, ensureDir, safeComponent } from './files.js';
+import type { Logger } from 'pino';
+import { ensureDir, safeComponent } from './files.js';
+import { adoptLegacyHome, homeRootFor } from './homes.js';
 import type { LocalSpawnerOptions } from './options.js';
 
 export interface RunIdentity {
@@ -71,12 +73,17 @@ export async function resolveIdentity(
   options: LocalSpawnerOptions,
   userName: string,
   env: Record<string, string>,
+  where: { stateDir?: string; logDir?: string; log?: Logger } = {},
 ): Promise<RunIdentity> {
   const hubUid = process.getuid?.() ?? -1;
   if (options.runAs === 'hub') {
     const templated = options.homeTemplate !== '';
-    const home = templated ? fillTemplate(options.homeTemplate, userName) : join(defaultHomeRoot(), safeComponent(userName));
-    if (!templated) await ensureDir(defaultHomeRoot(), true);
+    const root = homeRootFor(options.homeRoot, where.stateDir);
+    const home = templated ? fillTemplate(options.homeTemplate, userName) : join(root, safeComponent(userName));
+    if (!templated) {
+      await ensureDir(root, true);
+      if (where.log) await adoptLegacyHome(userName, home, where.logDir, where.log);
+    }
     await ensureDir(home, !templated);
     return { uid: null, gid: null, effectiveUid: hubUid, hasAccount: false, user: userName, home, shell: '/bin/bash' };
   }
@@ -100,7 +107,16 @@ export async function resolveIdentity(
   if (uid === 0 || gid === 0) {
     throw new SpawnError('Servers are never started as root', `refusing uid ${uid} gid ${gid} for user ${userName}`);
   }
-  const home = options.homeTemplate ? fillTemplate(options.homeTemplate, userName) : entry?.home || `/home/${safeComponent(userName)}`;
+  // homeRoot, when configured, replaces the account's home: <homeRoot>/<user>, 0700, the user's.
+  // The root folder itself must be a real directory the servers can pass through (0755, ours).
+  let home: string;
+  if (options.homeTemplate) home = fillTemplate(options.homeTemplate, userName);
+  else if (options.homeRoot) {
+    const root = homeRootFor(options.homeRoot, where.stateDir);
+    await ensureDir(root, true);
+    await fsp.chmod(root, 0o755);
+    home = join(root, safeComponent(userName));
+  } else home = entry?.home || `/home/${safeComponent(userName)}`;
   await ensureUserHome(home, uid, gid);
   return {
     uid,

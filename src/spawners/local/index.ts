@@ -8,7 +8,7 @@ import { sweepLocal } from './sweep.js';
 
 export const localSpawnerKind: SpawnerKind<LocalSpawnerOptions> = {
   kind: 'local',
-  create: ({ options, user, serverName, log, logDir }) => new LocalSpawner(options, user, serverName, log, logDir),
+  create: ({ options, user, serverName, log, logDir, stateDir }) => new LocalSpawner(options, user, serverName, log, logDir, stateDir),
   sweep: async ({ ownerPrefix, log }) => sweepLocal(ownerPrefix, log),
 };
 

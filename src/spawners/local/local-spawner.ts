@@ -65,6 +65,8 @@ export class LocalSpawner implements Spawner {
     private readonly log: Logger,
     /** From the hub (stateDir/logs, private); absent only outside the hub. */
     private readonly logDir?: string,
+    /** The hub's stateDir: default homes live in <stateDir>/homes (runAs hub). */
+    private readonly stateDir?: string,
   ) {}
 
   async start(ctx: SpawnContext): Promise<{ url: string }> {
@@ -77,7 +79,7 @@ export class LocalSpawner implements Spawner {
     try {
       this.emit(10, 'Starting process');
       if (ctx.signal.aborted) throw cancelled(ctx.signal);
-      const who = await resolveIdentity(this.options, this.user.name, ctx.env);
+      const who = await resolveIdentity(this.options, this.user.name, ctx.env, { stateDir: this.stateDir, logDir: this.logDir, log: ctx.log });
       port = await reservePort(this.options.ip);
       const argv = this.commandLine(who);
       const env = this.environment(ctx, who, port);

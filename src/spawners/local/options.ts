@@ -18,7 +18,12 @@ export const LocalSpawnerOptions = Type.Object(
     homeTemplate: Type.String({
       default: '',
       description:
-        'Working directory and HOME, {username} filled in (created 0700 if missing). Empty = the system user\'s home (runAs system-user), or <tmpdir>/atrium-homes/{username} (runAs hub).',
+        'Working directory and HOME, {username} filled in (created 0700 if missing). Empty = the system user\'s home (runAs system-user), or <homeRoot>/<username> (runAs hub).',
+    }),
+    homeRoot: Type.String({
+      default: '',
+      description:
+        'Without homeTemplate: the folder that holds one home per user, <homeRoot>/<username>, 0700. runAs hub: owned by the hub\'s user; empty = <hub.stateDir>/homes, private to this hub and kept across reboots (back it up with the state directory); a home left in the old shared default <tmpdir>/atrium-homes/<username> is moved here at the user\'s first start after the upgrade when it belongs to this hub (see docs/spawners/local.md). runAs system-user: when set, replaces the account\'s home, each home owned by the user (the root folder is made 0755); empty = the account\'s home.',
     }),
     stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
     envKeep: Type.Array(Type.String(), {

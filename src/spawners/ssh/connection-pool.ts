@@ -6,6 +6,7 @@
  * those reverse tunnels on the same remote ports after each reconnect, so servers that baked the
  * port into JUPYTERHUB_API_URL keep working; `closeSshConnections()` ends all of them (hub stop).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from 'pino';
@@ -15,6 +16,39 @@ import type { SshHost, SshSpawnerOptions } from './options.js';
 
 /** Exec channels open at once per connection: stays below sshd's default MaxSessions (10). */
 const MAX_EXEC_CHANNELS = 8;
+
+/**
+ * Who a connection logs in as. The admin login (admin-sudo) is shared by every user; a user login
+ * (user-key) is that user's own key, so the pool keeps one connection per host and login, and a
+ * user connection with nothing left on it is closed after userIdleCloseSeconds.
+ */
+export interface SshLogin {
+  username: string;
+  /** Pool key part: the key file for the admin, a hash of the key for a user (never the key). */
+  id: string;
+  /** The private key, read when a connection is opened (a file may be replaced meanwhile). */
+  key(): Buffer | string;
+  perUser: boolean;
+}
+
+export function adminLogin(options: SshSpawnerOptions): SshLogin {
+  return {
+    username: options.adminUser,
+    id: `admin:${options.adminKeyFile}`,
+    perUser: false,
+    key: () => {
+      try {
+        return readFileSync(options.adminKeyFile);
+      } catch (err) {
+        throw new HostUnavailable(`the hub's SSH key ${options.adminKeyFile} is not readable (${(err as NodeJS.ErrnoException).code})`);
+      }
+    },
+  };
+}
+
+export function userLogin(username: string, privateKey: string): SshLogin {
+  return { username, id: `user:${createHash('sha256').update(privateKey).digest('hex').slice(0, 16)}`, perUser: true, key: () => privateKey };
+}
 
 export class HostUnavailable extends Error {
   constructor(message: string, readonly hostKeyRefused = false) {
@@ -44,15 +78,19 @@ export class HostConnection {
   /** Completed handshakes (1 + reconnects), for logs and tests. */
   connects = 0;
 
+  private idleTimer: NodeJS.Timeout | null = null;
+
   constructor(
     readonly host: SshHost,
     private readonly options: SshSpawnerOptions,
     private readonly log: Logger,
+    readonly login: SshLogin = adminLogin(options),
   ) {}
 
   /** The ready client, connecting first if needed. Rejects with HostUnavailable. */
   get(): Promise<Client> {
     if (this.closed) return Promise.reject(new HostUnavailable(`ssh connection to ${this.host.name} is closed`));
+    this.notIdle();
     if (this.client) return Promise.resolve(this.client);
     this.connecting ??= this.open().finally(() => (this.connecting = null));
     return this.connecting;
@@ -65,11 +103,11 @@ export class HostConnection {
   private open(): Promise<Client> {
     const { host, options } = this;
     let refused: string | null = null;
-    let key: Buffer;
+    let key: Buffer | string;
     try {
-      key = readFileSync(options.adminKeyFile);
+      key = this.login.key();
     } catch (err) {
-      return Promise.reject(new HostUnavailable(`the hub's SSH key ${options.adminKeyFile} is not readable (${(err as NodeJS.ErrnoException).code})`));
+      return Promise.reject(err instanceof HostUnavailable ? err : new HostUnavailable(String(err)));
     }
     return new Promise<Client>((resolve, reject) => {
       const c = new Client();
@@ -94,7 +132,8 @@ export class HostConnection {
       });
       c.on('error', (err) => {
         if (!ready) {
-          reject(refused ? new HostUnavailable(refused, true) : new HostUnavailable(`cannot connect to ${host.name} (${host.address}:${host.port}): ${err.message}`));
+          const as = this.login.perUser ? ` as ${this.login.username} with the key from your login` : '';
+          reject(refused ? new HostUnavailable(refused, true) : new HostUnavailable(`cannot connect to ${host.name} (${host.address}:${host.port})${as}: ${err.message}`));
         } else this.log.warn({ host: host.name, err: err.message }, 'ssh connection error');
       });
       c.on('close', () => {
@@ -108,7 +147,7 @@ export class HostConnection {
       c.connect({
         host: host.address,
         port: host.port,
-        username: options.adminUser,
+        username: this.login.username,
         privateKey: key,
         readyTimeout: options.connectTimeoutSeconds * 1000,
         keepaliveInterval: options.keepaliveIntervalSeconds * 1000,
@@ -174,6 +213,30 @@ export class HostConnection {
     this.reverse.delete(remotePort);
     const c = this.client;
     if (c) await new Promise<void>((resolve) => c.unforwardIn('127.0.0.1', remotePort, () => resolve()));
+    this.maybeIdle();
+  }
+
+  /**
+   * A user connection that carries no reverse tunnel (so no server of this hub) and runs no
+   * command is closed after a while: with one connection per host and user, they would pile up.
+   * Forward tunnels need no open connection (each request reconnects through get()).
+   */
+  private maybeIdle(): void {
+    if (!this.login.perUser || this.closed || this.idleTimer || this.reverse.size > 0 || this.execSlots < MAX_EXEC_CHANNELS) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.reverse.size > 0 || this.execSlots < MAX_EXEC_CHANNELS || !this.client) return;
+      const c = this.client;
+      this.client = null; // before end(): the close handler must not count it as a lost connection
+      c.end();
+      this.log.info({ host: this.host.name, user: this.login.username }, 'idle user ssh connection closed');
+    }, this.options.userIdleCloseSeconds * 1000);
+    this.idleTimer.unref();
+  }
+
+  private notIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
   }
 
   /** A channel to the host's 127.0.0.1:`remotePort` (the forward tunnel's per-connection leg). */
@@ -232,10 +295,12 @@ export class HostConnection {
     const next = this.execQueue.shift();
     if (next) next();
     else this.execSlots++;
+    this.maybeIdle();
   }
 
   close(): void {
     this.closed = true;
+    this.notIdle();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.client?.end();
     this.client = null;
@@ -244,12 +309,12 @@ export class HostConnection {
 
 const pool = new Map<string, HostConnection>();
 
-/** The shared connection for `host` (one per host address, port and login). */
-export function connectionFor(host: SshHost, options: SshSpawnerOptions, log: Logger): HostConnection {
-  const key = `${host.name}|${host.address}|${host.port}|${options.adminUser}|${options.adminKeyFile}`;
+/** The shared connection for `host` (one per host address, port and login; the admin login by default). */
+export function connectionFor(host: SshHost, options: SshSpawnerOptions, log: Logger, login: SshLogin = adminLogin(options)): HostConnection {
+  const key = `${host.name}|${host.address}|${host.port}|${login.username}|${login.id}`;
   let c = pool.get(key);
   if (!c) {
-    c = new HostConnection(host, options, log.child({ sshHost: host.name }));
+    c = new HostConnection(host, options, log.child({ sshHost: host.name }), login);
     pool.set(key, c);
   }
   return c;

@@ -5,6 +5,7 @@
 import type { OptionProblem } from '../../shared/kind.js';
 import type { SpawnerDescriptor } from '../spawner.js';
 import { SshSpawnerOptions } from './options.js';
+import { regexError } from '../../shared/regex.js';
 
 export function checkSshOptions(options: unknown, active: boolean): OptionProblem[] {
   const o = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
@@ -16,6 +17,24 @@ export function checkSshOptions(options: unknown, active: boolean): OptionProble
     if (seen.has(h?.name)) problems.push({ segments: ['hosts', i, 'name'], message: `"${String(h?.name)}" is listed twice` });
     seen.add(h?.name);
   });
+  const names = new Set(hosts.map((h) => h?.name));
+  const rules = Array.isArray(o.hostRules) ? (o.hostRules as Record<string, unknown>[]) : [];
+  rules.forEach((r, i) => {
+    if (!r || typeof r !== 'object') return;
+    if (r.users === undefined && r.groups === undefined) problems.push({ segments: ['hostRules', i], message: 'give users (a pattern) and/or groups; a rule for everybody is the host list itself' });
+    if (typeof r.users === 'string') {
+      const why = regexError(r.users);
+      if (why) problems.push({ segments: ['hostRules', i, 'users'], message: why });
+    }
+    if (Array.isArray(r.hosts)) {
+      r.hosts.forEach((h, j) => {
+        if (!names.has(h)) problems.push({ segments: ['hostRules', i, 'hosts', j], message: `no host named "${String(h)}" in hosts` });
+      });
+    }
+  });
+  if (o.dataMount && o.login === 'user-key') {
+    problems.push({ segments: ['dataMount'], message: 'the sshfs data mount is made by root through adminPrefix, which needs login: admin-sudo' });
+  }
   const cmd = o.cmd;
   if (Array.isArray(cmd) && cmd.length === 0) problems.push({ segments: ['cmd'], message: 'must name the server command' });
   return problems;

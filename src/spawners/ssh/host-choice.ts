@@ -1,8 +1,22 @@
 /**
- * Which host a spawn goes to: the hosts below their maxSessions, fewest sessions first (ties in
- * config order). Session counts are this hub's own view: starts, restores and stops update them.
+ * Which host a spawn goes to: the first host rule that matches the user narrows the pool (no
+ * fallback: a rule is a restriction, e.g. "the GPU course only on the GPU hosts"); within it, the
+ * hosts below their maxSessions, fewest sessions first (ties in config order). Session counts are
+ * this hub's own view: starts, restores and stops update them.
  */
-import type { SshHost } from './options.js';
+import type { SpawnUser } from '../spawner.js';
+import type { SshHost, SshHostRule } from './options.js';
+
+/** The hosts `user` may get, and the rule that decided (null: no rule matched, every host). */
+export function hostsFor(hosts: SshHost[], rules: SshHostRule[], user: Pick<SpawnUser, 'name' | 'groups'>): { hosts: SshHost[]; rule: number | null } {
+  for (const [i, r] of rules.entries()) {
+    if (r.users !== undefined && !new RegExp(r.users, 'u').test(user.name)) continue;
+    if (r.groups !== undefined && !r.groups.some((g) => user.groups.includes(g))) continue;
+    const allowed = new Set(r.hosts);
+    return { hosts: hosts.filter((h) => allowed.has(h.name)), rule: i };
+  }
+  return { hosts, rule: null };
+}
 
 const sessions = new Map<string, number>();
 

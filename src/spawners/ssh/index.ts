@@ -8,7 +8,7 @@ import { sweepSsh } from './sweep.js';
 
 export const sshSpawnerKind: SpawnerKind<SshSpawnerOptions> = {
   kind: 'ssh',
-  create: ({ options, user, serverName, log }) => new SshSpawner(options, user, serverName, log.child({ spawner: 'ssh', user: user.name, server: serverName })),
+  create: ({ options, user, serverName, log, authState }) => new SshSpawner(options, user, serverName, log.child({ spawner: 'ssh', user: user.name, server: serverName }), authState),
   sweep: ({ options, ownerPrefix, log }) => sweepSsh(options, ownerPrefix, log),
 };
 

@@ -24,9 +24,62 @@ const Host = Type.Object(
 );
 export type SshHost = Static<typeof Host>;
 
+const HostRule = Type.Object(
+  {
+    users: Type.Optional(Type.String({ minLength: 1, description: 'Regular expression the hub user name must match (anchor it: "^prof-").' })),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'The user must be in at least one of these hub groups.' })),
+    hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Names of hosts (from hosts) this rule sends the spawn to; the least busy reachable one is used.' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'A host rule: when users and/or groups match (both, when both are given), the spawn may only go to these hosts.',
+  },
+);
+export type SshHostRule = Static<typeof HostRule>;
+
+const DataMount = Type.Object(
+  {
+    authStateKey: Type.String({
+      default: 'mount_data',
+      description:
+        'Key in auth_state with the mount fields (an object or a JSON string): {"HOST","USERNAME","PATH","PRIVATEKEY","PORT"} — what the header authenticator stores for the Swarm spawner\'s sshfs mounts.',
+    }),
+    optional: Type.Boolean({ default: false, description: 'Start without the mount when auth_state has no mount fields (otherwise the spawn fails with a message).' }),
+    root: Type.String({
+      default: '/run/atrium-data',
+      pattern: '^/',
+      description: 'Folder on each host under which root mounts <root>/<user>/<server> (0700, owned by the user); no part of that path is under the user\'s control.',
+    }),
+    link: Type.String({
+      default: 'data',
+      pattern: '^([A-Za-z0-9_.-]+)?$',
+      description: 'Name of a symlink to the mount in the user\'s home ("": none). An existing file or folder of that name is left alone.',
+    }),
+    readOnly: Type.Boolean({ default: false }),
+    hostKeys: Type.Array(Type.String({ pattern: '^(ssh-|ecdsa-|sk-)\\S+ [A-Za-z0-9+/=]+' }), {
+      default: [],
+      description: 'Pinned host keys of the data server; when empty, knownHostsFile on the notebook host is used. Host keys are always checked.',
+    }),
+    knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file on the notebook hosts for the data server (when hostKeys is empty).' }),
+    sshfs: Type.String({ default: 'sshfs', description: 'The sshfs program on the hosts.' }),
+    timeoutSeconds: Type.Integer({ default: 30, minimum: 1, description: 'How long the mount may take.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Mount the user\'s data with sshfs on the host before the server starts, unmounted after it stops. Mounted by root through adminPrefix (login: admin-sudo only) with allow_other, default_permissions, the user\'s uid/gid and umask 077, so only the user (and root) can open it.',
+  },
+);
+export type SshDataMount = Static<typeof DataMount>;
+
 export const SshSpawnerOptions = Type.Object(
   {
     hosts: Type.Array(Host, { default: [], description: 'The host pool; a spawn goes to the reachable host with the fewest sessions.' }),
+    hostRules: Type.Array(HostRule, {
+      default: [],
+      description:
+        'Which hosts a user may get, checked in order: the first rule whose users pattern and groups match decides the host subset (fewest sessions first within it; no fallback to other hosts). A user no rule matches gets any host, fewest sessions first. Checked at config load: every host named exists, every pattern compiles.',
+    }),
     knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file for hosts without pinned keys (hashed entries and [host]:port work).' }),
     login: Type.Union([Type.Literal('admin-sudo'), Type.Literal('user-key')], {
       default: 'admin-sudo',
@@ -44,6 +97,11 @@ export const SshSpawnerOptions = Type.Object(
       description: 'admin-sudo: prefix of the sweep at hub start, which reads every process\'s environment ([] when adminUser is root).',
     }),
     userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key: auth_state key holding the user\'s OpenSSH private key.' }),
+    userIdleCloseSeconds: Type.Number({
+      default: 30,
+      minimum: 0.1,
+      description: 'user-key: a user\'s connection with no server (no reverse tunnel) and no command running is closed after this long.',
+    }),
     remoteUser: Type.String({ default: '{username}', description: 'Unix user on the hosts; {username} is the hub user name.' }),
     cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host.' }),
     args: Type.Array(Type.String(), {
@@ -61,6 +119,7 @@ export const SshSpawnerOptions = Type.Object(
     reconnectMaxBackoffSeconds: Type.Number({ default: 30, minimum: 0.5, description: 'Longest wait between reconnect attempts (the wait doubles from 0.25 s).' }),
     stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'After SIGTERM to the process group, time before SIGKILL.' }),
     portTimeoutSeconds: Type.Integer({ default: 120, minimum: 1, description: 'How long the launcher waits for the server to listen.' }),
+    dataMount: Type.Optional(DataMount),
   },
   { additionalProperties: false, default: {}, description: 'The SSH-tunnel spawner (spawner.kind: ssh): one process per server on a remote host, reached through SSH tunnels both ways.' },
 );

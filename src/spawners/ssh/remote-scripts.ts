@@ -21,6 +21,15 @@ req = json.loads(sys.stdin.readline())
 pw = pwd.getpwuid(os.getuid())
 env = dict(req["env"])
 env["HOME"] = pw.pw_dir; env["USER"] = pw.pw_name; env["LOGNAME"] = pw.pw_name; env["SHELL"] = pw.pw_shell or "/bin/sh"
+lk = req.get("link")
+if lk:
+    # A symlink to the data mount in the home; a real file or folder of that name is the user's.
+    lp = os.path.join(pw.pw_dir, lk["name"])
+    if os.path.islink(lp) or not os.path.lexists(lp):
+        try:
+            if os.path.islink(lp): os.unlink(lp)
+            os.symlink(lk["target"], lp)
+        except OSError: pass
 logdir = os.path.join(pw.pw_dir, ".atrium")
 os.makedirs(logdir, mode=0o700, exist_ok=True)
 os.chmod(logdir, 0o700)

@@ -15,9 +15,11 @@ import { hasCode } from '../../shared/errors.js';
 import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
-import { connectionFor, HostUnavailable, type HostConnection } from './connection-pool.js';
+import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from './connection-pool.js';
+import { userLoginFrom } from './user-login.js';
+import { dataMountRequest, mountData, mountpointFor, unmountData } from './data-mount.js';
 import { ForwardTunnel } from './forward-tunnel.js';
-import { addSession, hostOrder, removeSession } from './host-choice.js';
+import { addSession, hostOrder, hostsFor, removeSession } from './host-choice.js';
 import type { SshHost, SshSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
 import { controlCommand, launcherCommand, type LauncherMessage } from './remote-scripts.js';
@@ -36,6 +38,8 @@ export class SshSpawner implements Spawner {
   private remotePort: number | null = null;
   private reversePort: number | null = null;
   private localPort: number | null = null;
+  /** The sshfs data mount on the host (recorded before it is made), or null. */
+  private dataMount: string | null = null;
   private api: { host: string; port: number } | null = null;
   private forward: ForwardTunnel | null = null;
   /** Set when the local port could not be re-bound after a restart (the URL is unusable). */
@@ -46,17 +50,29 @@ export class SshSpawner implements Spawner {
   private final: PollResult = null;
   private progressQ: ProgressLog | null = null;
 
+  /** user-key mode: the user's own login; null until known (admin-sudo: always the admin login). */
+  private userLogin: SshLogin | null = null;
+  private loginError: string | null = null;
+
   constructor(
     private readonly options: SshSpawnerOptions,
     private readonly user: SpawnUser,
     private readonly serverName: string,
     private readonly log: Logger,
+    /** Reads the user's auth_state on demand: restore() needs the per-user key, which no state holds. */
+    private readonly readAuthState: () => Record<string, unknown> | null = () => null,
   ) {
     assertNoOptionProblems('spawner.ssh', checkSshOptions(options, true));
   }
 
+  private login(): SshLogin {
+    if (this.options.login === 'admin-sudo') return adminLogin(this.options);
+    if (!this.userLogin) throw new HostUnavailable(this.loginError ?? 'no SSH login for this user');
+    return this.userLogin;
+  }
+
   private conn(): HostConnection {
-    return connectionFor(this.host!, this.options, this.log);
+    return connectionFor(this.host!, this.options, this.log, this.login());
   }
 
   private emit(progress: number, message: string): void {
@@ -87,21 +103,31 @@ export class SshSpawner implements Spawner {
     const apiUrl = new URL(ctx.env.JUPYTERHUB_API_URL ?? '');
     this.remoteUser = remoteUser;
     this.tag = ctx.ownerTag;
+    if (this.options.login === 'user-key') {
+      const got = userLoginFrom(ctx.authState, this.options.userKeyAuthStateKey, remoteUser);
+      if ('error' in got) throw new SpawnError(got.error);
+      this.userLogin = got.login;
+    }
+    // Checked before any connection: missing or unusable mount details fail the spawn at once.
+    const dm = this.options.dataMount;
+    const mountReq = dm ? dataMountRequest(dm, ctx.authState) : null;
     this.api = { host: apiUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(apiUrl.port || (apiUrl.protocol === 'https:' ? 443 : 80)) };
 
     // 1. Connecting: the least busy reachable host; a host that is down is skipped, said so. The
     // session is counted before the first await, so concurrent spawns spread over the hosts.
     const problems: string[] = [];
     const tried = new Set<string>();
+    const pool = hostsFor(this.options.hosts, this.options.hostRules, ctx.user);
+    if (pool.rule !== null) ctx.log.info({ rule: pool.rule, hosts: pool.hosts.map((h) => h.name) }, 'ssh host rule matched');
     for (;;) {
       ctx.signal.throwIfAborted();
-      const h = hostOrder(this.options.hosts).find((x) => !tried.has(x.name));
+      const h = hostOrder(pool.hosts).find((x) => !tried.has(x.name));
       if (!h) break;
       tried.add(h.name);
       addSession(h.name);
       this.emit(10, `Connecting to ${h.name}`);
       try {
-        await raceAbort(connectionFor(h, this.options, this.log).get(), ctx.signal);
+        await raceAbort(connectionFor(h, this.options, this.log, this.login()).get(), ctx.signal);
         this.host = h;
         this.counted = true;
         break;
@@ -113,7 +139,8 @@ export class SshSpawner implements Spawner {
         this.emit(12, `Host ${h.name} is not available (${err.message}); trying the next one`);
       }
     }
-    if (!this.host) throw new SpawnError(problems.length ? `No SSH host could be used: ${problems.join('; ')}` : 'No SSH host has room for another server right now.');
+    const which = pool.rule !== null ? ` of those host rule ${pool.rule + 1} allows you (${pool.hosts.map((h) => h.name).join(', ')})` : '';
+    if (!this.host) throw new SpawnError(problems.length ? `No SSH host${which} could be used: ${problems.join('; ')}` : `No SSH host${which} has room for another server right now.`);
     const conn = this.conn();
 
     // 2. The reverse tunnel first: the server calls the hub API as soon as it starts.
@@ -130,6 +157,17 @@ export class SshSpawner implements Spawner {
     env.PATH = this.options.path;
     env[OWNER_ENV] = ctx.ownerTag;
 
+    // 2b. The user's data (optional): mounted by root before the server starts.
+    let link: { name: string; target: string } | undefined;
+    if (dm && mountReq) {
+      this.emit(30, `Mounting your data from ${mountReq.host} on ${this.host.name}`);
+      this.dataMount = mountpointFor(dm, remoteUser, this.serverName);
+      ctx.recordHandle(this.state()); // before the mount exists: a crash here leaves a record
+      await raceAbort(mountData(conn, this.options.adminPrefix, this.options.python, dm, remoteUser, this.dataMount, mountReq), ctx.signal);
+      env.ATRIUM_DATA_DIR = this.dataMount;
+      if (dm.link) link = { name: dm.link, target: this.dataMount };
+    }
+
     // 3. Starting: the launcher runs as the user; the environment (token included) goes on stdin.
     this.emit(40, `Starting the server on ${this.host.name} as ${remoteUser}`);
     const request = {
@@ -138,8 +176,9 @@ export class SshSpawner implements Spawner {
       cwd: this.options.workDir,
       log: `server-${this.serverName || 'default'}-${randomBytes(3).toString('hex')}.log`,
       timeout: this.options.portTimeoutSeconds,
+      link,
     };
-    const prefix = this.options.userPrefix.map((w) => fill(w, remoteUser));
+    const prefix = this.userPrefix();
     let answer: LauncherMessage | null = null;
     // sshd closes the launcher's channel only once the launcher exits, so on abort the process
     // group is ended at once (the launcher then reports the exit and returns).
@@ -197,6 +236,8 @@ export class SshSpawner implements Spawner {
 
   async poll(): Promise<PollResult> {
     if (this.final) return this.final;
+    // Restored without the user's key: this hub cannot reach the server, so it is not its server now.
+    if (this.loginError && !this.userLogin && this.attachError) return { exitStatus: null, reason: this.attachError };
     if (this.pgid === null && this.host && !this.starting) {
       try {
         await this.findByTag();
@@ -222,7 +263,9 @@ export class SshSpawner implements Spawner {
     return this.final;
   }
 
+  /** How commands run as the user: through userPrefix (admin-sudo), or as they are (logged in as the user). */
   private userPrefix(): string[] {
+    if (this.options.login === 'user-key') return [];
     return this.options.userPrefix.map((w) => fill(w, this.remoteUser));
   }
 
@@ -254,9 +297,22 @@ export class SshSpawner implements Spawner {
     }
     await this.forward?.close();
     this.forward = null;
+    await this.unmount();
     if (this.host && this.reversePort !== null) await this.conn().removeReverse(this.reversePort).catch(() => undefined);
     if (this.counted && this.host) removeSession(this.host.name);
     this.counted = false;
+  }
+
+  /** Unmount the data mount, after the server is gone (a failure is logged: the mount is root's, the server is stopped). */
+  private async unmount(): Promise<void> {
+    const dm = this.options.dataMount;
+    if (!this.dataMount || !this.host || !dm) return;
+    try {
+      if (await unmountData(this.conn(), this.options.adminPrefix, this.options.python, dm, this.dataMount)) this.dataMount = null;
+      else this.log.error({ host: this.host.name, mountpoint: this.dataMount }, 'ssh data mount is still mounted after umount');
+    } catch (err) {
+      this.log.error({ host: this.host.name, mountpoint: this.dataMount, err: (err as Error).message }, 'ssh data mount could not be unmounted');
+    }
   }
 
   state(): SpawnerState {
@@ -270,6 +326,7 @@ export class SshSpawner implements Spawner {
       reversePort: this.reversePort,
       localPort: this.localPort,
       api: this.api,
+      dataMount: this.dataMount,
     };
   }
 
@@ -284,10 +341,21 @@ export class SshSpawner implements Spawner {
     this.remotePort = int(state.remotePort);
     this.reversePort = int(state.reversePort);
     this.localPort = int(state.localPort);
+    const root = this.options.dataMount?.root.replace(/\/+$/, '');
+    this.dataMount = root && typeof state.dataMount === 'string' && state.dataMount.startsWith(`${root}/`) && !state.dataMount.includes('..') ? state.dataMount : null;
     const api = state.api as { host?: unknown; port?: unknown } | null | undefined;
     this.api = api && typeof api.host === 'string' && int(api.port) ? { host: api.host, port: api.port as number } : null;
     this.final = null;
     this.attachError = null;
+    if (this.options.login === 'user-key' && !this.userLogin) {
+      const got = userLoginFrom(this.readAuthState(), this.options.userKeyAuthStateKey, this.remoteUser);
+      if ('error' in got) {
+        // Without the key this hub cannot reach the server: reported as not running by poll().
+        this.loginError = got.error;
+        this.attachError = `cannot log in to ${host.name} as ${this.remoteUser}: ${got.error}`;
+        this.log.error({ host: host.name, err: got.error }, 'ssh restore: no per-user key; the server cannot be re-attached');
+      } else this.userLogin = got.login;
+    }
     if (!this.counted) addSession(host.name);
     this.counted = true;
     this.attach = this.reattach();
@@ -295,6 +363,7 @@ export class SshSpawner implements Spawner {
 
   /** Rebuild both tunnels of a server started by an earlier hub process. */
   private async reattach(): Promise<void> {
+    if (this.attachError) return;
     const conn = this.conn();
     if (this.reversePort !== null && this.api) {
       await conn.addReverse(this.reversePort, this.api).catch((err: Error) => this.log.warn({ host: this.host!.name, err: err.message }, 'ssh restore: reverse tunnel not (yet) re-opened'));
