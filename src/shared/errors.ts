@@ -80,6 +80,13 @@ export const catalogue = {
   ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
+  // Web shell (issue 14 item 4, src/hub/shell/)
+  ATRIUM_ERR_SHELL_DISABLED: { status: 404, message: 'The web shell is not enabled on this hub', when: 'A shell page or socket was asked for while shell.enabled is off.' },
+  ATRIUM_ERR_SHELL_ORIGIN: { status: 403, message: 'Shell connections are only accepted from the hub\'s own pages', when: 'A shell websocket came with no Origin or one that is neither the hub\'s public URL nor the request\'s Host.', level: 'warn' },
+  ATRIUM_ERR_SHELL_NOT_RUNNING: { status: 409, message: 'The server is not running; start it first', when: 'A shell was asked for a server that is stopped, starting or stopping.' },
+  ATRIUM_ERR_SHELL_UNSUPPORTED: { status: 409, message: 'This server\'s spawner does not offer a shell', when: 'A shell was asked for a server whose spawner kind has no shell() method.' },
+  ATRIUM_ERR_SHELL_LIMIT: { status: 429, message: 'Too many open shells; close one first', when: 'The user already has shell.maxSessionsPerUser shells open.' },
+  ATRIUM_ERR_SHELL_FAILED: { status: 502, message: 'The shell could not be started', when: 'The spawner could not open a shell in the running server (the reason goes to the log).' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
