@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type RawData } from 'ws';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { sessionFromCookie } from '../auth/identity.js';
@@ -117,6 +117,13 @@ export function attachShellSocket(app: FastifyInstance): void {
       wss.handleUpgrade(req, socket, head, (ws) => {
         const abort = new AbortController();
         ws.once('close', () => abort.abort());
+        // Keystrokes that arrive while the backend opens the shell (docker exec takes a moment)
+        // are kept and replayed to the bridge, not dropped.
+        const early: [RawData, boolean][] = [];
+        const keep = (data: RawData, isBinary: boolean) => {
+          if (early.length < 256) early.push([data, isBinary]);
+        };
+        ws.on('message', keep);
         const timer = setTimeout(() => abort.abort(), OPEN_TIMEOUT_MS);
         t.spawner
           .shell({ cols, rows, signal: abort.signal })
@@ -127,6 +134,7 @@ export function attachShellSocket(app: FastifyInstance): void {
               session.close();
               return;
             }
+            ws.off('message', keep);
             const bridge: ShellBridge = new ShellBridge({
               ws,
               session,
@@ -138,6 +146,7 @@ export function attachShellSocket(app: FastifyInstance): void {
             });
             mine.add(bridge);
             open.set(user, mine);
+            for (const [data, isBinary] of early) ws.emit('message', data, isBinary);
           })
           .catch((err: unknown) => {
             clearTimeout(timer);
