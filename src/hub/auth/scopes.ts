@@ -28,14 +28,12 @@ export const KNOWN_SCOPES = new Set<string>([
   ...Object.values(SUBSCOPES).flat(),
   'self', 'inherit', 'access:servers', 'read:hub', 'proxy', 'shutdown', 'read:metrics', 'admin-ui',
   'list:services', 'read:services', 'access:services',
-  // Web shell into a server (src/hub/shell/): held by `self`, deliberately not by the admin role.
-  'shell',
 ]);
 
 /** The scopes `self` stands for, each filtered to the user. */
 const SELF_SCOPES = [
   'read:users', 'read:users:name', 'read:users:groups', 'users:activity', 'read:users:activity',
-  'servers', 'delete:servers', 'read:servers', 'tokens', 'read:tokens', 'access:servers', 'shell',
+  'servers', 'delete:servers', 'read:servers', 'tokens', 'read:tokens', 'access:servers',
 ];
 
 export const ROLES: Record<string, string[]> = {

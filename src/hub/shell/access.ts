@@ -1,14 +1,16 @@
 /**
  * Who may open a shell into which server. A shell runs commands as the server's owner, so it is
- * held to more than `access:servers`: the `shell` scope, which every user holds for their own
- * servers (through `self`) and which the admin role does NOT carry; `shell.adminsOpenAnyServer`
- * grants it to admins unfiltered (docs/decisions/0013-web-shell-access.md).
+ * held to more than `access:servers`: the `shell` scope, which a logged-in user holds for their
+ * own servers and which the admin role does NOT carry; `shell.adminsOpenAnyServer` grants it to
+ * admins unfiltered. It is derived from the session here, not part of `self` or of any token:
+ * tokens never open shells, and a scope in `self` would stop admins from creating tokens for
+ * users (a token's scopes must be held by whoever creates it). See docs/decisions/0013.
  */
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import type { ActiveServer } from '../spawn/active.js';
 import type { Spawner } from '../../spawners/spawner.js';
-import { groupsResolver, userScopes } from '../auth/identity.js';
+import { groupsResolver } from '../auth/identity.js';
 import { checkScopes } from '../auth/scopes.js';
 import { atriumError } from '../errors.js';
 import { isValidServerName } from '../../shared/names.js';
@@ -16,7 +18,7 @@ import { isValidServerName } from '../../shared/names.js';
 export const SHELL_SCOPE = 'shell';
 
 export function shellScopes(hub: HubContext, me: UserRow): Set<string> {
-  const held = userScopes(me);
+  const held = new Set([`${SHELL_SCOPE}!user=${me.name}`]);
   if (me.admin && hub.config.shell.adminsOpenAnyServer) held.add(SHELL_SCOPE);
   return held;
 }
