@@ -178,7 +178,7 @@ export const ShellSection = Obj(
   {
     enabled: Type.Boolean({
       default: false,
-      description: 'Offer a terminal in the browser (/hub/shell/USER[/SERVER]) into running servers whose spawner supports it (local, swarm).',
+      description: 'Offer a terminal in the browser (/hub/shell/USER[/SERVER]) into running servers (local, swarm, slurm and ssh spawners).',
     }),
     idleTimeoutSeconds: Type.Integer({
       default: 900,
