@@ -23,6 +23,7 @@ export const CLOSE_FAILED = 4003;
 const MIN_SIZE = 1;
 const MAX_SIZE = 1000;
 const KEEPALIVE_MS = 30_000;
+const SERVER_CHECK_MS = 2_000;
 /** Output waiting for a slow browser beyond this is dropped (a runaway `yes` must not fill the hub's memory). */
 const MAX_BUFFERED_BYTES = 8 << 20;
 
@@ -33,7 +34,7 @@ export interface BridgeArgs {
   /** For the audit lines. */
   who: { user: string; owner: string; server: string; peer: string };
   idleTimeoutSeconds: number;
-  /** Still the same running server? Checked on every keepalive. */
+  /** Still the same running server? Checked every 2 s: a stopped server's shells end with it. */
   serverStillRunning: () => boolean;
   onClosed: () => void;
 }
@@ -71,10 +72,13 @@ export class ShellBridge {
     ws.on('close', () => this.end(1000, this.reason));
     ws.on('error', () => this.end(1000, 'connection error'));
     this.touch();
+    // The server check is a map lookup, so it runs often; the ping keeps idle proxies from
+    // dropping a quiet terminal.
+    let ticks = 0;
     this.keepalive = setInterval(() => {
       if (!a.serverStillRunning()) return this.end(CLOSE_SERVER_GONE, 'the server stopped');
-      if (ws.readyState === ws.OPEN) ws.ping();
-    }, KEEPALIVE_MS);
+      if (++ticks % (KEEPALIVE_MS / SERVER_CHECK_MS) === 0 && ws.readyState === ws.OPEN) ws.ping();
+    }, SERVER_CHECK_MS);
     this.keepalive.unref();
   }
 

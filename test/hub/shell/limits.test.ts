@@ -99,4 +99,19 @@ describe('web shell limits', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
     expect(c.notices).toContainEqual({ type: 'closed', reason: 'idle' });
   }, 20_000);
+
+  it('stopping the server ends its open shells (close code 4001) and their processes', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice');
+    const { xsrf, socket } = await shellPage(b, '/hub/shell/alice');
+    const r = await openShell(b, socket, { xsrf });
+    if (!r.ok) throw new Error('refused');
+    r.conn.input('echo "pid=$$"\r');
+    const pid = Number(/pid=(\d+)/.exec(await r.conn.waitFor(/pid=\d+\r?\n/))![1]);
+    const stop = await th.api('DELETE', '/users/alice/server', { token: th.token('admin') });
+    expect([202, 204]).toContain(stop.status);
+    const closed = await r.conn.closed;
+    expect(closed).toMatchObject({ code: 4001, reason: 'the server stopped' });
+    await waitFor(() => !alive(pid), 5000, 50);
+  }, 20_000);
 });
