@@ -10,7 +10,7 @@
  *    that session from the page, compared in constant time (403), 5. the shell scope on that
  *    server and a running server with a shell (403/404/409), 6. the per-user limit (429).
  */
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WebSocketServer, type RawData } from 'ws';
@@ -56,7 +56,7 @@ function refuse(socket: Duplex, err: AtriumError): void {
   const body = JSON.stringify({ status: err.statusCode, message: err.message });
   const extra = Object.entries(err.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${err.statusCode} ${err.statusCode === 429 ? 'Too Many Requests' : err.statusCode < 500 ? 'Refused' : 'Error'}\r\n` +
+    `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
 }
@@ -114,6 +114,8 @@ export function attachShellSocket(app: FastifyInstance): void {
         mine.delete(b);
         if (mine.size === 0 && open.get(user) === mine) open.delete(user);
       };
+      // A handshake ws refuses (a bad Sec-WebSocket-Key) never reaches the callback below.
+      socket.once('close', () => release(slot));
       wss.handleUpgrade(req, socket, head, (ws) => {
         const abort = new AbortController();
         ws.once('close', () => abort.abort());

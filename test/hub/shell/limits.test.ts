@@ -3,6 +3,7 @@
  * beside it, which is all these checks need): off by default, a stopped server is a readable 409
  * page, the per-user session limit (429), the idle timeout.
  */
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, startTestHub, waitFor, type TestHub } from '../harness.js';
 import { openShell, shellPage } from './shell-client.js';
@@ -78,6 +79,30 @@ describe('web shell limits', () => {
       return r.ok ? r : null;
     }, 5000, 100);
     for (const c of [two, again]) if (c.ok) c.conn.ws.close();
+  });
+
+  it('a handshake that fails after the checks (no Sec-WebSocket-Key) does not use up a slot', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice');
+    const { xsrf, socket } = await shellPage(b, '/hub/shell/alice');
+    for (let i = 0; i < 3; i++) {
+      const res = await new Promise<number>((resolve, reject) => {
+        const req = request(`${th.url}${socket}?_xsrf=${encodeURIComponent(xsrf)}`, {
+          headers: { Connection: 'Upgrade', Upgrade: 'websocket', Origin: th.url, Cookie: b.cookieHeader(socket) },
+        });
+        req.on('response', (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(res).toBe(400);
+    }
+    const one = await openShell(b, socket, { xsrf });
+    const two = await openShell(b, socket, { xsrf });
+    expect(one.ok && two.ok).toBe(true);
+    for (const c of [one, two]) if (c.ok) c.conn.ws.close();
   });
 
   it('closes a shell after idleTimeoutSeconds without a keystroke, and keystrokes keep it open', async () => {
