@@ -126,7 +126,14 @@ export function attachShellSocket(app: FastifyInstance): void {
           if (early.length < 256) early.push([data, isBinary]);
         };
         ws.on('message', keep);
-        const timer = setTimeout(() => abort.abort(), OPEN_TIMEOUT_MS);
+        const timer = setTimeout(() => {
+          abort.abort();
+          log.warn({ event: 'shell-timeout', ...who }, 'web shell did not open in time');
+          if (ws.readyState === ws.OPEN) {
+            ws.send(JSON.stringify({ type: 'error', message: 'The shell did not start in time' }));
+            ws.close(CLOSE_FAILED, 'The shell did not start in time');
+          }
+        }, OPEN_TIMEOUT_MS);
         t.spawner
           .shell({ cols, rows, signal: abort.signal })
           .then((session) => {

@@ -4,6 +4,7 @@
  * configured `dockerUrl`; a task on another node of a multi-node swarm is refused with a clear
  * message (that node's engine is not reachable from here, and its API is not exposed by Swarm).
  */
+import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
 import { isAtriumError } from '../../shared/errors.js';
@@ -81,7 +82,7 @@ function execSession(exec: Docker.Exec, stream: Duplex, containerId: string, eng
     close: () => {
       if (ended) return;
       stream.destroy();
-      void hangUp(exec, engineIsLocal);
+      void hangUp(exec, containerId, engineIsLocal);
     },
   };
 }
@@ -91,11 +92,20 @@ function execSession(exec: Docker.Exec, stream: Duplex, containerId: string, eng
  * nobody attached. On an engine on this host the exec's process (its own session on the TTY) gets
  * the SIGHUP a closed terminal sends; its PID from `exec inspect` is a host PID.
  */
-async function hangUp(exec: Docker.Exec, engineIsLocal: boolean): Promise<void> {
+async function hangUp(exec: Docker.Exec, containerId: string, engineIsLocal: boolean): Promise<void> {
   const info = await exec.inspect().catch(() => null);
   if (!info?.Running || !engineIsLocal) return;
   const pid = (info as { Pid?: number }).Pid;
   if (typeof pid !== 'number' || pid <= 1) return;
+  // A hub that runs in a container of its own sees another PID namespace: the number is only
+  // signalled when this host's /proc says it belongs to the server's container.
+  let cgroup = '';
+  try {
+    cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!cgroup.includes(containerId)) return;
   try {
     process.kill(-pid, 'SIGHUP');
   } catch {
