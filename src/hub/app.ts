@@ -120,6 +120,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
       await h.register(homePages);
       await h.register(tokenPages);
       await h.register(adminPages);
+      await h.register((await import('./shell/page.js')).shellPages);
       await h.register(redirectPages, { hub, mount: 'hub' });
     },
     { prefix: hubPrefix },

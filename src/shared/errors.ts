@@ -84,6 +84,13 @@ export const catalogue = {
   ATRIUM_ERR_USER_NAME_TAKEN: { status: 400, message: 'That user name is taken', when: 'Renaming a user (API PATCH or the admin page) onto the name of another user (400, as JupyterHub).' },
   ATRIUM_ERR_SERVICE_NOT_FOUND: { status: 404, message: 'No such service', when: 'GET /hub/api/services/NAME names no configured service (JupyterHub 3.0 answers 500 there).' },
   ATRIUM_ERR_TOKEN_DEPRECATED: { status: 404, message: 'Deprecated endpoint: POST /hub/api/authorizations/token was removed in JupyterHub 2.0; use POST /hub/api/users/NAME/tokens', when: 'A client uses the token request endpoint JupyterHub 2.0 removed.' },
+  // Web shell (issue 14 item 4, src/hub/shell/)
+  ATRIUM_ERR_SHELL_DISABLED: { status: 404, message: 'The web shell is not enabled on this hub', when: 'A shell page or socket was asked for while shell.enabled is off.' },
+  ATRIUM_ERR_SHELL_ORIGIN: { status: 403, message: 'Shell connections are only accepted from the hub\'s own pages', when: 'A shell websocket came with no Origin or one that is neither the hub\'s public URL nor the request\'s Host.', level: 'warn' },
+  ATRIUM_ERR_SHELL_NOT_RUNNING: { status: 409, message: 'The server is not running; start it first', when: 'A shell was asked for a server that is stopped, starting or stopping.' },
+  ATRIUM_ERR_SHELL_UNSUPPORTED: { status: 409, message: 'This server\'s spawner does not offer a shell', when: 'A shell was asked for a server whose spawner kind has no shell() method.' },
+  ATRIUM_ERR_SHELL_LIMIT: { status: 429, message: 'Too many open shells; close one first', when: 'The user already has shell.maxSessionsPerUser shells open.' },
+  ATRIUM_ERR_SHELL_FAILED: { status: 502, message: 'The shell could not be started', when: 'The spawner could not open a shell in the running server (the reason goes to the log).' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -259,6 +259,40 @@ export interface Spawner {
    * address at start leave this out, and the hub answers such reports with 400.
    */
   report?(r: { host: string | null; port: number; peer: string }): Promise<void>;
+
+  /**
+   * Open an interactive shell inside the running server's environment, as the server's own user
+   * (the web shell, src/hub/shell/). Called only while the hub considers the server running, and
+   * only after the hub checked who may open it. Resolves once the shell process exists; rejects
+   * with SpawnError when the backend cannot give one (server gone, node unreachable). The shell
+   * must not carry the server's API token in its environment. Kinds without a shell leave it out.
+   */
+  shell?(opts: ShellOptions): Promise<ShellSession>;
+}
+
+/** Terminal size and cancellation for {@link Spawner.shell}. */
+export interface ShellOptions {
+  cols: number;
+  rows: number;
+  /** Aborted when the browser went away before the shell existed. */
+  signal: AbortSignal;
+}
+
+/**
+ * One interactive terminal session: bytes in, bytes out, a size, an end. UTF-8 travels as raw
+ * bytes both ways; the browser's terminal decodes them, so a character split across two chunks
+ * is never mangled here.
+ */
+export interface ShellSession {
+  /** For the audit log: where the shell runs (e.g. 'pid 1234 uid 1001', 'container 3f2a…'). */
+  readonly description: string;
+  write(data: Buffer): void;
+  resize(cols: number, rows: number): void;
+  onData(fn: (chunk: Buffer) => void): void;
+  /** Called once when the shell ends by itself or after close(). */
+  onExit(fn: (exit: { code: number | null; signal: string | null }) => void): void;
+  /** End the shell (hang up the terminal); idempotent. */
+  close(): void;
 }
 
 /** What a spawner kind exposes to the hub once loaded (its descriptor's `load()` resolves to it). */

@@ -217,6 +217,31 @@ export const ServicesSection = Type.Array(ServiceEntry, {
   description: 'JupyterHub services: programs with their own API token, optionally routed at /services/NAME/ and run by the hub.',
 });
 
+/** The web shell (src/hub/shell/): a terminal in the browser into the user's running server. */
+export const ShellSection = Obj(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description: 'Offer a terminal in the browser (/hub/shell/USER[/SERVER]) into running servers (local, swarm, slurm and ssh spawners).',
+    }),
+    idleTimeoutSeconds: Type.Integer({
+      default: 900,
+      minimum: 0,
+      description: 'Close a shell after this long without a keystroke from the browser (0 = never).',
+    }),
+    maxSessionsPerUser: Type.Integer({
+      default: 4,
+      minimum: 1,
+      description: 'Open shells per user at once (counted for the user who opens them); one more is refused with 429.',
+    }),
+    adminsOpenAnyServer: Type.Boolean({
+      default: false,
+      description: "Admins may open shells into other users' servers. Off: a shell is only ever opened into one's own servers.",
+    }),
+  },
+  'Web shell: xterm.js over a websocket, authorised by the hub session and the shell scope.',
+);
+
 /** The keys every hooks[] entry has; its options block (e.g. ldapAccount) comes on top. */
 type HookEntryBase = TObject<{ kind: TString; timeoutSeconds: TNumber }>;
 
@@ -250,6 +275,7 @@ export const AtriumConfigSchema = Type.Object(
     ),
     culler: CullerSection,
     services: ServicesSection,
+    shell: ShellSection,
     metrics: Obj(
       {
         authenticate: Type.Boolean({ default: true, description: '/hub/metrics needs a token with read:metrics.' }),

@@ -17,6 +17,8 @@ import {
   serviceUrl,
   type PollResult,
   type ProgressEvent,
+  type ShellOptions,
+  type ShellSession,
   type SpawnContext,
   type SpawnUser,
   type Spawner,
@@ -27,6 +29,7 @@ import { defaultLogDir, logPathFor, openLog, tailLog } from './files.js';
 import { resolveIdentity, type RunIdentity } from './identity.js';
 import type { LocalSpawnerOptions } from './options.js';
 import { releasePort, reservePort } from './ports.js';
+import { openLocalShell } from './shell.js';
 import { groupExists, isAlive, procStat, signalGroup, waitUntilGone } from './proc.js';
 
 /** What state() stores; enough to find, check and stop the process from another hub process. */
@@ -192,6 +195,11 @@ export class LocalSpawner implements Spawner {
 
   progress(): AsyncIterable<ProgressEvent> {
     return this.progressLog.read();
+  }
+
+  async shell(opts: ShellOptions): Promise<ShellSession> {
+    if (!this.info || this.exit) throw new SpawnError('The server is not running', 'no process recorded');
+    return openLocalShell(this.info, opts);
   }
 
   /** True if our process (same PID and start time) is still running. */

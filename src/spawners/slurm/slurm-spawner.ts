@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
+import { SpawnError, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { expandNodeList, nodeInfo, userAccounts, userReservations } from './cluster-info.js';
 import { asUser, clientEnv, parseScontrol, run } from './commands.js';
 import { parseSlurmOptions } from './limits.js';
@@ -14,6 +14,7 @@ import { ENDED_STATES, pollerFor, type JobInfo, type SlurmPoller } from './polle
 import { ProgressLog } from '../progress-log.js';
 import { buildSubmission, SAFE_NAME, submit, type SubmitIdentity } from './submit.js';
 import { OWNER_TAG } from './sweep.js';
+import { openSlurmShell } from './shell.js';
 
 interface Reported {
   host: string;
@@ -314,6 +315,11 @@ export class SlurmSpawner implements Spawner {
     if (job.nodeList) this.nodeList = job.nodeList;
     if (job.state === 'RUNNING') this.endsAt = slurmTimeToIso(job.endTime) ?? this.endsAt;
     return null;
+  }
+
+  async shell(opts: ShellOptions): Promise<ShellSession> {
+    if (!this.jobId) throw new SpawnError('The server is not running', 'no job recorded');
+    return openSlurmShell(this.options, { jobId: this.jobId, ...this.ids, user: this.who().user }, opts);
   }
 
   state(): SpawnerState {

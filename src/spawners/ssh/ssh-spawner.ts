@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { hasCode } from '../../shared/errors.js';
-import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
+import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
 import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from './connection-pool.js';
@@ -22,6 +22,7 @@ import { ForwardTunnel } from './forward-tunnel.js';
 import { addSession, hostOrder, hostsFor, removeSession } from './host-choice.js';
 import type { SshHost, SshSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
+import { openSshShell } from './shell.js';
 import { controlCommand, launcherCommand, type LauncherMessage } from './remote-scripts.js';
 
 const NAME = /^[a-z_][a-z0-9_.-]*$/i;
@@ -261,6 +262,11 @@ export class SshSpawner implements Spawner {
     this.final = { exitStatus: null, reason: `process group ${this.pgid} on ${this.host.name} has ended` };
     await this.cleanup(false);
     return this.final;
+  }
+
+  async shell(opts: ShellOptions): Promise<ShellSession> {
+    if (!this.host || this.pgid === null || this.final) throw new SpawnError('The server is not running', 'no remote process recorded');
+    return openSshShell(this.conn(), this.userPrefix(), opts);
   }
 
   /** How commands run as the user: through userPrefix (admin-sudo), or as they are (logged in as the user). */

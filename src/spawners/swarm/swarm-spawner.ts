@@ -6,12 +6,13 @@ import { isAtriumError } from '../../shared/errors.js';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
+import { SpawnError, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
 import type { SwarmSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
+import { openSwarmShell } from './shell.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
 
@@ -135,6 +136,12 @@ export class SwarmSpawner implements Spawner {
 
   progress(): AsyncIterable<ProgressEvent> {
     return this.channel.read();
+  }
+
+  async shell(opts: ShellOptions): Promise<ShellSession> {
+    if (!this.st.serviceId) throw new SpawnError('The server is not running', 'no service recorded');
+    const url = this.options.dockerUrl;
+    return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts);
   }
 
   /** Stored options are re-checked: the admin may have removed an image since they were saved. */
