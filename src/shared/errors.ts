@@ -80,6 +80,8 @@ export const catalogue = {
   ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
+  // Start queue (issue 15, src/hub/spawn/start-queue.ts)
+  ATRIUM_ERR_SPAWN_QUEUE_CANCELLED: { status: 409, message: 'The start was cancelled while it waited in the start queue', when: 'A spawn waiting for a start slot was cancelled (stop, Cancel, hub shutdown) before it began.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

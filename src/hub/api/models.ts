@@ -32,6 +32,8 @@ export function serverModel(hub: HubContext, user: UserRow, row: ServerRow, opts
     progress_url: progressUrl,
     // Not in JupyterHub's model; its clients ignore unknown keys. When the backend ends the server by itself.
     ends_at: a ? endsAt(row) : null,
+    // Not in JupyterHub's model either: the place in the start queue while the start waits there.
+    queue_position: a?.queue ? a.queue.position : null,
   };
   if (opts.state) m.state = JSON.parse(row.state || '{}');
   return m;
