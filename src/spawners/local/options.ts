@@ -20,6 +20,13 @@ export const LocalSpawnerOptions = Type.Object(
       description:
         'Working directory and HOME, {username} filled in (created 0700 if missing). Empty = the system user\'s home (runAs system-user), or <tmpdir>/atrium-homes/{username} (runAs hub).',
     }),
+    nice: Type.Integer({
+      default: 10,
+      minimum: 0,
+      maximum: 19,
+      description:
+        'CPU priority of the server processes (Unix nice, inherited by kernels). Above 0 (the default 10) a class starting at once cannot starve the hub and the proxy, which stay at their own priority; 0 = same as the hub.',
+    }),
     stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
     envKeep: Type.Array(Type.String(), {
       default: ['PATH', 'PYTHONPATH', 'CONDA_ROOT', 'CONDA_DEFAULT_ENV', 'VIRTUAL_ENV', 'LANG', 'LC_ALL', 'JUPYTERHUB_SINGLEUSER_APP'],
