@@ -4,6 +4,7 @@
 // (Debian jupyterhub 3.0). Subjects, one after the other in one run, each on fresh temp state:
 //   jupyterhub     JupyterHub 3.0 + configurable-http-proxy, SimpleLocalProcessSpawner
 //   atrium-noqueue Atrium with the start queue off and servers at the hub's priority (as before)
+//   atrium-queue-nice0  Atrium with the start queue, servers at the hub's priority
 //   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10)
 // Prints per subject: time to notebook p50/p95/max, errors, hub CPU per spawn, and the latency of
 // the login POST, "Start" and the pending page during the burst (p50/p95).
@@ -20,7 +21,7 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const STUDENTS = Number(opt('--students', 60));
 const ROUNDS = Number(opt('--rounds', 1));
 const DEADLINE_S = Number(opt('--deadline', 240));
-const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium').split(',');
+const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium-queue-nice0,atrium').split(',');
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 const log = (...a) => console.error('[burst]', ...a);
@@ -66,7 +67,7 @@ c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
   return { name: 'jupyterhub', label: 'JupyterHub 3.0 + CHP', hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop };
 }
 
-function atriumStarter(name, queue) {
+function atriumStarter(name, queue, nice) {
   return async (dir) => {
     const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const stateDir = join(dir, 'state');
@@ -77,7 +78,7 @@ proxy: { ip: 127.0.0.1, port: ${port}, apiUrl: "http://127.0.0.1:${apiPort}" }
 authenticator: { kind: dummy }
 spawner:
   kind: local
-  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}"${queue ? '' : ', nice: 0'} }
+  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice} }
   startQueue: { enabled: ${queue} }
   concurrentSpawnLimit: 0
   startTimeoutSeconds: ${DEADLINE_S}
@@ -94,15 +95,18 @@ logLevel: warn
     };
     cleanups.push(stop);
     await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 60_000 });
-    const label = queue ? 'Atrium (start queue, nice +10)' : 'Atrium (no queue, nice 0)';
+    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice})`;
     return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir };
   };
 }
 
 const SUBJECTS = {
   jupyterhub: startJupyterHub,
-  'atrium-noqueue': atriumStarter('atrium-noqueue', false),
-  atrium: atriumStarter('atrium', true),
+  'atrium-noqueue': atriumStarter('atrium-noqueue', false, 0),
+  // The queue alone, servers at the hub's priority: separates the two effects on a shared machine,
+  // where nice +10 also yields to everyone else's jobs.
+  'atrium-queue-nice0': atriumStarter('atrium-queue-nice0', true, 0),
+  atrium: atriumStarter('atrium', true, 10),
 };
 
 // ---------------------------------------------------------------- one student
