@@ -22,6 +22,8 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const USERS = Number(opt('--users', 10_000));
 const SERVERS = Number(opt('--servers', 1_000));
 const RESTARTS = Number(opt('--restarts', 3));
+// The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
+const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
 const log = (...a) => console.error('[restart]', ...a);
 
 // The stand-in: this same file, run with --stand-in PORT..., answers 200 on every port.
@@ -80,7 +82,7 @@ logLevel: info
   /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
   const startOnce = async (i) => {
     const t0 = Date.now();
-    hub = start(process.execPath, [join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i) });
+    hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i) });
     let answerMs = NaN;
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);

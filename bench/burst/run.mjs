@@ -24,6 +24,8 @@ const DEADLINE_S = Number(opt('--deadline', 240));
 const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium-queue-nice0,atrium').split(',');
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
+// The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
+const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
 const log = (...a) => console.error('[burst]', ...a);
 const cleanups = [];
 
@@ -85,7 +87,7 @@ spawner:
   httpTimeoutSeconds: ${DEADLINE_S}
 logLevel: warn
 `);
-    const hub = start(process.execPath, [join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
+    const hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
     const stop = async () => {
       await hub.stop(60_000);
       // By design the proxy and the servers outlive the hub: stop them by the PIDs on record.
