@@ -34,6 +34,8 @@ export const RELOADABLE_KEYS: readonly string[] = [
   'spawner.startTimeoutSeconds',
   'spawner.httpTimeoutSeconds',
   'spawner.slowSpawnTimeoutSeconds',
+  // Start slots: the queue is resized at the next spawn (start-queue.ts).
+  'spawner.startQueue',
   // Each kind's own (its spawn form and limits), from its descriptor.
   ...spawnerKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `spawner.${k.name}.${key}`)),
   ...authenticatorKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `authenticator.${k.name}.${key}`)),
