@@ -9,7 +9,8 @@
 //      → "servers restored" (every server confirmed: log time), servers stopped (must be 0),
 //      RSS 2 s after the restore
 // Run: npm run build && node bench/burst/restart.mjs [--users 10000] [--servers 1000] [--restarts 3]
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//      [--heap-snapshot FILE] (snapshot of the last hub, then: node bench/burst/heap-summary.mjs FILE)
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const USERS = Number(opt('--users', 10_000));
 const SERVERS = Number(opt('--servers', 1_000));
 const RESTARTS = Number(opt('--restarts', 3));
+const HEAP = opt('--heap-snapshot', '');
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
 const log = (...a) => console.error('[restart]', ...a);
@@ -82,7 +84,8 @@ logLevel: info
   /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
   const startOnce = async (i) => {
     const t0 = Date.now();
-    hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i) });
+    const flags = HEAP ? [...HUB_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2'] : HUB_NODE_FLAGS;
+    hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir });
     let answerMs = NaN;
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
@@ -130,6 +133,26 @@ logLevel: info
     const r = await startOnce(2 + i);
     log(`restart ${i + 1}`, JSON.stringify(r));
     runs.push(r);
+  }
+  if (HEAP) {
+    // A heap snapshot of the last restarted hub, summarised by constructor (heap-summary.mjs).
+    process.kill(hub.pid, 'SIGUSR2');
+    let file;
+    for (let t = 0; t < 600 && !file; t++) {
+      await sleep(100);
+      file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
+    }
+    // Written incrementally: wait until its size has not changed for 2 s.
+    for (let last = -1, t = 0; file && t < 120; t++) {
+      await sleep(1000);
+      const size = statSync(join(dir, file)).size;
+      if (size > 0 && size === last) break;
+      last = size;
+    }
+    if (file) {
+      renameSync(join(dir, file), HEAP);
+      log(`heap snapshot: ${HEAP} (node bench/burst/heap-summary.mjs ${HEAP})`);
+    }
   }
   const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim()}` } }).then((r) => r.json()).catch(() => ({}));
   const lastRss = runs.at(-1).rssMb;
