@@ -101,7 +101,11 @@ logLevel: info
       if (Date.now() - t0 > 60_000) throw new Error('no restore line');
     }
     await sleep(2000);
-    return { answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
+    const lines = readFileSync(logFile(i), 'utf8').split('\n');
+    const proxy = lines.map((l) => /"how":"(\w+)"/.exec(l)?.[1]).find(Boolean) ?? '?';
+    const token = readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim();
+    const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${token}` } }).then((r) => r.json()).then((o) => Object.keys(o).length, () => -1);
+    return { proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
   };
 
   const empty = await startOnce(0);
