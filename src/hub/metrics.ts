@@ -26,6 +26,17 @@ export class Metrics {
     help: 'Spawns in progress',
     registers: [this.registry],
   });
+  readonly startQueueLength = new Gauge({
+    name: 'atrium_start_queue_length',
+    help: 'Server starts waiting in the start queue for a slot',
+    registers: [this.registry],
+  });
+  readonly startQueueWait = new Histogram({
+    name: 'atrium_start_queue_wait_seconds',
+    help: 'Time a server start waited in the start queue before it got a slot',
+    buckets: [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+    registers: [this.registry],
+  });
   readonly logins = new Counter({
     name: 'atrium_logins_total',
     help: 'Login attempts by result',

@@ -36,6 +36,8 @@ export const RELOADABLE_KEYS: readonly string[] = [
   'spawner.slowSpawnTimeoutSeconds',
   // The idle culler reads its settings at every round (turning it on or off needs a restart).
   ...['timeoutSeconds', 'intervalSeconds', 'maxAgeSeconds', 'removeNamedServers', 'cullUsers', 'cullAdminUsers', 'inspectKernels', 'concurrency'].map((k) => `culler.${k}`),
+  // Start slots: the queue is resized at the next spawn (start-queue.ts).
+  'spawner.startQueue',
   // Each kind's own (its spawn form and limits), from its descriptor.
   ...spawnerKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `spawner.${k.name}.${key}`)),
   ...authenticatorKinds.kinds.flatMap((k: KindDescriptor) => (k.reloadableKeys ?? []).map((key) => `authenticator.${k.name}.${key}`)),

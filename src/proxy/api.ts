@@ -19,6 +19,8 @@ export interface ApiContext {
   hostRouting: boolean;
   metrics: ProxyMetrics;
   log: Logger;
+  /** Run before answering a GET (with --workers: collect the workers' last_activity first). */
+  beforeRead?: () => Promise<void>;
 }
 
 /** Constant-time check of `Authorization: token X`; hashing makes the lengths equal. */
@@ -97,6 +99,7 @@ async function handle(
   }
   switch (req.method) {
     case 'GET':
+      if (ctx.beforeRead) await ctx.beforeRead();
       return getRoutes(ctx, new URLSearchParams(q < 0 ? '' : target.slice(q)), path, res);
     case 'POST':
       return postRoute(ctx, req, path ?? '/', res);

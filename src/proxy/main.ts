@@ -5,7 +5,9 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseArgs, USAGE, type ParsedArgs } from './options.js';
+import cluster from 'node:cluster';
 import { startProxy } from './server.js';
+import { startPrimary, startWorker } from './cluster.js';
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   let parsed: ParsedArgs;
@@ -32,9 +34,17 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
 
+  if (options.workers > 1 && cluster.isWorker) {
+    // A worker serves traffic only; the primary owns the API, the PID file and the signals' meaning.
+    const worker = await startWorker(options, log.child({ worker: cluster.worker?.id }));
+    const stop = () => void worker.close().finally(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    return;
+  }
   let proxy;
   try {
-    proxy = await startProxy(options, log);
+    proxy = options.workers > 1 ? await startPrimary(options, log) : await startProxy(options, log);
   } catch (err) {
     log.fatal({ err }, 'could not start');
     process.exit(1);

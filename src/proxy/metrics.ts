@@ -39,6 +39,8 @@ export class ProxyMetrics {
       name: 'atrium_proxy_routes',
       help: 'Routes in the routing table',
       registers,
+      // With --workers every process holds the same table: aggregate as one value, not a sum.
+      aggregator: 'max',
       collect() {
         this.set(table.size);
       },

@@ -4,6 +4,7 @@
  * reported back as warnings instead of failing, because JupyterHub may pass them.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 export interface ProxyOptions {
   ip: string;
@@ -33,6 +34,8 @@ export interface ProxyOptions {
   authToken: string;
   /** Sent to hub routes as X-Atrium-Proxy-Proof (see headers.ts); never taken from argv. */
   proxyProof?: string;
+  /** Processes serving the public port (cluster.ts); 1 = this process does everything. */
+  workers: number;
 }
 
 export interface ParsedArgs {
@@ -57,6 +60,14 @@ function ms(name: string): (v: string) => number {
     if (!Number.isFinite(n) || n < 0) throw new Error(`${name}: not a number of milliseconds: ${v}`);
     return n;
   };
+}
+
+/** A count of worker processes, or "auto" for one per CPU core. */
+function workers(v: string): number {
+  if (v === 'auto') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers: expected a number from 1 to 256 or "auto", got ${v}`);
+  return n;
 }
 
 const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error']);
@@ -88,6 +99,7 @@ const WITH_VALUE: Record<string, Setter> = {
   '--ssl-ca': (o, v) => { o.sslCa = v; },
   '--metrics-ip': (o, v) => { o.metricsIp = v; },
   '--metrics-port': (o, v) => { o.metricsPort = port('--metrics-port')(v); },
+  '--workers': (o, v) => { o.workers = workers(v); },
   // A path, not the secret: argv is visible to every local user in ps.
   '--proxy-proof-file': (o, v) => { o.proxyProof = readProofFile(v); },
 };
@@ -140,6 +152,7 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env): ProxyOptio
     keepAliveTimeoutMs: 5000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN ?? '',
     proxyProof: env.ATRIUM_PROXY_PROOF?.trim() || undefined,
+    workers: 1,
   };
 }
 
@@ -200,5 +213,7 @@ A configurable-http-proxy compatible proxy. The API token comes from CONFIGPROXY
   --metrics-ip IP --metrics-port N                 Prometheus /metrics
   --proxy-proof-file FILE add the proof in FILE (0600) to requests on hub routes
                           (X-Atrium-Proxy-Proof; env ATRIUM_PROXY_PROOF also works)
+  --workers N|auto        Atrium only: serve the public port from N processes (auto =
+                          one per core) sharing one route table; default 1
   --log-level debug|info|warn|error
 `;

@@ -29,6 +29,8 @@ export function normalizePrefix(prefix: string): string {
 
 export class RouteTable {
   private readonly routes = new Map<string, Route>();
+  /** Told of every set() and delete() (null = deleted): the cluster primary relays them to workers. */
+  onChange: ((prefix: string, route: Route | null) => void) | null = null;
 
   get size(): number {
     return this.routes.size;
@@ -47,6 +49,7 @@ export class RouteTable {
       lastActivity: now,
     };
     this.routes.set(key, route);
+    this.onChange?.(key, route);
     return route;
   }
 
@@ -55,7 +58,14 @@ export class RouteTable {
   }
 
   delete(prefix: string): boolean {
-    return this.routes.delete(normalizePrefix(prefix));
+    const key = normalizePrefix(prefix);
+    const had = this.routes.delete(key);
+    if (had) this.onChange?.(key, null);
+    return had;
+  }
+
+  clear(): void {
+    this.routes.clear();
   }
 
   entries(): IterableIterator<Route> {

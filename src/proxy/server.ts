@@ -22,7 +22,7 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
+export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host || undefined, () => {
@@ -32,9 +32,8 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-export async function startProxy(options: ProxyOptions, log: Logger): Promise<RunningProxy> {
-  const table = new RouteTable();
-  const metrics = new ProxyMetrics(table);
+/** The public listener (HTTP or HTTPS, websockets) over `table`; listening is left to the caller. */
+export function createPublicServer(options: ProxyOptions, table: RouteTable, metrics: ProxyMetrics, log: Logger): { server: Server; closeAgents(): Promise<void> } {
   const agents = createAgents(options);
   const encrypted = Boolean(options.sslKey && options.sslCert);
   const ctx: Context = {
@@ -52,8 +51,6 @@ export async function startProxy(options: ProxyOptions, log: Logger): Promise<Ru
       proxyProof: options.proxyProof,
     },
   };
-  if (options.defaultTarget) table.set('/', { target: options.defaultTarget });
-
   const onRequest = handleWeb.bind(null, ctx);
   const proxyServer: Server = encrypted
     ? createHttpsServer({
@@ -73,29 +70,56 @@ export async function startProxy(options: ProxyOptions, log: Logger): Promise<Ru
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     socket.end(`HTTP/1.1 ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
+  return {
+    server: proxyServer,
+    async closeAgents() {
+      agents.httpAgent.destroy();
+      agents.httpsAgent.destroy();
+      await agents.upstream.destroy().catch(() => undefined);
+    },
+  };
+}
+
+/** The Prometheus listener: `/metrics` from `text()`, 404 elsewhere. */
+export function createMetricsServer(text: () => Promise<string>, contentType: string): Server {
+  return createHttpServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end('Not Found');
+      return;
+    }
+    text().then(
+      (body) => res.writeHead(200, { 'content-type': contentType }).end(body),
+      () => res.writeHead(500).end('metrics failed'),
+    );
+  });
+}
+
+export async function closeServers(servers: (Server | undefined)[]): Promise<void> {
+  const closing = servers.filter((s): s is Server => s !== undefined);
+  for (const s of closing) s.closeAllConnections?.();
+  await Promise.all(closing.map((s) => new Promise<void>((r) => s.close(() => r()))));
+}
+
+/** One process serving everything (the default, `--workers 1`); see cluster.ts for several. */
+export async function startProxy(options: ProxyOptions, log: Logger): Promise<RunningProxy> {
+  const table = new RouteTable();
+  const metrics = new ProxyMetrics(table);
+  if (options.defaultTarget) table.set('/', { target: options.defaultTarget });
+  const pub = createPublicServer(options, table, metrics, log);
+  const proxyServer = pub.server;
 
   const apiServer = createHttpServer(createApiHandler({
     table, authToken: options.authToken, hostRouting: options.hostRouting, metrics, log,
   }));
 
-  let metricsServer: Server | undefined;
-  if (options.metricsPort !== undefined) {
-    metricsServer = createHttpServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('Not Found');
-        return;
-      }
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        () => res.writeHead(500).end('metrics failed'),
-      );
-    });
-  }
+  const metricsServer = options.metricsPort !== undefined
+    ? createMetricsServer(() => metrics.registry.metrics(), metrics.registry.contentType)
+    : undefined;
 
   const proxyPort = await listen(proxyServer, options.port, options.ip);
   const apiPort = await listen(apiServer, options.apiPort, options.apiIp);
   const metricsPort = metricsServer ? await listen(metricsServer, options.metricsPort!, options.metricsIp) : undefined;
-  log.info({ ip: options.ip || '*', port: proxyPort, tls: encrypted }, 'proxying');
+  log.info({ ip: options.ip || '*', port: proxyPort, tls: Boolean(options.sslKey && options.sslCert) }, 'proxying');
   log.info({ ip: options.apiIp, port: apiPort }, 'REST API listening');
   if (metricsPort !== undefined) log.info({ ip: options.metricsIp || '*', port: metricsPort }, 'metrics listening');
   if (!options.authToken) log.warn('REST API is not authenticated: CONFIGPROXY_AUTH_TOKEN is empty');
@@ -106,12 +130,8 @@ export async function startProxy(options: ProxyOptions, log: Logger): Promise<Ru
     apiPort,
     metricsPort,
     async close() {
-      const closing = [proxyServer, apiServer, metricsServer].filter((s): s is Server => s !== undefined);
-      for (const s of closing) s.closeAllConnections?.();
-      await Promise.all(closing.map((s) => new Promise<void>((r) => s.close(() => r()))));
-      agents.httpAgent.destroy();
-      agents.httpsAgent.destroy();
-      await agents.upstream.destroy().catch(() => undefined);
+      await closeServers([proxyServer, apiServer, metricsServer]);
+      await pub.closeAgents();
     },
   };
 }

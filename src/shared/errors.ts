@@ -91,6 +91,8 @@ export const catalogue = {
   ATRIUM_ERR_SHELL_UNSUPPORTED: { status: 409, message: 'This server\'s spawner does not offer a shell', when: 'A shell was asked for a server whose spawner kind has no shell() method.' },
   ATRIUM_ERR_SHELL_LIMIT: { status: 429, message: 'Too many open shells; close one first', when: 'The user already has shell.maxSessionsPerUser shells open.' },
   ATRIUM_ERR_SHELL_FAILED: { status: 502, message: 'The shell could not be started', when: 'The spawner could not open a shell in the running server (the reason goes to the log).' },
+  // Start queue (issue 15, src/hub/spawn/start-queue.ts)
+  ATRIUM_ERR_SPAWN_QUEUE_CANCELLED: { status: 409, message: 'The start was cancelled while it waited in the start queue', when: 'A spawn waiting for a start slot was cancelled (stop, Cancel, hub shutdown) before it began.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -8,7 +8,7 @@ import { ensureBuilt, getJson, rawRequest, startBackend, startProxy, type Backen
 
 beforeAll(ensureBuilt);
 
-describe.each(['chp', 'atrium'] as Kind[])('REST API: %s', (kind) => {
+describe.each(['chp', 'atrium', 'atrium-workers'] as Kind[])('REST API: %s', (kind) => {
   let proxy: ProxyHandle;
   let backend: Backend;
   beforeAll(async () => {

@@ -51,7 +51,8 @@ export async function ensureBuilt(): Promise<void> {
   if (!existsSync(out)) throw new Error('dist/proxy/main.js missing after tsc');
 }
 
-export type Kind = 'chp' | 'atrium';
+/** 'atrium-workers': atrium-proxy with --workers 2 (one table, two serving processes). */
+export type Kind = 'chp' | 'atrium' | 'atrium-workers';
 
 export interface ProxyHandle {
   kind: Kind;
@@ -69,8 +70,9 @@ export interface ProxyHandle {
 export async function startProxy(kind: Kind, extra: string[] = [], token = 'test-token'): Promise<ProxyHandle> {
   const [port, apiPort] = [await freePort(), await freePort()];
   const bin = kind === 'chp' ? CHP_BIN : ATRIUM_BIN;
+  const workers = kind === 'atrium-workers' ? ['--workers', '2'] : [];
   const proc = startProcess(process.execPath, [bin, '--ip', '127.0.0.1', '--port', String(port),
-    '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'error', ...extra],
+    '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'error', ...workers, ...extra],
     { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: token } });
   try {
     await waitForPort(port, '127.0.0.1', 15_000);

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LdapConnectionProps } from '../../shared/ldap/connection.js';
+import { LdapConnectionProps } from '../../shared/ldap/connection-options.js';
 
 // Option meanings follow jupyterhub/ldapauthenticator (camelCase); see docs/ldap.md.
 export const LdapAuthenticatorOptions = Type.Object(

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { LdapConnectionProps } from '../../shared/ldap/connection.js';
+import { LdapConnectionProps } from '../../shared/ldap/connection-options.js';
 
 // An equivalent of the ldap_hooks library's pre-spawn account step; see docs/ldap.md.
 // Templates: {username} (the hub's user name), {authState.FIELD} (auth state from the login),

@@ -34,6 +34,8 @@ export function serverModel(hub: HubContext, user: UserRow, row: ServerRow, opts
     ends_at: a ? endsAt(row) : null,
     // Not in JupyterHub's model either: the label the user gave a named server (null: show the name).
     display_name: row.display_name ?? null,
+    // Not in JupyterHub's model either: the place in the start queue while the start waits there.
+    queue_position: a?.queue ? a.queue.position : null,
   };
   if (opts.state) m.state = JSON.parse(row.state || '{}');
   return m;

@@ -15,6 +15,7 @@ function toWire(e: HubProgressEvent): Record<string, unknown> {
   if (e.ready) out.ready = true;
   if (e.failed) out.failed = true;
   if (e.url) out.url = e.url;
+  if (e.queue) out.queue = { position: e.queue.position, queued: e.queue.queued, estimate_seconds: e.queue.estimateSeconds };
   return out;
 }
 
@@ -31,7 +32,7 @@ export async function serversApi(app: FastifyInstance): Promise<void> {
     const options = body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)
       ? null
       : hub.spawns.parseOptions(user, body);
-    const result = await hub.spawns.spawn(user, server, options);
+    const result = await hub.spawns.spawn(user, server, options, { from: 'api' });
     reply.code(result === 'started' ? 201 : 202).type('text/plain');
     return '';
   };

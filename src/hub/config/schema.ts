@@ -157,6 +157,18 @@ export const SpawnerSection = Obj(
     pollIntervalSeconds: Type.Integer({ default: 30, minimum: 0, description: 'How often running servers are polled (jittered); 0 disables.' }),
     concurrentSpawnLimit: Type.Integer({ default: 100, minimum: 0, description: 'Spawns pending at once before new ones get 429 (0 = no limit).' }),
     activeServerLimit: Type.Integer({ default: 0, minimum: 0, description: 'Running plus pending servers before new spawns get 429 (0 = no limit).' }),
+    startQueue: Obj(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Admit server starts a few at a time, first come first served; the rest wait in a queue and see their place on the pending page.' }),
+        slots: Type.Integer({
+          default: 0,
+          minimum: 0,
+          description:
+            'Starts running at once. 0 = automatic: the number of CPU cores when servers run on the hub machine (local spawner), no limit for remote backends (set it to nodes × starts per node for Swarm). Browser users always queue; API clients get 429 + Retry-After beyond concurrentSpawnLimit pending spawns.',
+        }),
+      },
+      'The start queue (admission control for a class starting at once).',
+    ),
     namedServers: Obj(
       {
         enabled: Type.Boolean({ default: false, description: 'Allow users to run named servers besides the default one.' }),

@@ -84,7 +84,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
 
   async function startAndRedirect(reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
     try {
-      const p = hub.spawns.spawn(user, server, options);
+      const p = hub.spawns.spawn(user, server, options, { from: 'browser' });
       // Don't hold the browser for the slow-spawn timeout: the pending page shows progress.
       p.catch(() => undefined);
       await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);

@@ -3,6 +3,7 @@
  * progress events buffered so a spawn-pending page opened late still sees the whole story.
  */
 import type { ProgressEvent, Spawner } from '../../spawners/spawner.js';
+import type { QueuePosition } from './start-queue.js';
 
 export type Phase = 'spawn' | 'running' | 'stop';
 
@@ -10,6 +11,8 @@ export interface HubProgressEvent extends ProgressEvent {
   ready?: boolean;
   failed?: boolean;
   url?: string;
+  /** Set while the start waits in the start queue (start-queue.ts). */
+  queue?: QueuePosition;
 }
 
 export class ActiveServer {
@@ -23,6 +26,8 @@ export class ActiveServer {
   /** The spawn attempt whose backend object this is (servers.spawn_attempt). */
   attempt: string | null = null;
   pollTimer: NodeJS.Timeout | null = null;
+  /** Place in the start queue while waiting for a slot, else null. */
+  queue: QueuePosition | null = null;
   /**
    * The env and user options the server was started with (after pre-spawn hooks), kept for the
    * post-stop hooks. null for a server restored after a hub restart: they are not persisted.

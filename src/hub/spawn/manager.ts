@@ -25,6 +25,8 @@ import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 import { RestoreGate } from './restore-gate.js';
 import { ownerTag, restoreServers, type RestoreResult } from './restore.js';
 import { randomBytes } from 'node:crypto';
+import { StartQueue, resolveSlots, queueMessage } from './start-queue.js';
+import { spawnerKinds } from '../../spawners/kinds.js';
 
 /** Env keys holding the server's own API token; never handed to post-stop hooks. */
 const SERVER_SECRET_ENV = ['JUPYTERHUB_API_TOKEN', 'JPY_API_TOKEN'];
@@ -37,7 +39,22 @@ export class SpawnManager {
   /** Closed until restore() knows the state of every server (see restore-gate.ts). */
   readonly gate = new RestoreGate();
 
-  constructor(private readonly hub: SpawnDeps) {}
+  /** Admission control for starts (start-queue.ts); slots follow the config, also after a reload. */
+  readonly queue: StartQueue;
+
+  constructor(private readonly hub: SpawnDeps) {
+    this.queue = new StartQueue(this.queueSlots(), {
+      queueLength: (n) => hub.metrics.startQueueLength.set(n),
+      waited: (s) => hub.metrics.startQueueWait.observe(s),
+    });
+  }
+
+  private queueSlots(): number {
+    const q = this.hub.config.spawner.startQueue;
+    if (!q.enabled) return 0;
+    const d = spawnerKinds.kinds.find((k) => k.name === this.hub.spawnerKind.kind);
+    return resolveSlots(q.slots, Boolean(d && 'serversOnHubHost' in d && d.serversOnHubHost));
+  }
 
   private instance: string | null = null;
   /** This installation's id (the prefix of every owner tag), read once. */
@@ -102,8 +119,10 @@ export class SpawnManager {
   /**
    * Request a spawn. Resolves 'started' if the server is up within slowSpawnTimeoutSeconds,
    * otherwise 'pending' (the spawn goes on). Throws AtriumError for refusals.
+   * `from: 'browser'`: a person clicking Start; with the start queue on they always queue (and see
+   * their place on the pending page) instead of getting the API clients' 429.
    */
-  async spawn(user: UserRow, server: string, options: Record<string, unknown> | null): Promise<'started' | 'pending'> {
+  async spawn(user: UserRow, server: string, options: Record<string, unknown> | null, opts: { from?: 'browser' | 'api' } = {}): Promise<'started' | 'pending'> {
     const { config, stores } = this.hub;
     this.checkServerName(server);
     await this.gate.enter();
@@ -114,8 +133,12 @@ export class SpawnManager {
     if (existing?.phase === 'stop') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${key} is pending stop`);
     const limits = config.spawner;
     checkNamedLimit(this.hub, user, server);
-    if (limits.concurrentSpawnLimit > 0 && this.pendingCount() >= limits.concurrentSpawnLimit) {
-      const retry = String(Math.round(5 + Math.random() * 10));
+    this.queue.resize(this.queueSlots());
+    const queued = this.queue.enabled && opts.from === 'browser';
+    if (!queued && limits.concurrentSpawnLimit > 0 && this.pendingCount() >= limits.concurrentSpawnLimit) {
+      // With the queue on, the wait is known: tell API clients when a slot is likely free.
+      const estimate = this.queue.estimateSeconds(this.queue.length + 1);
+      const retry = String(estimate !== null ? Math.min(600, estimate) : Math.round(5 + Math.random() * 10));
       throw atriumError('ATRIUM_ERR_SPAWN_THROTTLED', undefined, { headers: { 'Retry-After': retry } });
     }
     if (limits.activeServerLimit > 0 && this.active.size >= limits.activeServerLimit) {
@@ -157,6 +180,7 @@ export class SpawnManager {
     const token = newToken();
     const clientId = oauthClientId(a.userName, a.serverName);
     let stage = 'prepare';
+    let release: (() => void) | null = null;
     try {
       stores.db.transaction(() => {
         stores.tokens.deleteForServer(a.serverId);
@@ -198,6 +222,15 @@ export class SpawnManager {
       }
       a.spawnEnv = env;
       a.spawnOptions = options;
+      stage = 'queue';
+      release = await this.queue.acquire(a.key, a.abort.signal, (p) => {
+        a.queue = p;
+        a.emit({ progress: 3, message: queueMessage(p), queue: p });
+      });
+      if (a.queue) {
+        a.queue = null;
+        a.emit({ progress: 5, message: 'Your turn: starting your server' });
+      }
       stage = 'start';
       const spawner = this.createSpawner(spawnUser, a.serverName, slog);
       a.spawner = spawner;
@@ -236,6 +269,7 @@ export class SpawnManager {
       if (!up.ok) throw atriumError('ATRIUM_ERR_SPAWN_HTTP_TIMEOUT', `Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, { detail: up.detail });
       stage = 'proxy';
       await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
+      release();
       stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
       a.phase = 'running';
       const seconds = (performance.now() - t0) / 1000;
@@ -250,6 +284,8 @@ export class SpawnManager {
       });
       this.schedulePoll(a);
     } catch (err) {
+      release?.();
+      a.queue = null;
       const failure = classifyError(err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: this.hub.stores.health });
       logClassified(slog, failure, 'spawn failed', { stage });
       metrics.spawnFailures.inc({ reason: stage });
@@ -304,6 +340,12 @@ export class SpawnManager {
     await this.gate.enter();
     const a = this.active.get(`${user.name}/${server}`);
     if (!a) return 'stopped';
+    if (a.phase === 'spawn' && a.queue) {
+      // Still waiting in the start queue: nothing runs yet, so stopping it is leaving the queue.
+      a.abort.abort(atriumError('ATRIUM_ERR_SPAWN_QUEUE_CANCELLED'));
+      await a.done;
+      return 'stopped';
+    }
     if (a.phase === 'spawn') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${a.key} is pending spawn, please wait`);
     if (a.phase === 'stop') return 'pending';
     a.phase = 'stop';

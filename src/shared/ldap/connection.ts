@@ -11,34 +11,13 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { ldapConnectionProblems } from './check.js';
-import { Type, type Static } from '@sinclair/typebox';
 import { Client, ResultCodeError, BusyError, UnavailableError, MessageParserError } from 'ldapts';
 import type { Logger } from 'pino';
 import { AtriumError, isAtriumError } from '../errors.js';
 
-/** Connection keys shared by the authenticator's and the hook's option blocks. */
-export const LdapConnectionProps = {
-  urls: Type.Array(Type.String({ pattern: '^ldaps?://' }), {
-    minItems: 1,
-    description:
-      'Directory servers, tried in order until one answers (ldap://host:389 or ldaps://host:636). A server that refuses the connection, times out or fails TLS is skipped.',
-  }),
-  tls: Type.Union([Type.Literal('starttls'), Type.Literal('ldaps'), Type.Literal('insecure')], {
-    default: 'starttls',
-    description:
-      'starttls: ldap:// URLs upgraded with StartTLS before any bind. ldaps: ldaps:// URLs (TLS from the first byte). insecure: plain ldap://, passwords in clear text — for tests only; logged as a warning.',
-  }),
-  caFile: Type.Optional(
-    Type.String({
-      description: 'PEM file with the CA certificate(s) that signed the directory\'s certificate; default: the system CAs. Certificates are always verified.',
-    }),
-  ),
-  connectTimeoutSeconds: Type.Number({ default: 5, minimum: 0.1, description: 'Time for the TCP (and TLS) connection to one server.' }),
-  operationTimeoutSeconds: Type.Number({ default: 10, minimum: 0.1, description: 'Time for each LDAP request (bind, search, modify).' }),
-};
-
-const ConnectionSchema = Type.Object(LdapConnectionProps);
-export type LdapConnectionOptions = Static<typeof ConnectionSchema>;
+// The option schema lives apart so that loading the config schema does not load ldapts.
+export { LdapConnectionProps, type LdapConnectionOptions } from './connection-options.js';
+import type { LdapConnectionOptions } from './connection-options.js';
 
 /** No configured server could be asked (ATRIUM_ERR_LDAP_UNAVAILABLE). `detail` lists each URL and why (for the log only). */
 export class LdapUnavailableError extends AtriumError {

@@ -10,6 +10,7 @@ import { ProgressLog } from '../progress-log.js';
 import { closeSync, existsSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename } from 'node:path';
+import { getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import {
   OWNER_ENV,
@@ -107,6 +108,7 @@ export class LocalSpawner implements Spawner {
         closeSync(opened.fd); // the child has its own copy
       }
       const child = this.child;
+      if (child.pid !== undefined && this.options.nice > 0) lowerPriority(child.pid, this.options.nice, ctx.log);
       const exited = new Promise<void>((resolve) => {
         // A late event from an earlier run's child must not mark a newer run as exited.
         child.once('exit', (code, signal) => {
@@ -320,5 +322,18 @@ async function waitListening(
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Run the server below the hub's CPU priority. Set right after fork/exec, before the server has
+ * done any real work; its kernels and subprocesses inherit it. Failing to lower it (a restricted
+ * container) costs responsiveness under load, not correctness, so it is logged, not fatal.
+ */
+function lowerPriority(pid: number, nice: number, log: Logger): void {
+  try {
+    setPriority(pid, Math.min(19, getPriority(0) + nice));
+  } catch (err) {
+    log.warn({ pid, nice, err: String(err) }, 'could not lower the server\'s CPU priority');
   }
 }

@@ -25,6 +25,13 @@ export const LocalSpawnerOptions = Type.Object(
       description:
         'Without homeTemplate: the folder that holds one home per user, <homeRoot>/<username>, 0700. runAs hub: owned by the hub\'s user; empty = <hub.stateDir>/homes, private to this hub and kept across reboots (back it up with the state directory); a home left in the old shared default <tmpdir>/atrium-homes/<username> is moved here at the user\'s first start after the upgrade when it belongs to this hub (see docs/spawners/local.md). runAs system-user: when set, replaces the account\'s home, each home owned by the user (the root folder is made 0755); empty = the account\'s home.',
     }),
+    nice: Type.Integer({
+      default: 10,
+      minimum: 0,
+      maximum: 19,
+      description:
+        'CPU priority of the server processes (Unix nice, inherited by kernels). Above 0 (the default 10) a class starting at once cannot starve the hub and the proxy, which stay at their own priority; 0 = same as the hub.',
+    }),
     stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
     envKeep: Type.Array(Type.String(), {
       default: ['PATH', 'PYTHONPATH', 'CONDA_ROOT', 'CONDA_DEFAULT_ENV', 'VIRTUAL_ENV', 'LANG', 'LC_ALL', 'JUPYTERHUB_SINGLEUSER_APP'],

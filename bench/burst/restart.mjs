@@ -1,0 +1,178 @@
+// Restart and memory with a big installation: 10,000 users and 1,000 running servers.
+// The servers are cheap stand-ins: one process listening on 1,000 loopback ports (what the hub
+// checks after a restart is the process record and the proxy routes, not a notebook). The rows
+// are written the way the local spawner writes them, pointing at that process.
+//   1. start the hub on an empty state dir: RSS when idle ("empty hub")
+//   2. stop it (the proxy stays, by design), write 10k users + 1k running servers, start it
+//      again once so the proxy gets the 1k routes (the steady state of a real installation)
+//   3. measured restarts (--restarts, default 3): process start → first answer on the hub port,
+//      → "servers restored" (every server confirmed: log time), servers stopped (must be 0),
+//      RSS 2 s after the restore
+// Run: npm run build && node bench/burst/restart.mjs [--users 10000] [--servers 1000] [--restarts 3]
+//      [--heap-snapshot FILE] (snapshot of the last hub, then: node bench/burst/heap-summary.mjs FILE)
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fork } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alive, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const USERS = Number(opt('--users', 10_000));
+const SERVERS = Number(opt('--servers', 1_000));
+const RESTARTS = Number(opt('--restarts', 3));
+const HEAP = opt('--heap-snapshot', '');
+// The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
+const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+const log = (...a) => console.error('[restart]', ...a);
+
+// The stand-in: this same file, run with --stand-in PORT..., answers 200 on every port.
+if (argv[0] === '--stand-in') {
+  const ports = argv.slice(1).map(Number);
+  let left = ports.length;
+  for (const p of ports) {
+    createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"stand_in":true}'))
+      .listen(p, '127.0.0.1', () => --left === 0 && process.send?.('ready'));
+  }
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
+
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const startTicks = (pid) => {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]);
+};
+
+async function main() {
+  if (!existsSync(join(repo, 'dist/cli.js'))) throw new Error('run `npm run build` first');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-restart-'));
+  const stateDir = join(dir, 'state');
+  const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const yaml = join(dir, 'atrium.yaml');
+  writeFileSync(yaml, `
+hub: { ip: 127.0.0.1, port: ${hubPort}, stateDir: ${stateDir} }
+proxy: { ip: 127.0.0.1, port: ${port}, apiUrl: "http://127.0.0.1:${apiPort}" }
+authenticator: { kind: dummy }
+spawner: { kind: local, local: { cmd: ["${process.execPath}", "${join(repo, 'test/fixtures/stub-singleuser.mjs')}"] } }
+logLevel: info
+`);
+  const ports = [];
+  while (ports.length < SERVERS) {
+    const p = await freePort();
+    if (!ports.includes(p) && p !== port && p !== hubPort && p !== apiPort) ports.push(p);
+  }
+  const standIn = fork(new URL(import.meta.url).pathname, ['--stand-in', ...ports.map(String)], { stdio: 'ignore', detached: true });
+  await new Promise((r) => standIn.once('message', r));
+  let hub = null;
+  const stopAll = async () => {
+    if (hub) await hub.stop(30_000);
+    const pidFile = join(stateDir, 'proxy.pid');
+    const proxyPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+    if (proxyPid && alive(proxyPid)) await stopPid(proxyPid);
+    await stopPid(standIn.pid);
+    if (!argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => void stopAll().then(() => process.exit(130)));
+
+  const logFile = (i) => join(dir, `hub-${i}.log`);
+  /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
+  const startOnce = async (i) => {
+    const t0 = Date.now();
+    const flags = HEAP ? [...HUB_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2'] : HUB_NODE_FLAGS;
+    hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir });
+    let answerMs = NaN;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
+      if (ok) { answerMs = Date.now() - t0; break; }
+      if (Date.now() - t0 > 60_000) throw new Error('hub did not answer');
+      await sleep(5);
+    }
+    let restored = null;
+    while (!restored) {
+      const line = existsSync(logFile(i)) && readFileSync(logFile(i), 'utf8').split('\n').find((l) => l.includes('servers restored from the database'));
+      if (line) restored = JSON.parse(line);
+      else await sleep(20);
+      if (Date.now() - t0 > 60_000) throw new Error('no restore line');
+    }
+    await sleep(2000);
+    const lines = readFileSync(logFile(i), 'utf8').split('\n');
+    const proxy = lines.map((l) => /"how":"(\w+)"/.exec(l)?.[1]).find(Boolean) ?? '?';
+    const token = readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim();
+    const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${token}` } }).then((r) => r.json()).then((o) => Object.keys(o).length, () => -1);
+    return { proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
+  };
+
+  const empty = await startOnce(0);
+  log('empty hub', JSON.stringify(empty));
+  await hub.stop(30_000);
+
+  // 10k users, 1k of them with a running server pointing at the stand-in.
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(join(stateDir, 'atrium.sqlite'));
+  const now = new Date().toISOString();
+  const ticks = startTicks(standIn.pid);
+  db.transaction(() => {
+    const addUser = db.prepare('INSERT OR IGNORE INTO users (name, admin, created) VALUES (?, 0, ?)');
+    for (let i = 0; i < USERS; i++) addUser.run(`user${String(i).padStart(5, '0')}`, now);
+    const addServer = db.prepare("INSERT INTO servers (user_id, name, status, url, state, started, last_activity, spawn_attempt) SELECT id, '', 'running', ?, ?, ?, ?, 'bench' FROM users WHERE name = ?");
+    for (let i = 0; i < SERVERS; i++) {
+      const state = { pid: standIn.pid, port: ports[i], ip: '127.0.0.1', startTime: Date.now(), procStartTicks: ticks, logPath: '' };
+      addServer.run(`http://127.0.0.1:${ports[i]}`, JSON.stringify(state), now, now, `user${String(i).padStart(5, '0')}`);
+    }
+  })();
+  db.close();
+
+  const warm = await startOnce(1); // adds the 1k routes to the proxy
+  log('first start with the rows (routes added)', JSON.stringify(warm));
+  const runs = [];
+  for (let i = 0; i < RESTARTS; i++) {
+    await hub.stop(30_000);
+    await sleep(1000);
+    const r = await startOnce(2 + i);
+    log(`restart ${i + 1}`, JSON.stringify(r));
+    runs.push(r);
+  }
+  if (HEAP) {
+    // A heap snapshot of the last restarted hub, summarised by constructor (heap-summary.mjs).
+    process.kill(hub.pid, 'SIGUSR2');
+    let file;
+    for (let t = 0; t < 600 && !file; t++) {
+      await sleep(100);
+      file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
+    }
+    // Written incrementally: wait until its size has not changed for 2 s.
+    for (let last = -1, t = 0; file && t < 120; t++) {
+      await sleep(1000);
+      const size = statSync(join(dir, file)).size;
+      if (size > 0 && size === last) break;
+      last = size;
+    }
+    if (file) {
+      renameSync(join(dir, file), HEAP);
+      log(`heap snapshot: ${HEAP} (node bench/burst/heap-summary.mjs ${HEAP})`);
+    }
+  }
+  const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim()}` } }).then((r) => r.json()).catch(() => ({}));
+  const lastRss = runs.at(-1).rssMb;
+  await stopAll();
+
+  const range = (f) => `${Math.min(...runs.map(f))}–${Math.max(...runs.map(f))}`;
+  const meta = { date: new Date().toISOString(), cpus: cpus().length, node: process.version, users: USERS, servers: SERVERS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
+  const out = { meta, empty, warm, runs, proxyRoutes: Object.keys(routes).length };
+  mkdirSync(join(repo, 'bench/burst'), { recursive: true });
+  writeFileSync(join(repo, 'bench/burst/restart-last-run.json'), JSON.stringify(out, null, 2) + '\n');
+  console.log(`\n${meta.date}  ${meta.cpus} cores  node ${meta.node}  load ${meta.loadavg}\n`);
+  console.log('| figure | value (median; range over restarts) |\n|---|---|');
+  console.log(`| hub RSS, empty hub, idle | ${empty.rssMb} MB |`);
+  console.log(`| hub RSS after restart with ${USERS} users + ${SERVERS} servers | ${median(runs.map((r) => r.rssMb))} MB (${range((r) => r.rssMb)}); last ${lastRss} |`);
+  console.log(`| restart: process start → hub answers | ${median(runs.map((r) => r.answerMs))} ms (${range((r) => r.answerMs)}) |`);
+  console.log(`| restart: process start → all servers confirmed | ${median(runs.map((r) => r.confirmedMs))} ms (${range((r) => r.confirmedMs)}) |`);
+  console.log(`| servers restored / stopped (per restart) | ${runs.map((r) => `${r.restored}/${r.stopped}`).join(', ')} |`);
+  console.log(`| routes in the proxy at the end | ${out.proxyRoutes} |`);
+}

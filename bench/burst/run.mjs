@@ -1,0 +1,293 @@
+// Class-start burst: N students log in through the real login form at the same moment, click
+// "Start" (GET /hub/spawn), watch the pending page, and open their notebook: the OAuth redirects
+// through the hub and GET /user/NAME/api/status answered by the real jupyterhub-singleuser
+// (Debian jupyterhub 3.0). Subjects, one after the other in one run, each on fresh temp state:
+//   jupyterhub     JupyterHub 3.0 + configurable-http-proxy, SimpleLocalProcessSpawner
+//   atrium-noqueue Atrium with the start queue off and servers at the hub's priority (as before)
+//   atrium-queue-nice0  Atrium with the start queue, servers at the hub's priority
+//   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10)
+// Prints per subject: time to notebook p50/p95/max, errors, hub CPU per spawn, and the latency of
+// the login POST, "Start" and the pending page during the burst (p50/p95).
+// Run: npm run build && node bench/burst/run.mjs [--students 60] [--only a,b] [--rounds 1] [--deadline 240]
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, waitHttp } from '../hub/lib.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const STUDENTS = Number(opt('--students', 60));
+const ROUNDS = Number(opt('--rounds', 1));
+const DEADLINE_S = Number(opt('--deadline', 240));
+const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium-queue-nice0,atrium').split(',');
+const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
+const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
+// The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
+const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+const log = (...a) => console.error('[burst]', ...a);
+const cleanups = [];
+
+// ---------------------------------------------------------------- subjects
+
+async function startJupyterHub(dir) {
+  const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  mkdirSync(join(dir, 'home'));
+  writeFileSync(join(dir, 'jupyterhub_config.py'), `
+c = get_config()  # noqa
+c.JupyterHub.ip = '127.0.0.1'
+c.JupyterHub.port = ${port}
+c.JupyterHub.hub_ip = '127.0.0.1'
+c.JupyterHub.hub_port = ${hubPort}
+c.JupyterHub.db_url = 'sqlite:///${dir}/jupyterhub.sqlite'
+c.JupyterHub.cookie_secret_file = '${dir}/cookie_secret'
+c.JupyterHub.pid_file = '${dir}/jupyterhub.pid'
+c.JupyterHub.log_level = 'WARN'
+c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
+c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
+c.SimpleLocalProcessSpawner.home_dir_template = '${dir}/home/{username}'
+c.Spawner.cmd = ['${SINGLEUSER}']
+c.Spawner.args = ['--allow-root']
+c.Spawner.start_timeout = ${DEADLINE_S}
+c.Spawner.http_timeout = ${DEADLINE_S}
+c.JupyterHub.concurrent_spawn_limit = 0
+c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
+c.ConfigurableHTTPProxy.pid_file = '${dir}/proxy.pid'
+c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
+`);
+  const hub = start('/usr/bin/jupyterhub', ['-f', join(dir, 'jupyterhub_config.py'), '--no-ssl'], { cwd: dir, logFile: join(dir, 'hub.log') });
+  const stop = async () => {
+    await hub.stop(60_000);
+    const pidFile = join(dir, 'proxy.pid');
+    const proxyPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+    if (proxyPid && alive(proxyPid)) await stopPid(proxyPid);
+  };
+  cleanups.push(stop);
+  await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 120_000 });
+  return { name: 'jupyterhub', label: 'JupyterHub 3.0 + CHP', hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop };
+}
+
+function atriumStarter(name, queue, nice) {
+  return async (dir) => {
+    const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const stateDir = join(dir, 'state');
+    const yaml = join(dir, 'atrium.yaml');
+    writeFileSync(yaml, `
+hub: { ip: 127.0.0.1, port: ${hubPort}, stateDir: ${stateDir} }
+proxy: { ip: 127.0.0.1, port: ${port}, apiUrl: "http://127.0.0.1:${apiPort}" }
+authenticator: { kind: dummy }
+spawner:
+  kind: local
+  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice} }
+  startQueue: { enabled: ${queue} }
+  concurrentSpawnLimit: 0
+  startTimeoutSeconds: ${DEADLINE_S}
+  httpTimeoutSeconds: ${DEADLINE_S}
+logLevel: warn
+`);
+    const hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
+    const stop = async () => {
+      await hub.stop(60_000);
+      // By design the proxy and the servers outlive the hub: stop them by the PIDs on record.
+      const pidFile = join(stateDir, 'proxy.pid');
+      const proxyPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+      if (proxyPid && alive(proxyPid)) await stopPid(proxyPid);
+    };
+    cleanups.push(stop);
+    await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 60_000 });
+    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice})`;
+    return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir };
+  };
+}
+
+const SUBJECTS = {
+  jupyterhub: startJupyterHub,
+  'atrium-noqueue': atriumStarter('atrium-noqueue', false, 0),
+  // The queue alone, servers at the hub's priority: separates the two effects on a shared machine,
+  // where nice +10 also yields to everyone else's jobs.
+  'atrium-queue-nice0': atriumStarter('atrium-queue-nice0', true, 0),
+  atrium: atriumStarter('atrium', true, 10),
+};
+
+// ---------------------------------------------------------------- one student
+
+/** A browser's cookie jar and manual redirect following, enough for both hubs. */
+class Student {
+  constructor(base, name) {
+    this.base = base;
+    this.name = name;
+    this.cookies = new Map();
+  }
+
+  async request(method, url, { body, headers = {} } = {}) {
+    const u = new URL(url, this.base);
+    const cookie = [...this.cookies.values()].filter((c) => u.pathname.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const t0 = performance.now();
+    const res = await fetch(u, { method, body, redirect: 'manual', headers: { ...headers, ...(cookie ? { cookie } : {}) }, signal: AbortSignal.timeout(120_000) });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    for (const sc of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const path = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
+      const key = `${name} ${path}`;
+      if (!value || value === '""' || /max-age=0\b|expires=thu, 01 jan 1970/i.test(sc)) this.cookies.delete(key);
+      else this.cookies.set(key, { name, value, path });
+    }
+    if (process.env.BURST_DEBUG) log(this.name, method, u.pathname, res.status, res.headers.get('location') ?? '');
+    return { status: res.status, location: res.headers.get('location'), text, ms, url: u.toString() };
+  }
+
+  async follow(url, max = 12) {
+    let r = await this.request('GET', url);
+    for (let i = 0; i < max && r.status >= 300 && r.status < 400 && r.location; i++) r = await this.request('GET', new URL(r.location, r.url).toString());
+    return r;
+  }
+
+  /** The whole flow; returns timings, or an error string. */
+  async run(deadline) {
+    const out = { name: this.name };
+    const t0 = performance.now();
+    try {
+      const page = await this.request('GET', '/hub/login');
+      const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)?.[1];
+      const form = new URLSearchParams({ username: this.name, password: 'pw', ...(xsrf ? { _xsrf: xsrf } : {}) });
+      const login = await this.request('POST', '/hub/login', { body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      out.loginMs = login.ms;
+      if (login.status !== 302) throw new Error(`login answered ${login.status}`);
+      const startRes = await this.request('GET', '/hub/spawn');
+      out.startMs = startRes.ms;
+      if (startRes.status >= 400) throw new Error(`Start answered ${startRes.status}: ${startRes.text.slice(0, 200)}`);
+      out.pendingMs = [];
+      for (;;) {
+        if (performance.now() > deadline) throw new Error('deadline passed');
+        const pending = await this.request('GET', `/hub/spawn-pending/${this.name}`);
+        out.pendingMs.push(pending.ms);
+        // Pending page answers 200 while starting; a redirect means the server is up (or the spawn ended).
+        if (pending.status !== 200) {
+          // The notebook page (OAuth redirects through the hub set the server's cookie), then its API.
+          await this.follow(`/user/${this.name}/`);
+          const status = await this.request('GET', `/user/${this.name}/api/status`);
+          if (status.status === 200 && status.text.includes('"started"')) break;
+          if (pending.status >= 400) throw new Error(`pending page ${pending.status}, status ${status.status}`);
+        }
+        await sleep(1000);
+      }
+      out.notebookMs = performance.now() - t0;
+    } catch (err) {
+      out.error = String(err?.message ?? err);
+      out.notebookMs = performance.now() - t0;
+    }
+    return out;
+  }
+}
+
+async function burst(s) {
+  const names = Array.from({ length: STUDENTS }, (_, i) => `s${String(i).padStart(3, '0')}`);
+  const cpu0 = cpuMs(s.hubPid);
+  const t0 = performance.now();
+  const deadline = t0 + DEADLINE_S * 1000;
+  const results = await Promise.all(names.map((n) => new Student(s.url, n).run(deadline)));
+  const wallMs = performance.now() - t0;
+  const cpu = cpuMs(s.hubPid) - cpu0;
+  const ok = results.filter((r) => !r.error);
+  const errors = results.filter((r) => r.error);
+  for (const e of errors.slice(0, 5)) log(s.name, e.name, e.error);
+  const nb = ok.map((r) => r.notebookMs / 1000);
+  const q = (xs, p) => (xs.length ? +percentile(xs, p).toFixed(p === 50 ? 1 : 1) : NaN);
+  const login = results.filter((r) => r.loginMs !== undefined).map((r) => r.loginMs);
+  const startL = results.filter((r) => r.startMs !== undefined).map((r) => r.startMs);
+  const pend = results.flatMap((r) => r.pendingMs ?? []);
+  const sorted = [...nb].sort((a, b) => a - b);
+  return {
+    students: STUDENTS,
+    ok: ok.length,
+    errors: errors.length,
+    firstS: sorted.length ? +sorted[0].toFixed(1) : NaN,
+    p50S: q(nb, 50),
+    p95S: q(nb, 95),
+    maxS: sorted.length ? +sorted.at(-1).toFixed(1) : NaN,
+    wallS: +(wallMs / 1000).toFixed(1),
+    hubCpuMsPerSpawn: Math.round(cpu / STUDENTS),
+    loginP50Ms: Math.round(median(login)),
+    loginP95Ms: Math.round(percentile(login, 95)),
+    startP50Ms: Math.round(median(startL)),
+    startP95Ms: Math.round(percentile(startL, 95)),
+    pendingP50Ms: Math.round(median(pend)),
+    pendingP95Ms: Math.round(percentile(pend, 95)),
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function table(rows) {
+  const cols = ['subject', 'round', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms'];
+  const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    const m = r.result;
+    lines.push(`| ${r.label} | ${r.round} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  if (!existsSync(join(repo, 'dist/cli.js'))) throw new Error('run `npm run build` first');
+  const rows = [];
+  // Rounds interleave the subjects (J, A0, A, J, A0, A, ...) so a change in machine load hits all.
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const name of ONLY) {
+      const startFn = SUBJECTS[name];
+      if (!startFn) throw new Error(`unknown subject ${name}`);
+      const dir = mkdtempSync(join(tmpdir(), `bench-burst-${name}-`));
+      log(`round ${round}: starting ${name} in ${dir}`);
+      const s = await startFn(dir);
+      try {
+        const result = await burst(s);
+        log(name, JSON.stringify(result));
+        rows.push({ name, label: s.label, round, result });
+      } catch (err) {
+        log(`${name} failed; last log lines:\n${readFileSync(s.logFile, 'utf8').slice(-3000)}`);
+        throw err;
+      } finally {
+        await s.stop();
+        cleanups.splice(cleanups.indexOf(s.stop), 1);
+        if (s.stateDir) await stopLeftovers(s.stateDir);
+        if (!argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+        await sleep(2000);
+      }
+    }
+  }
+  const meta = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, students: STUDENTS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
+  writeFileSync(join(repo, 'bench/burst/last-run.json'), JSON.stringify({ meta, rows }, null, 2) + '\n');
+  console.log(`\n${meta.date}  ${meta.cpus} × ${meta.cpuModel}  node ${meta.node}  load ${meta.loadavg}\n`);
+  console.log(table(rows));
+}
+
+/** Atrium's servers outlive its hub by design; stop the ones this run started, by the PIDs in its database. */
+async function stopLeftovers(stateDir) {
+  const db = join(stateDir, 'atrium.sqlite');
+  if (!existsSync(db)) return;
+  const { default: Database } = await import('better-sqlite3');
+  const conn = new Database(db, { readonly: true });
+  const pids = conn.prepare("SELECT state FROM servers WHERE state != '{}'").all().map((r) => JSON.parse(r.state).pid).filter(Number.isInteger);
+  conn.close();
+  await Promise.all(pids.map(async (pid) => {
+    try { process.kill(-pid, 'SIGTERM'); } catch { /* gone */ }
+    await sleep(3000);
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  }));
+}
+
+const shutdown = async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+};
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => void shutdown().then(() => process.exit(130)));
+main().then(shutdown, async (err) => {
+  console.error(err);
+  await shutdown();
+  process.exit(1);
+});

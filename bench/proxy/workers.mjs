@@ -1,0 +1,109 @@
+// atrium-proxy --workers: 1 KB GETs through configurable-http-proxy, atrium-proxy (one process)
+// and atrium-proxy --workers 2 (and nginx as a reverse proxy when /usr/sbin/nginx exists), in
+// interleaved wrk rounds. Reports req/s, p50/p99 and proxy CPU per request (utime+stime of the
+// proxy's whole process tree from /proc, so the primary and the workers both count).
+// Run: npm run build && node bench/proxy/workers.mjs [--seconds 6] [--rounds 3] [--threads 1] [--workers 2]
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addRoutes, freePort, repo, start, waitPort, wrk } from './lib.mjs';
+
+const args = process.argv.slice(2);
+const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
+const seconds = Number(opt('--seconds', 6));
+const rounds = Number(opt('--rounds', 3));
+const threads = Number(opt('--threads', 1));
+const workers = Number(opt('--workers', 2));
+const token = 'bench-token';
+const procs = [];
+const NGINX = '/usr/sbin/nginx';
+
+const ticks = (pid) => {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+};
+const children = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+/** CPU ms of a process and its children (alive ones: workers that exited are not counted). */
+const treeCpuMs = (pid) => ((ticks(pid) + children(pid).reduce((a, c) => a + ticks(c), 0)) * 1000) / 100;
+
+async function main() {
+  const upPort = await freePort();
+  procs.push(start(process.execPath, [`${repo}bench/proxy/upstream.mjs`, String(upPort)]));
+  await waitPort(upPort);
+  const upstream = `http://127.0.0.1:${upPort}`;
+  const subjects = [];
+  const flags = (port, apiPort) => ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'info'];
+  const launch = async (name, argv) => {
+    const [port, apiPort] = [await freePort(), await freePort()];
+    const p = start(process.execPath, argv(port, apiPort), { CONFIGPROXY_AUTH_TOKEN: token });
+    procs.push(p);
+    await waitPort(port, 60_000);
+    await waitPort(apiPort, 60_000);
+    await addRoutes(apiPort, token, Array.from({ length: 10 }, (_, i) => [`/user/u${i}`, upstream]));
+    subjects.push({ name, port, pid: p.pid });
+  };
+  await launch('chp', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...flags(p, a)]);
+  await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)]);
+  await launch(`atrium --workers ${workers}`, (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--workers', String(workers)]);
+  let nginxDir = null;
+  if (existsSync(NGINX)) {
+    nginxDir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
+    const port = await freePort();
+    writeFileSync(join(nginxDir, 'nginx.conf'), `
+worker_processes 1; daemon off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log;
+events { worker_connections 1024; }
+http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+`);
+    const p = start(NGINX, ['-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir]);
+    procs.push(p);
+    await waitPort(port);
+    subjects.push({ name: 'nginx (1 worker)', port, pid: p.pid });
+  } else {
+    console.error(`[workers] ${NGINX} not installed: no nginx row (apt-get install nginx-light to add it)`);
+  }
+
+  for (const s of subjects) await wrk(`http://127.0.0.1:${s.port}/user/u5/warm`, { seconds: 4, threads }); // JIT warm-up
+  const runs = new Map(subjects.map((s) => [s.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const s of subjects) {
+      const c0 = treeCpuMs(s.pid);
+      const w = await wrk(`http://127.0.0.1:${s.port}/user/u5/small`, { seconds, threads });
+      const cpu = treeCpuMs(s.pid) - c0;
+      const res = { ...w, cpuUsPerReq: +((cpu * 1000) / (w.rps * seconds)).toFixed(1) };
+      runs.get(s.name).push(res);
+      console.error(`[workers] round ${r + 1} ${s.name}: ${JSON.stringify(res)}`);
+    }
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rng = (xs) => `${Math.min(...xs)}–${Math.max(...xs)}`;
+  const chpRps = med(runs.get('chp').map((r) => r.rps));
+  const chpP99 = med(runs.get('chp').map((r) => r.p99ms));
+  const lines = ['| subject | req/s median (range) | × CHP | p50 ms | p99 ms (× CHP) | proxy CPU µs/req median (range) |', '|---|---|---|---|---|---|'];
+  for (const s of subjects) {
+    const rs = runs.get(s.name);
+    const rps = med(rs.map((r) => r.rps));
+    const p99 = med(rs.map((r) => r.p99ms));
+    lines.push(`| ${s.name} | ${Math.round(rps)} (${rng(rs.map((r) => Math.round(r.rps)))}) | ${(rps / chpRps).toFixed(2)}× | ${med(rs.map((r) => r.p50ms))} | ${p99} (${(p99 / chpP99).toFixed(2)}×) | ${med(rs.map((r) => r.cpuUsPerReq))} (${rng(rs.map((r) => r.cpuUsPerReq))}) |`);
+  }
+  console.log(`\n${new Date().toISOString()}  wrk -t${threads} -c50 -d${seconds}s, ${rounds} interleaved rounds, load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
+  console.log(lines.join('\n'));
+  if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
+}
+
+try {
+  await main();
+} finally {
+  for (const p of procs.reverse()) await p.stop();
+}
