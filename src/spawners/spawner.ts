@@ -259,6 +259,24 @@ export interface Spawner {
    * address at start leave this out, and the hub answers such reports with 400.
    */
   report?(r: { host: string | null; port: number; peer: string }): Promise<void>;
+  /**
+   * Optional: carry on an interrupted start after a hub restart, instead of the restore stopping
+   * it. Called once, after `restore(state)` with the handle recorded part-way through `start()`
+   * and a `poll()` that said it still exists (a Slurm job still queued, or running but not yet
+   * reported). Resolves like `start()` with the connect URL; the hub then waits for readiness and
+   * adds the route. Must set up whatever `report()` needs before its first `await` (the hub opens
+   * its gate right after the call). Rejects with SpawnError when the backend object is gone;
+   * stops trying once `ctx.signal` aborts (the hub calls stop() afterwards). Kinds without it
+   * keep today's rule: an interrupted start is stopped at restore.
+   */
+  resume?(ctx: ResumeContext): Promise<{ url: string }>;
+}
+
+/** What `resume()` gets: the parts of a SpawnContext that still make sense after a restart. */
+export interface ResumeContext {
+  log: Logger;
+  signal: AbortSignal;
+  recordHandle(state: SpawnerState): void;
 }
 
 /** What a spawner kind exposes to the hub once loaded (its descriptor's `load()` resolves to it). */

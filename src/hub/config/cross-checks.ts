@@ -6,6 +6,7 @@
 import { isValidCidr } from '../../shared/cidr.js';
 import { regexError } from '../../shared/regex.js';
 import { kindProblems } from './kind-checks.js';
+import { jobsProblems } from '../jobs/config.js';
 import type { RawProblem } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
@@ -53,5 +54,6 @@ export function crossChecks(data: unknown): RawProblem[] {
 
   out.push(...checkRegex(auth.usernamePattern, ['authenticator', 'usernamePattern']));
   out.push(...kindProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
+  out.push(...jobsProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
   return out.map((p) => ({ ...p, segments: p.segments.map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)) }));
 }
