@@ -80,6 +80,13 @@ export const catalogue = {
   ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
+  // HPC portal: batch jobs (src/hub/jobs/).
+  ATRIUM_ERR_JOBS_DISABLED: { status: 404, message: 'Batch jobs are not enabled on this hub', when: 'A jobs page or /hub/api/jobs route was asked for while jobs.enabled is false.' },
+  ATRIUM_ERR_JOB_BAD_REQUEST: { status: 400, message: 'Invalid job request', when: 'A job submission has an unknown template, a field value outside its limits, a script without #! or over jobs.maxScriptBytes; the message names the problem.' },
+  ATRIUM_ERR_JOB_REFUSED: { status: 400, message: 'Slurm refused the job', when: 'sbatch rejected the script (bad partition, over a limit); the message carries Slurm\'s reason.' },
+  ATRIUM_ERR_JOB_NOT_FOUND: { status: 404, message: 'No such job', when: 'The job id is not in the portal\'s history, or belongs to another user the caller may not see.' },
+  ATRIUM_ERR_JOB_FINISHED: { status: 409, message: 'The job has already ended', when: 'Cancelling a job that is no longer queued or running.' },
+  ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE: { status: 404, message: 'The output file cannot be read', when: 'The job\'s output or error file does not exist (yet), is not readable by the job\'s owner, or is not a regular file.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -57,7 +57,7 @@ export function ago(iso: string | null | undefined): string {
 export function layout(hub: HubContext, title: string, body: string, user?: UserRow | null): string {
   const h = hub.urls.hub;
   const nav = user
-    ? `<a href="${esc(h)}home">Home</a><a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
+    ? `<a href="${esc(h)}home">Home</a>${hub.config.jobs?.enabled ? `<a href="${esc(h)}my-work">My work</a><a href="${esc(h)}jobs">Jobs</a>` : ''}<a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
