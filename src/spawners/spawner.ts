@@ -92,6 +92,7 @@ import { AtriumError } from '../shared/errors.js';
 import { hostPort } from '../shared/address.js';
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
+import type { BatchJobs } from './batch-jobs.js';
 
 /** JSON-serialisable state that lets a restarted hub re-attach to a running server. */
 export type SpawnerState = Record<string, unknown>;
@@ -315,6 +316,11 @@ export interface SpawnerKind<Options = unknown> {
    */
   close?(): Promise<void>;
   /**
+   * Optional: the batch-job backend for the HPC portal (batch-jobs.ts), on this kind's cluster and
+   * poller. Kinds that offer it set `batchJobs: true` in their descriptor.
+   */
+  batchJobs?(options: Options): BatchJobs;
+  /**
    * Live free resources for the spawn page's table (e.g. Slurm: per partition idle nodes, free
    * cores, memory, GPUs, maximum walltime), for this user. Cached by the kind; the hub serves it as
    * JSON on GET /hub/api/spawner/resources and renders it beside the options form. Rejects when
@@ -338,6 +344,8 @@ export interface ResourceTable {
 export interface SpawnerDescriptor<Options = unknown> extends KindDescriptor {
   /** Servers run on the hub's own host (a process there can reach the hub from loopback). */
   readonly serversOnHubHost: boolean;
+  /** The kind implements `SpawnerKind.batchJobs` (the portal's `jobs.enabled` needs it). */
+  readonly batchJobs?: boolean;
   /** Import the implementation; called once at hub start, only for the configured kind. */
   load(): Promise<SpawnerKind<Options>>;
 }

@@ -23,6 +23,11 @@ type IdParams = { Params: { id: string } };
 export function jobsApi(svc: JobService) {
   return async (app: FastifyInstance): Promise<void> => {
     const hub = app.hub;
+    // Open event streams end when the hub closes, or its close would wait for every open page.
+    const streams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const end of [...streams]) end();
+    });
 
     const xsrfIfCookie = (req: FastifyRequest, via: string) => {
       if (via === 'cookie') checkXsrf(hub, req, undefined);
@@ -109,10 +114,14 @@ export function jobsApi(svc: JobService) {
       const unsubscribe = svc.events.subscribe(everyone ? '*' : ident.user.name, send);
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
       keepalive.unref();
-      req.raw.once('close', () => {
+      const end = () => {
         clearInterval(keepalive);
         unsubscribe();
-      });
+        streams.delete(end);
+        res.end();
+      };
+      streams.add(end);
+      req.raw.once('close', end);
     });
   };
 }

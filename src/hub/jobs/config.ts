@@ -5,6 +5,7 @@
  * what users may submit and read.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { spawnerKinds } from '../../spawners/kinds.js';
 
 const IDENT = '^[a-z][a-z0-9_]{0,31}$';
 
@@ -39,7 +40,7 @@ export const JobTemplate = Type.Object(
 
 export const JobsSection = Type.Object(
   {
-    enabled: Type.Boolean({ default: false, description: 'Offer batch jobs (pages /hub/jobs, /hub/my-work and the /hub/api/jobs API). Needs spawner.kind "slurm": jobs use its cluster, commands and runAs.' }),
+    enabled: Type.Boolean({ default: false, description: 'Offer batch jobs (pages /hub/jobs, /hub/my-work and the /hub/api/jobs API). Needs a spawner kind with batch jobs (Slurm): jobs use its cluster, commands and runAs.' }),
     customScripts: Type.Boolean({ default: true, description: 'Users may submit a script they type or upload (it runs as them, like a login-node sbatch). false: templates only.' }),
     templates: Type.Array(JobTemplate, { default: [], description: 'Admin-provided templates with form fields.' }),
     maxScriptBytes: Type.Integer({ default: 65536, minimum: 256, description: 'Largest script accepted.' }),
@@ -63,8 +64,9 @@ const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object'
 export function jobsProblems(root: Record<string, unknown>): Problem[] {
   const jobs = obj(root.jobs);
   const out: Problem[] = [];
-  if (jobs.enabled === true && obj(root.spawner).kind !== 'slurm') {
-    out.push({ segments: ['jobs', 'enabled'], message: 'batch jobs need spawner.kind "slurm" (they use its cluster and commands)' });
+  const kind = spawnerKinds.kinds.find((k) => k.name === obj(root.spawner).kind) as { batchJobs?: boolean } | undefined;
+  if (jobs.enabled === true && kind && !kind.batchJobs) {
+    out.push({ segments: ['jobs', 'enabled'], message: `batch jobs need a spawner kind that runs them (Slurm), not ${String(obj(root.spawner).kind)}` });
   }
   const seen = new Set<string>();
   (Array.isArray(jobs.templates) ? jobs.templates : []).forEach((t: unknown, i) => {

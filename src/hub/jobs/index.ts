@@ -4,7 +4,6 @@
  * `jobs.enabled` false every portal route answers ATRIUM_ERR_JOBS_DISABLED (404).
  */
 import type { FastifyInstance } from 'fastify';
-import type { SlurmSpawnerOptions } from '../../spawners/slurm/options.js';
 import { jobsApi, jobsDisabled } from './api.js';
 import { jobsPages } from './pages.js';
 import { JobService } from './service.js';
@@ -12,9 +11,10 @@ import { JobService } from './service.js';
 export async function jobsFeature(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
   const cfg = hub.config.jobs;
-  // The config check refuses jobs without the Slurm spawner; this guards a hand-built context.
-  if (!cfg.enabled || hub.config.spawner.kind !== 'slurm') return jobsDisabled(app);
-  const svc = new JobService(hub, cfg, hub.spawnerOptions as SlurmSpawnerOptions, hub.log.child({ component: 'jobs' }));
+  // The config check refuses jobs with a kind that has no batch jobs; this guards a hand-built context.
+  const kind = hub.spawnerKind;
+  if (!cfg.enabled || !kind.batchJobs) return jobsDisabled(app);
+  const svc = new JobService(hub, cfg, kind.batchJobs(hub.spawnerOptions), hub.log.child({ component: 'jobs' }));
   svc.start();
   app.addHook('onClose', async () => svc.close());
   await app.register(jobsApi(svc));

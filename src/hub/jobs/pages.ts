@@ -49,7 +49,7 @@ function scriptForm(hub: string, xsrf: string, script = '#!/bin/bash\n#SBATCH --
     <input type="hidden" name="_xsrf" value="${esc(xsrf)}">
     <label for="job-name">Job name</label><input id="job-name" name="name" value="${esc(name)}" pattern="[A-Za-z0-9_.+\\-]{1,64}" required>
     <label for="job-script">Batch script</label><textarea id="job-script" name="script" spellcheck="false">${esc(script)}</textarea>
-    <label for="job-file">…or load a file</label><input id="job-file" type="file" accept=".sh,.slurm,.sbatch,text/plain">
+    <label for="job-file">…or load a file</label><input id="job-file" type="file" accept=".sh,.sbatch,.job,text/plain">
     <button class="primary" type="submit">Submit script</button></form>
     <script>document.getElementById('job-file').addEventListener('change', function (e) {
       var f = e.target.files[0]; if (!f) return; var r = new FileReader();

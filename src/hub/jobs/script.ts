@@ -6,7 +6,6 @@
  * on a login node). Either way the script must start with a shebang, as sbatch demands.
  */
 import { atriumError } from '../errors.js';
-import { shellQuote } from '../../spawners/slurm/template.js';
 import { ADMIN_VARIABLES, type JobFieldConfig, type JobsConfig, type JobTemplateConfig } from './config.js';
 
 export interface JobRequest {
@@ -19,6 +18,12 @@ export interface JobRequest {
 }
 
 const NAME = /^[A-Za-z0-9_.+-]{1,64}$/;
+
+/** One word for a POSIX shell: single-quoted unless plainly safe. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 function bad(message: string): never {
   throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', message);

@@ -8,13 +8,11 @@ import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
 import { atriumError } from '../errors.js';
-import type { SlurmSpawnerOptions } from '../../spawners/slurm/options.js';
-import { SAFE_NAME } from '../../spawners/slurm/submit.js';
+import type { BatchJobs, BatchOutputChunk, JobIdentity } from '../../spawners/batch-jobs.js';
 import type { JobsConfig } from './config.js';
 import { PortalEvents } from './events.js';
 import { jobModel } from './model.js';
 import { fromScript, fromTemplate, type JobRequest } from './script.js';
-import { cancelJob, homeDirOf, readOutput, submitJob, type JobIdentity, type OutputChunk } from './slurm-jobs.js';
 import { JobStore, type JobRow, type JobWithUser } from './store.js';
 import { JobTracker } from './tracker.js';
 
@@ -26,12 +24,12 @@ export class JobService {
   constructor(
     private readonly hub: HubContext,
     readonly cfg: JobsConfig,
-    readonly options: SlurmSpawnerOptions,
+    readonly backend: BatchJobs,
     log: Logger,
   ) {
     this.store = new JobStore(hub.stores.db);
     this.events = new PortalEvents(hub.spawns);
-    this.tracker = new JobTracker(options, this.store, this.events, log);
+    this.tracker = new JobTracker(backend, this.store, this.events, log);
   }
 
   start(): void {
@@ -44,13 +42,13 @@ export class JobService {
   }
 
   /**
-   * Who the job runs as: the user by name (sudo, or the hub itself with runAs "hub"), or by the
-   * uid the LDAP account hook gave their last Slurm session (runAs "uid": the hook runs at spawn
-   * only, so a user must have started a session once).
+   * Who the job runs as: the user by name, or — when the backend runs commands by numeric id —
+   * by the uid the LDAP account hook gave their last session (the hook runs at spawn only, so such
+   * a user must have started a session once).
    */
   identity(user: { id: number; name: string }): JobIdentity {
-    if (!SAFE_NAME.test(user.name)) throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', 'Batch jobs need user names of letters, digits and _ . @ + - only');
-    if (this.options.runAs !== 'uid') return { user: user.name };
+    if (!this.backend.validUser(user.name)) throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', 'Batch jobs need user names of letters, digits and _ . @ + - only');
+    if (!this.backend.needsUid) return { user: user.name };
     for (const row of this.hub.stores.servers.ofUser(user.id)) {
       try {
         const st = JSON.parse(row.state) as { uid?: unknown; gid?: unknown };
@@ -59,7 +57,7 @@ export class JobService {
         // not JSON: skip
       }
     }
-    throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', 'Start a notebook session once first: this hub learns your uid from it (runAs "uid")');
+    throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', 'Start a notebook session once first: this hub learns your uid from it');
   }
 
   /** Parse a submission body: `{template, params}` or `{script, name}`; `from` resubmits a job's script. */
@@ -72,17 +70,17 @@ export class JobService {
       if (!tpl) throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', `No job template named "${String(body.template).slice(0, 40)}"`);
       const params = body.params ?? {};
       if (typeof params !== 'object' || params === null || Array.isArray(params)) throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', '"params" must be an object');
-      return fromTemplate(this.cfg, tpl, params as Record<string, unknown>, { username: user.name, homedir: homeDirOf(this.options, user.name) });
+      return fromTemplate(this.cfg, tpl, params as Record<string, unknown>, { username: user.name, homedir: this.backend.homeDir(user.name) });
     }
     return fromScript(this.cfg, body.script, body.name);
   }
 
   async submit(user: UserRow, req: JobRequest): Promise<JobWithUser> {
     const who = this.identity(user);
-    const sub = await submitJob(this.options, who, req.script, req.name);
+    const sub = await this.backend.submit(who, req.script, req.name);
     const row = this.store.insert({
       user_id: user.id,
-      slurm_id: sub.slurmId,
+      slurm_id: sub.id,
       name: req.name,
       template: req.template,
       params: JSON.stringify(req.params),
@@ -92,9 +90,9 @@ export class JobService {
     });
     this.store.update(row.id, { stdout_path: sub.stdout, stderr_path: sub.stderr });
     this.store.prune(user.id, this.cfg.historyLimit);
-    this.tracker.watch(sub.slurmId, row.id);
-    const fresh = this.store.bySlurmId(sub.slurmId)!;
-    this.events.emit({ type: 'job', what: 'submitted', user: user.name, message: `Job ${sub.slurmId} (${req.name}) submitted`, data: jobModel(fresh) });
+    this.tracker.watch(sub.id, row.id);
+    const fresh = this.store.bySlurmId(sub.id)!;
+    this.events.emit({ type: 'job', what: 'submitted', user: user.name, message: `Job ${sub.id} (${req.name}) submitted`, data: jobModel(fresh) });
     return fresh;
   }
 
@@ -103,16 +101,16 @@ export class JobService {
     const owner = this.hub.stores.users.getById(job.user_id);
     if (!owner) throw atriumError('ATRIUM_ERR_JOB_NOT_FOUND');
     // scancel as the job's owner, also when an admin asks: Slurm checks it is theirs.
-    await cancelJob(this.options, this.identity(owner), job.slurm_id);
+    await this.backend.cancel(this.identity(owner), job.slurm_id);
     this.tracker.nudge();
   }
 
-  async output(job: JobRow, stream: 'stdout' | 'stderr', offset: number | null): Promise<OutputChunk & { path: string }> {
+  async output(job: JobRow, stream: 'stdout' | 'stderr', offset: number | null): Promise<BatchOutputChunk & { path: string }> {
     const path = stream === 'stdout' ? job.stdout_path : job.stderr_path ?? job.stdout_path;
     if (!path) throw atriumError('ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE', `Job ${job.slurm_id} has no ${stream} file recorded`);
     const owner = this.hub.stores.users.getById(job.user_id);
     if (!owner) throw atriumError('ATRIUM_ERR_JOB_NOT_FOUND');
-    const chunk = await readOutput(this.options, this.identity(owner), path, offset, this.cfg.outputMaxBytes);
+    const chunk = await this.backend.readOutput(this.identity(owner), path, offset, this.cfg.outputMaxBytes);
     return { ...chunk, path };
   }
 

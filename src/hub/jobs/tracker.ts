@@ -1,18 +1,15 @@
 /**
- * Keeps portal jobs up to date from the Slurm spawner's single poller: every unfinished job's id
- * is registered with the shared poller (so the one squeue per cycle covers sessions and jobs
- * alike), and each cycle's snapshot updates the rows that changed and tells the pages (events.ts).
+ * Keeps portal jobs up to date from the spawner kind's single poller (batch-jobs.ts): every
+ * unfinished job's id is registered with the shared poller (so Slurm's one squeue per cycle covers
+ * sessions and jobs alike), and each cycle's snapshot updates the rows that changed and tells the pages (events.ts).
  * A job that ended or that squeue no longer lists is looked up once for its exit code — one sacct
  * for all the jobs that ended in that cycle — then marked finished and no longer watched.
  */
 import type { Logger } from 'pino';
-import { ENDED_STATES, onSlurmCycle, pollerFor, type JobInfo, type Snapshot } from '../../spawners/slurm/poller.js';
-import type { SlurmSpawnerOptions } from '../../spawners/slurm/options.js';
-import { slurmTimeToIso } from '../../spawners/slurm/slurm-spawner.js';
+import type { BatchCycle, BatchJobs, BatchJobStatus } from '../../spawners/batch-jobs.js';
 import { now } from '../db/index.js';
 import type { JobStore, JobUpdate, JobWithUser } from './store.js';
 import type { PortalEvents } from './events.js';
-import { finalInfo } from './slurm-jobs.js';
 import { jobModel } from './model.js';
 
 export class JobTracker {
@@ -24,38 +21,35 @@ export class JobTracker {
   cycles = 0;
 
   constructor(
-    private readonly options: SlurmSpawnerOptions,
+    private readonly backend: BatchJobs,
     private readonly store: JobStore,
     private readonly events: PortalEvents,
     private readonly log: Logger,
   ) {}
 
   start(): void {
-    this.unsubscribe = onSlurmCycle((snap, options) => {
-      if (options === this.options || JSON.stringify(options.poll) === JSON.stringify(this.options.poll)) this.onCycle(snap);
-    });
+    this.unsubscribe = this.backend.onCycle((c) => this.onCycle(c));
     for (const row of this.store.unfinished()) this.watch(row.slurm_id, row.id);
   }
 
   close(): void {
     this.unsubscribe?.();
-    const poller = pollerFor(this.options);
-    for (const id of this.watched.keys()) poller.unwatch(id);
+    for (const id of this.watched.keys()) this.backend.unwatch(id);
     this.watched.clear();
   }
 
   watch(slurmId: string, rowId: number): void {
     if (this.watched.has(slurmId)) return;
     this.watched.set(slurmId, rowId);
-    pollerFor(this.options).watch(slurmId, false);
+    this.backend.watch(slurmId);
   }
 
   /** Ask for a cycle soon (after a submit or cancel) rather than at the next interval. */
   nudge(): void {
-    void pollerFor(this.options).refresh();
+    this.backend.refresh();
   }
 
-  private onCycle(snap: Snapshot): void {
+  private onCycle(snap: BatchCycle): void {
     this.cycles++;
     if (!snap.ok) return; // the controller is away: nothing is known, nothing changes
     const ended: JobWithUser[] = [];
@@ -67,7 +61,7 @@ export class JobTracker {
         continue;
       }
       const job = snap.jobs.get(slurmId);
-      if (!job || ENDED_STATES.has(job.state)) {
+      if (!job || job.ended) {
         if (job) this.apply(row, job);
         ended.push(row);
         continue;
@@ -78,15 +72,15 @@ export class JobTracker {
   }
 
   /** Write what changed and tell the owner's pages. */
-  private apply(row: JobWithUser, job: JobInfo): void {
+  private apply(row: JobWithUser, job: BatchJobStatus): void {
     const u: JobUpdate = {};
     if (job.state !== row.state) u.state = job.state;
-    const reason = job.reason === 'None' ? '' : job.reason;
+    const reason = job.reason;
     if (reason !== row.reason) u.reason = reason;
     if (job.nodeList && job.nodeList !== row.node_list) u.node_list = job.nodeList;
-    if (job.state === 'RUNNING' && !row.started_at) u.started_at = slurmTimeToIso(job.startTime) ?? now();
-    if ((job.timeUsed ?? null) !== row.time_used) u.time_used = job.timeUsed ?? null;
-    const left = job.state === 'RUNNING' ? job.timeLeft ?? null : null;
+    if (job.state === 'RUNNING' && !row.started_at) u.started_at = job.startedAt ?? now();
+    if (job.timeUsed !== row.time_used) u.time_used = job.timeUsed;
+    const left = job.state === 'RUNNING' ? job.timeLeft : null;
     if (left !== row.time_left) u.time_left = left;
     if (!Object.keys(u).length) return;
     this.store.update(row.id, u);
@@ -101,11 +95,12 @@ export class JobTracker {
   private async finish(rows: JobWithUser[]): Promise<void> {
     for (const r of rows) this.finishing.add(r.slurm_id);
     try {
-      const info = await finalInfo(this.options, rows.map((r) => r.slurm_id)).catch(() => new Map());
+      const info = await this.backend.finalInfo(rows.map((r) => r.slurm_id)).catch(() => new Map<string, never>());
       for (const row of rows) {
         const fin = info.get(row.slurm_id);
         const latest = this.store.bySlurmId(row.slurm_id) ?? row;
-        const state = fin?.state && fin.state !== 'UNKNOWN' ? fin.state : ENDED_STATES.has(latest.state) ? latest.state : 'ENDED';
+        // The scheduler's final word, else the last state seen, else plain "ENDED".
+        const state = fin?.state && fin.state !== 'UNKNOWN' ? fin.state : ['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING'].includes(latest.state) ? 'ENDED' : latest.state;
         this.store.update(row.id, {
           state,
           exit_code: fin?.exitCode ?? null,
@@ -137,6 +132,6 @@ export class JobTracker {
 
   private forget(slurmId: string): void {
     if (!this.watched.delete(slurmId)) return;
-    pollerFor(this.options).unwatch(slurmId);
+    this.backend.unwatch(slurmId);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The Slurm side of portal jobs, run exactly as the Slurm spawner runs its own (runAs: sudo,
+ * The Slurm side of portal batch jobs (../batch-jobs.ts), run exactly as the Slurm spawner runs its own (runAs: sudo,
  * uid or hub; client commands with the hub's clean client environment; the script on stdin).
  *
  * Output files are read as the job's user, never as the hub: their paths come from the job
@@ -8,17 +8,15 @@
  * follow links: a link is refused) and `dd` with byte offsets run through the same runAs as
  * sbatch, so sudoers must allow them for the hub too (docs/portal.md).
  */
-import { SpawnError } from '../../spawners/spawner.js';
-import { asUser, clientEnv, parseScontrol, run } from '../../spawners/slurm/commands.js';
-import type { SlurmSpawnerOptions } from '../../spawners/slurm/options.js';
-import { fillNames, safeWord } from '../../spawners/slurm/template.js';
-import { atriumError } from '../errors.js';
-
-export interface JobIdentity {
-  user: string;
-  uid?: number;
-  gid?: number;
-}
+import { SpawnError } from '../spawner.js';
+import type { BatchCycle, BatchFinal, BatchJobs, BatchJobStatus, BatchOutputChunk, JobIdentity } from '../batch-jobs.js';
+import { asUser, clientEnv, parseScontrol, run } from './commands.js';
+import type { SlurmSpawnerOptions } from './options.js';
+import { fillNames, safeWord } from './template.js';
+import { atriumError } from '../../shared/errors.js';
+import { ENDED_STATES, onSlurmCycle, pollerFor } from './poller.js';
+import { slurmTimeToIso } from './slurm-spawner.js';
+import { SAFE_NAME } from './submit.js';
 
 /** Marks portal jobs in squeue (the spawner's sweep looks for its owner tags, never this). */
 export const PORTAL_COMMENT = 'atrium-portal-job';
@@ -27,7 +25,7 @@ export function homeDirOf(options: SlurmSpawnerOptions, user: string): string {
   return fillNames(options.homeDir, user, '');
 }
 
-export interface Submitted {
+interface Submitted {
   slurmId: string;
   stdout: string | null;
   stderr: string | null;
@@ -69,13 +67,7 @@ export async function cancelJob(options: SlurmSpawnerOptions, who: JobIdentity, 
   }
 }
 
-export interface FinalInfo {
-  state: string;
-  exitCode: string | null;
-  elapsed: string | null;
-  stdout?: string | null;
-  stderr?: string | null;
-}
+type FinalInfo = BatchFinal;
 
 /**
  * How finished jobs ended: one `sacct` for all of them; where accounting is off (sacct fails),
@@ -105,13 +97,7 @@ export async function finalInfo(options: SlurmSpawnerOptions, ids: string[]): Pr
   return out;
 }
 
-export interface OutputChunk {
-  /** File size when read. */
-  size: number;
-  /** Byte offset of `text` in the file. */
-  offset: number;
-  text: string;
-}
+type OutputChunk = BatchOutputChunk;
 
 /**
  * Up to `max` bytes of a job's file from `offset` (or its last `max` bytes when offset is null),
@@ -135,4 +121,44 @@ export async function readOutput(options: SlurmSpawnerOptions, who: JobIdentity,
     throw atriumError('ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE', `The file ${path.slice(0, 300)} cannot be read`, { detail: err.message });
   });
   return { size, offset: start, text };
+}
+
+/** The portal's view of this cluster: the spawner's commands, identity rules and poller. */
+export function slurmBatchJobs(options: SlurmSpawnerOptions): BatchJobs {
+  return {
+    needsUid: options.runAs === 'uid',
+    validUser: (name) => SAFE_NAME.test(name),
+    homeDir: (user) => homeDirOf(options, user),
+    submit: async (who, script, name) => {
+      const s = await submitJob(options, who, script, name);
+      return { id: s.slurmId, stdout: s.stdout, stderr: s.stderr };
+    },
+    cancel: (who, id) => cancelJob(options, who, id),
+    finalInfo: (ids) => finalInfo(options, ids),
+    readOutput: (who, path, offset, max) => readOutput(options, who, path, offset, max),
+    watch: (id) => pollerFor(options).watch(id, false),
+    unwatch: (id) => pollerFor(options).unwatch(id),
+    refresh: () => void pollerFor(options).refresh(),
+    onCycle: (listener) =>
+      onSlurmCycle((snap, opts) => {
+        // Only cycles of this cluster's poller (one per squeue command, environment and interval).
+        if (pollerFor(opts) !== pollerFor(options)) return;
+        if (!snap.ok) return listener({ ok: false });
+        const jobs = new Map<string, BatchJobStatus>();
+        for (const [id, j] of snap.jobs) {
+          jobs.set(id, {
+            id,
+            state: j.state,
+            reason: j.reason === 'None' ? '' : j.reason,
+            nodeList: j.nodeList,
+            startedAt: slurmTimeToIso(j.startTime),
+            timeUsed: j.timeUsed ?? null,
+            timeLeft: j.timeLeft ?? null,
+            ended: ENDED_STATES.has(j.state),
+          });
+        }
+        const cycle: BatchCycle = { ok: true, covered: snap.covered, jobs };
+        listener(cycle);
+      }),
+  };
 }
