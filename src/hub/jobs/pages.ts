@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { pageUser, redirectToLogin } from '../pages/login.js';
 import { esc, renderPage } from '../pages/layout.js';
+import { redirect } from '../pages/safe-redirect.js';
 import { atriumError } from '../errors.js';
 import { classifyError } from '../error-classify.js';
 import type { UserRow } from '../db/index.js';
@@ -109,7 +110,7 @@ export function jobsPages(svc: JobService) {
           input.name = body.name;
         }
         const job = await svc.submit(me, svc.request(me, input));
-        return reply.redirect(`${h}jobs/${job.slurm_id}`, 303);
+        return redirect(reply, `${h}jobs/${job.slurm_id}`, 303);
       } catch (err) {
         return failPage(reply, me, err);
       }
@@ -149,7 +150,7 @@ export function jobsPages(svc: JobService) {
       checkXsrf(hub, req, body._xsrf);
       try {
         await svc.cancel(visible(me, req.params.id));
-        return reply.redirect(`${h}jobs/${req.params.id}`, 303);
+        return redirect(reply, `${h}jobs/${encodeURIComponent(req.params.id)}`, 303);
       } catch (err) {
         return failPage(reply, me, err);
       }
