@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser as Chromium } from 'playwright-core';
 import { closeSlurmPollers } from '../../../src/spawners/slurm/index.js';
 import { startSlurm, type Slurm } from '../../services/slurm.js';
-import { Browser, startTestHub, waitFor, type TestHub } from '../harness.js';
+import { Browser, STUB_NODE, startTestHub, waitFor, type TestHub } from '../harness.js';
 import { countingSqueue, tempHome } from '../../spawners/slurm-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -33,12 +33,18 @@ beforeAll(async () => {
   th = await startTestHub({
     spawner: {
       kind: 'slurm',
+      slowSpawnTimeoutSeconds: 0,
       slurm: {
         runAs: 'hub',
         clientEnvironment: slurm.env,
         path: process.env.PATH,
         homeDir: home,
         commands: { squeue: squeue.path },
+        // Sessions (for My work and session notifications): the node stub under the port wrapper.
+        python: '/usr/bin/python3',
+        cmd: [process.execPath, STUB_NODE],
+        srun: '',
+        bindAddress: '127.0.0.1',
         partitions: [{ name: 'debug', defaultMemory: '50M', defaultWalltime: '30' }],
         poll: { intervalSeconds: 1, startIntervalSeconds: 0.5, jitter: 0.1 },
       },
@@ -264,6 +270,20 @@ describe.skipIf(!existsSync(CHROMIUM))('portal jobs in Chromium', () => {
       await row.waitFor();
       await Promise.all([page.waitForURL(new RegExp(`/hub/jobs/${longId}$`)), row.locator('button.danger').click()]);
       await page.locator(`tr[data-job="${longId}"] [data-f=state]`).filter({ hasText: 'CANCELLED' }).waitFor({ timeout: 30_000 });
+
+      // Sessions on My work: a session started elsewhere (the API) shows as a toast here, then
+      // the page lists it with its URL and time left; Stop ends it and that shows too.
+      await page.goto(`${th.url}/hub/my-work`);
+      await page.locator('text=No session running').waitFor();
+      expect((await th.api('POST', '/users/erin/server', { token: th.token('erin') })).status).toBeLessThan(300);
+      await page.locator('#toasts .toast').filter({ hasText: 'Your session is ready' }).waitFor({ timeout: 60_000 });
+      const session = page.locator('tr[data-session=""]');
+      await session.waitFor({ timeout: 10_000 });
+      expect(await session.locator('a').textContent()).toBe('/user/erin/');
+      await session.locator('[data-ends]').filter({ hasText: /\d+ h \d+ min left/ }).waitFor({ timeout: 10_000 });
+      await session.locator('button.danger').click();
+      await page.waitForURL(/\/hub\//);
+      await waitFor(async () => !(await (await th.api('GET', '/users/erin', { token: th.token('erin') })).json() as { servers: Record<string, unknown> }).servers[''], 30_000, 300);
     } finally {
       await ctx.close();
     }
