@@ -62,10 +62,12 @@
  *    (a process on an SSH host that is not reachable now) return what they can reach and log
  *    the rest; their handles in the database still cover every object recorded in step 3.
  * 5. Restore (hub, at start, all servers in parallel). For every row that is not stopped the hub
- *    calls `restore(state)` and `poll()`: a `running` row whose object still runs is adopted;
- *    anything else (pending, stopping, dead) is stopped with `stop({ immediate: true })` and
- *    marked stopped. Then every swept object whose tag is not that of an adopted row is
- *    stopped the same way, through a fresh spawner given the sweep's `state`. Until this is
+ *    calls `restore(state)` and `poll()`: a `running` row whose object still runs is adopted; a
+ *    `pending` row with a handle whose object still exists is resumed when the kind has
+ *    `resume()` (the spawn goes on); anything else (pending, stopping, dead) is stopped with
+ *    `stop({ immediate: true })` and marked stopped. Then every swept object whose tag is not
+ *    that of an adopted or resumed row is stopped the same way, through a fresh spawner given
+ *    the sweep's `state`. Until this is
  *    done, the hub holds or refuses (503 + Retry-After) every request that touches a server.
  *
  * So `restore(state)` must accept a handle recorded part-way through `start()` and a state

@@ -42,6 +42,10 @@ export async function submitJob(options: SlurmSpawnerOptions, who: JobIdentity, 
     });
   } catch (err) {
     const msg = (err as Error).message.replace(/^.*?: /, '').replace(/^sbatch: error: /gm, '').trim();
+    // The controller away is not the user's fault: 503 with Retry-After, not a refusal.
+    if (/Unable to contact slurm controller|Socket timed out|Connection refused|timed out/i.test(msg)) {
+      throw atriumError('ATRIUM_ERR_SPAWNER_UNAVAILABLE', undefined, { detail: (err as Error).message, headers: { 'Retry-After': '10' } });
+    }
     throw atriumError('ATRIUM_ERR_JOB_REFUSED', `Slurm refused the job: ${msg.slice(0, 400)}`, { detail: (err as Error).message });
   }
   const slurmId = out.trim().split('\n').pop()!.split(';')[0]!.trim();
