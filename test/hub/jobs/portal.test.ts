@@ -201,6 +201,13 @@ describe('portal jobs (REST API, real Slurm)', () => {
     const noXsrf = await b.request('POST', `/hub/jobs/${job.id}/cancel`, { body: '', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
     expect(noXsrf.status).toBe(403);
     expect((await jobOf(alice, job.id)).active).toBe(true);
+    // The API with bob's login cookie (same-origin Referer): a POST needs the page's XSRF token.
+    const api = (headers: Record<string, string>) =>
+      b.request('POST', '/hub/api/jobs', { body: JSON.stringify({ script: '#!/bin/bash\n#SBATCH --time=1\n#SBATCH --mem=10M\ntrue\n' }), headers: { 'Content-Type': 'application/json', Referer: `${th.url}/hub/jobs`, ...headers } });
+    const noToken = await api({});
+    expect(noToken.status).toBe(403);
+    expect(await noToken.text()).toMatch(/XSRF/);
+    expect((await api({ 'X-XSRFToken': xsrf })).status).toBe(201);
     // The admin sees it; a token of alice's without job scopes does not.
     expect((await th.api('GET', `/jobs/${job.id}`, { token: admin })).status).toBe(200);
     const all = await json<Job[]>(await th.api('GET', '/jobs', { token: admin }));
