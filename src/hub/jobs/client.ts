@@ -4,7 +4,17 @@
  * when the user allowed it, browser notifications. Everything from the server goes into the page
  * through textContent, never innerHTML.
  */
-import { esc } from '../pages/layout.js';
+
+/** What every page of a logged-in user gets when jobs are enabled (pages/layout.ts). */
+export function portalNotifications(hubPrefix: string): string {
+  return `${TOAST_STYLE}${portalScript(hubPrefix)}`;
+}
+
+const TOAST_STYLE = `<style>
+  #toasts { position:fixed; right:1rem; bottom:1rem; display:flex; flex-direction:column; gap:.5rem; z-index:10; max-width:24rem; }
+  .toast { background:#111827; color:#fff; padding:.6rem .9rem; border-radius:8px; box-shadow:0 2px 8px rgba(0,0,0,.25); }
+  .toast.failed { background:var(--bad); } .toast.finished, .toast.started { background:var(--ok); }
+</style>`;
 
 export const PORTAL_STYLE = `<style>
   #toasts { position:fixed; right:1rem; bottom:1rem; display:flex; flex-direction:column; gap:.5rem; z-index:10; max-width:24rem; }
@@ -109,5 +119,5 @@ export function outputScript(hubPrefix: string, jobId: string, active: boolean):
 }
 
 export function notifyButton(): string {
-  return `<button id="notify" type="button">${esc('Enable browser notifications')}</button>`;
+  return '<button id="notify" type="button">Enable browser notifications</button>';
 }

@@ -16,7 +16,7 @@ import { serverPrefix } from '../spawn/env.js';
 import type { JobService } from './service.js';
 import type { JobTemplateConfig } from './config.js';
 import type { JobWithUser } from './store.js';
-import { notifyButton, outputScript, PORTAL_STYLE, portalScript } from './client.js';
+import { notifyButton, outputScript, PORTAL_STYLE } from './client.js';
 
 const escapePath = (s: string) => encodeURIComponent(s);
 
@@ -74,7 +74,8 @@ export function jobsPages(svc: JobService) {
     const hub = app.hub;
     const h = hub.urls.hub;
 
-    const page = (reply: FastifyReply, me: UserRow, title: string, body: string) => renderPage(hub, reply, title, `${PORTAL_STYLE}${body}${portalScript(h)}`, me);
+    // The layout adds the notification script (one event stream) to every page of a logged-in user.
+    const page = (reply: FastifyReply, me: UserRow, title: string, body: string) => renderPage(hub, reply, title, `${PORTAL_STYLE}${body}`, me);
     const failPage = (reply: FastifyReply, me: UserRow, err: unknown) => {
       const c = classifyError(err);
       return renderPage(hub, reply, 'Job', `<div class="card"><h1>${esc(c.status)}</h1><p class="error">${esc(c.message)}</p><p><a href="${esc(h)}jobs">Back to jobs</a></p></div>`, me, c.status);
