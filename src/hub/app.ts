@@ -114,6 +114,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
       await h.register(groupsApi);
       await h.register((await import('./api/spawner-report.js')).spawnerReportApi);
       await h.register((await import('./api/resources.js')).resourcesApi);
+      await h.register((await import('./jobs/index.js')).jobsFeature);
       await h.register(oauthProvider);
       await h.register(loginPages);
       await h.register(spawnPages);

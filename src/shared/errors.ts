@@ -93,6 +93,13 @@ export const catalogue = {
   ATRIUM_ERR_SHELL_FAILED: { status: 502, message: 'The shell could not be started', when: 'The spawner could not open a shell in the running server (the reason goes to the log).' },
   // Start queue (issue 15, src/hub/spawn/start-queue.ts)
   ATRIUM_ERR_SPAWN_QUEUE_CANCELLED: { status: 409, message: 'The start was cancelled while it waited in the start queue', when: 'A spawn waiting for a start slot was cancelled (stop, Cancel, hub shutdown) before it began.' },
+  // HPC portal: batch jobs (src/hub/jobs/).
+  ATRIUM_ERR_JOBS_DISABLED: { status: 404, message: 'Batch jobs are not enabled on this hub', when: 'A jobs page or /hub/api/jobs route was asked for while jobs.enabled is false.' },
+  ATRIUM_ERR_JOB_BAD_REQUEST: { status: 400, message: 'Invalid job request', when: 'A job submission has an unknown template, a field value outside its limits, a script without #! or over jobs.maxScriptBytes; the message names the problem.' },
+  ATRIUM_ERR_JOB_REFUSED: { status: 400, message: 'Slurm refused the job', when: 'sbatch rejected the script (bad partition, over a limit); the message carries Slurm\'s reason.' },
+  ATRIUM_ERR_JOB_NOT_FOUND: { status: 404, message: 'No such job', when: 'The job id is not in the portal\'s history, or belongs to another user the caller may not see.' },
+  ATRIUM_ERR_JOB_FINISHED: { status: 409, message: 'The job has already ended', when: 'Cancelling a job that is no longer queued or running.' },
+  ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE: { status: 404, message: 'The output file cannot be read', when: 'The job\'s output or error file does not exist (yet), is not readable by the job\'s owner, or is not a regular file.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

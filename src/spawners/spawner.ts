@@ -62,10 +62,12 @@
  *    (a process on an SSH host that is not reachable now) return what they can reach and log
  *    the rest; their handles in the database still cover every object recorded in step 3.
  * 5. Restore (hub, at start, all servers in parallel). For every row that is not stopped the hub
- *    calls `restore(state)` and `poll()`: a `running` row whose object still runs is adopted;
- *    anything else (pending, stopping, dead) is stopped with `stop({ immediate: true })` and
- *    marked stopped. Then every swept object whose tag is not that of an adopted row is
- *    stopped the same way, through a fresh spawner given the sweep's `state`. Until this is
+ *    calls `restore(state)` and `poll()`: a `running` row whose object still runs is adopted; a
+ *    `pending` row with a handle whose object still exists is resumed when the kind has
+ *    `resume()` (the spawn goes on); anything else (pending, stopping, dead) is stopped with
+ *    `stop({ immediate: true })` and marked stopped. Then every swept object whose tag is not
+ *    that of an adopted or resumed row is stopped the same way, through a fresh spawner given
+ *    the sweep's `state`. Until this is
  *    done, the hub holds or refuses (503 + Retry-After) every request that touches a server.
  *
  * So `restore(state)` must accept a handle recorded part-way through `start()` and a state
@@ -92,6 +94,7 @@ import { AtriumError } from '../shared/errors.js';
 import { hostPort } from '../shared/address.js';
 import type { Logger } from 'pino';
 import type { KindDescriptor } from '../shared/kind.js';
+import type { BatchJobs } from './batch-jobs.js';
 
 /** JSON-serialisable state that lets a restarted hub re-attach to a running server. */
 export type SpawnerState = Record<string, unknown>;
@@ -259,6 +262,17 @@ export interface Spawner {
    * address at start leave this out, and the hub answers such reports with 400.
    */
   report?(r: { host: string | null; port: number; peer: string }): Promise<void>;
+  /**
+   * Optional: carry on an interrupted start after a hub restart, instead of the restore stopping
+   * it. Called once, after `restore(state)` with the handle recorded part-way through `start()`
+   * and a `poll()` that said it still exists (a Slurm job still queued, or running but not yet
+   * reported). Resolves like `start()` with the connect URL; the hub then waits for readiness and
+   * adds the route. Must set up whatever `report()` needs before its first `await` (the hub opens
+   * its gate right after the call). Rejects with SpawnError when the backend object is gone;
+   * stops trying once `ctx.signal` aborts (the hub calls stop() afterwards). Kinds without it
+   * keep today's rule: an interrupted start is stopped at restore.
+   */
+  resume?(ctx: ResumeContext): Promise<{ url: string }>;
 
   /**
    * Open an interactive shell inside the running server's environment, as the server's own user
@@ -293,6 +307,13 @@ export interface ShellSession {
   onExit(fn: (exit: { code: number | null; signal: string | null }) => void): void;
   /** End the shell (hang up the terminal); idempotent. */
   close(): void;
+}
+
+/** What `resume()` gets: the parts of a SpawnContext that still make sense after a restart. */
+export interface ResumeContext {
+  log: Logger;
+  signal: AbortSignal;
+  recordHandle(state: SpawnerState): void;
 }
 
 /** What a spawner kind exposes to the hub once loaded (its descriptor's `load()` resolves to it). */
@@ -336,6 +357,11 @@ export interface SpawnerKind<Options = unknown> {
    */
   close?(): Promise<void>;
   /**
+   * Optional: the batch-job backend for the HPC portal (batch-jobs.ts), on this kind's cluster and
+   * poller. Kinds that offer it set `batchJobs: true` in their descriptor.
+   */
+  batchJobs?(options: Options): BatchJobs;
+  /**
    * Live free resources for the spawn page's table (e.g. Slurm: per partition idle nodes, free
    * cores, memory, GPUs, maximum walltime), for this user. Cached by the kind; the hub serves it as
    * JSON on GET /hub/api/spawner/resources and renders it beside the options form. Rejects when
@@ -359,6 +385,8 @@ export interface ResourceTable {
 export interface SpawnerDescriptor<Options = unknown> extends KindDescriptor {
   /** Servers run on the hub's own host (a process there can reach the hub from loopback). */
   readonly serversOnHubHost: boolean;
+  /** The kind implements `SpawnerKind.batchJobs` (the portal's `jobs.enabled` needs it). */
+  readonly batchJobs?: boolean;
   /** Import the implementation; called once at hub start, only for the configured kind. */
   load(): Promise<SpawnerKind<Options>>;
 }

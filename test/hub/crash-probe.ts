@@ -128,11 +128,13 @@ export function backendCensus(
   h: { db(): Database.Database },
   live: { id: string; user: string }[],
   handleOf: (state: Record<string, unknown>) => unknown,
+  /** Row statuses that own their object: 'pending' too where the kind resumes spawns (Slurm). */
+  owning: string[] = ['running'],
 ): { live: number; running: number; orphans: string[]; duplicates: string[] } {
   const db = h.db();
   let running: string[];
   try {
-    running = (db.prepare("SELECT state FROM servers WHERE status = 'running'").all() as { state: string }[]).map((r) =>
+    running = (db.prepare(`SELECT state FROM servers WHERE status IN (${owning.map(() => '?').join(',')})`).all(...owning) as { state: string }[]).map((r) =>
       String(handleOf(JSON.parse(r.state) as Record<string, unknown>) ?? ''),
     );
   } finally {

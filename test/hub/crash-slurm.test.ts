@@ -51,8 +51,9 @@ async function jobs(): Promise<Job[]> {
     .map(([id, name, state]) => ({ id: id!, user: name!.slice('atrium-'.length), state: state! }));
 }
 
+/** Pending rows own their job too: a spawn caught queued is resumed, not stopped. */
 async function census(h: HubProcess) {
-  return backendCensus(h, await jobs(), (state) => state.jobId);
+  return backendCensus(h, await jobs(), (state) => state.jobId, ['running', 'pending']);
 }
 
 function slurmHub(): Promise<HubProcess> {
@@ -85,48 +86,105 @@ async function jobState(id: string): Promise<string> {
   return (await slurm.client('squeue', ['-h', '--states=all', `--jobs=${id}`, '-o', '%T'])).trim();
 }
 
-describe('hub restarted while a Slurm job waits in the queue', () => {
-  it('SIGTERM + start: the queued job is cancelled at restore (no orphan), the server shows stopped, a new spawn works', async () => {
+/**
+ * The progress stream of a server (SSE), read until `until` matches or `ms` pass; the text read.
+ * The stream stays open while the spawn waits, so it is cut by the test.
+ */
+async function progressText(h: HubProcess, user: string, token: string, until: RegExp, ms: number): Promise<string> {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), ms);
+  let text = '';
+  try {
+    const res = await fetch(`${h.url}/hub/api/users/${user}/server/progress`, { headers: { Authorization: `token ${token}` }, signal: ctl.signal });
+    if (res.status !== 200) return `HTTP ${res.status} ${await res.text()}`;
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+      if (until.test(text)) break;
+    }
+    ctl.abort();
+  } catch {
+    // aborted by the timer: return what came
+  } finally {
+    clearTimeout(timer);
+  }
+  return text;
+}
+
+describe('hub restarted while Slurm jobs wait in the queue (resume pending spawn)', () => {
+  it('queued jobs are kept and their spawns finish after the restart; a job gone meanwhile fails its spawn with the reason', async () => {
     prefix = `q${randomBytes(3).toString('hex')}`;
-    // Fill `small` (one CPU, no oversubscription) so the spawn stays PENDING.
+    // Fill `small` (one CPU, no oversubscription) so the spawns stay PENDING.
     const blocker = (await slurm.client('sbatch', ['--parsable', '-p', 'small', '--mem=20M', `--chdir=${home}`, '-o', '/dev/null', '--wrap', 'sleep 300'])).trim();
     try {
       await waitFor(async () => (await jobState(blocker)) === 'RUNNING', 30_000, 200);
       const h = await slurmHub();
       hp = h;
       await h.start();
-      const name = `${prefix}u`;
-      const token = h.token(name);
-      expect((await h.api('POST', `/users/${name}/server`, { token, body: { partition: 'small' } })).status).toBe(202);
-      const queued = await waitFor(async () => (await jobs()).find((j) => j.state === 'PENDING') ?? null, 60_000, 200);
+      // keep: waits through the restart and starts; gone: cancelled while the hub is down;
+      // dies: cancelled after the restart, while the resumed spawn waits.
+      const [keep, gone, dies] = ['keep', 'gone', 'dies'].map((s) => `${prefix}${s}`) as [string, string, string];
+      const tokens = Object.fromEntries([keep, gone, dies].map((n) => [n, h.token(n)]));
+      for (const n of [keep, gone, dies]) {
+        expect((await h.api('POST', `/users/${n}/server`, { token: tokens[n], body: { partition: 'small' } })).status).toBe(202);
+      }
+      const queued = await waitFor(async () => {
+        const js = (await jobs()).filter((j) => j.state === 'PENDING');
+        return js.length === 3 ? new Map(js.map((j) => [j.user, j.id])) : null;
+      }, 60_000, 200);
       // The handle is in the database before the hub goes: the row names the queued job.
       const db = h.db();
       try {
-        const row = db.prepare("SELECT s.status, s.state FROM servers s JOIN users u ON u.id = s.user_id WHERE u.name = ?").get(name) as { status: string; state: string };
+        const row = db.prepare("SELECT s.status, s.state FROM servers s JOIN users u ON u.id = s.user_id WHERE u.name = ?").get(keep) as { status: string; state: string };
         expect(row.status).toBe('pending');
-        expect(JSON.parse(row.state)).toMatchObject({ jobId: queued.id, user: name });
+        expect(JSON.parse(row.state)).toMatchObject({ jobId: queued.get(keep), user: keep });
       } finally {
         db.close();
       }
       const exit = await h.kill('SIGTERM');
       expect(exit.code).toBe(0);
-      // A graceful hub stop leaves the job alone.
-      expect(await jobState(queued.id)).toBe('PENDING');
+      // A graceful hub stop leaves the jobs alone.
+      expect(await jobState(queued.get(keep)!)).toBe('PENDING');
+      await slurm.client('scancel', [queued.get(gone)!]);
 
       await h.start();
       const rl = await restoreOfStart(() => h.output(), 2);
-      expect(rl).toMatchObject({ restored: 0, stopped: 1 });
-      expect(await jobState(queued.id)).toMatch(/^CANCELLED/);
-      const c = await census(h);
+      expect(rl).toMatchObject({ restored: 0, resumed: 2, stopped: 1 });
+      expect(await jobState(queued.get(keep)!)).toBe('PENDING');
+      const c = await backendCensus(h, await jobs(), (state) => state.jobId, ['running', 'pending']);
       expect(c.orphans).toEqual([]);
-      expect(c.live).toBe(0);
-      const user = (await (await h.api('GET', `/users/${name}`, { token })).json()) as { servers: Record<string, unknown> };
-      expect(user.servers).toEqual({});
+      expect(c.live).toBe(2);
+      // The kept spawn is still a pending spawn, with its queue reason on the progress stream.
+      const user = (await (await h.api('GET', `/users/${keep}`, { token: tokens[keep] })).json()) as { servers: Record<string, { pending: string | null; ready: boolean }> };
+      expect(user.servers['']).toMatchObject({ pending: 'spawn', ready: false });
+      expect(await progressText(h, keep, tokens[keep]!, /Queued \(/, 15_000)).toMatch(/still waiting for batch job[\s\S]*Queued \((Resources|Priority)/);
+      // Gone while the hub was down: stopped at restore, and the progress stream says why.
+      const goneText = await progressText(h, gone, tokens[gone]!, /"failed":true/, 5_000);
+      expect(goneText).toMatch(/"failed":true/);
+      expect(goneText).toMatch(/backend is gone: job \d+ (CANCELLED|is no longer known)/);
+      // Cancelled after the restart: the resumed spawn fails within seconds, with the job's state.
+      const t0 = Date.now();
+      const diesText = progressText(h, dies, tokens[dies]!, /"failed":true/, 20_000);
+      await slurm.client('scancel', [queued.get(dies)!]);
+      const text = await diesText;
+      const failedMs = Date.now() - t0;
+      console.log(`[measure] resumed spawn whose job was cancelled failed after ${failedMs} ms`);
+      expect(text).toMatch(/ended before the server started: (CANCELLED|no longer known)[^"]*","failed":true/);
+      expect(failedMs).toBeLessThan(5_000);
+      // The failure is shown first, then the cleanup (scancel confirmed, token revoked) ends it.
+      await waitFor(async () => Object.keys(((await (await h.api('GET', `/users/${dies}`, { token: tokens[dies] })).json()) as { servers: object }).servers).length === 0, 10_000, 200);
 
+      // The queue frees up: the kept job runs, reports its port with the token it was given before
+      // the restart, and the spawn finishes through readiness and the proxy route.
+      const readyText = progressText(h, keep, tokens[keep]!, /"ready":true/, 120_000);
       await slurm.client('scancel', [blocker]);
-      expect((await h.api('POST', `/users/${name}/server`, { token, body: { partition: 'small' } })).status).toBeLessThan(300);
-      await waitFor(() => answersThroughProxy(h, name), 120_000, 300);
-      expect((await census(h)).live).toBe(1);
+      expect(await readyText).toMatch(/"ready":true/);
+      await waitFor(() => answersThroughProxy(h, keep), 30_000, 300);
+      const after = await backendCensus(h, await jobs(), (state) => state.jobId);
+      expect(after).toMatchObject({ live: 1, running: 1, orphans: [] });
     } finally {
       await slurm.client('scancel', [blocker]).catch(() => undefined);
     }

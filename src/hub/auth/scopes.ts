@@ -21,6 +21,8 @@ const SUBSCOPES: Record<string, string[]> = {
   'list:groups': ['read:groups:name'],
   tokens: ['read:tokens'],
   'read:roles': ['read:roles:users', 'read:roles:groups'],
+  // HPC portal batch jobs (src/hub/jobs/): submit and cancel imply seeing them and their output.
+  jobs: ['read:jobs'],
 };
 
 export const KNOWN_SCOPES = new Set<string>([
@@ -34,13 +36,14 @@ export const KNOWN_SCOPES = new Set<string>([
 const SELF_SCOPES = [
   'read:users', 'read:users:name', 'read:users:groups', 'users:activity', 'read:users:activity',
   'servers', 'delete:servers', 'read:servers', 'tokens', 'read:tokens', 'access:servers',
+  'jobs', 'read:jobs',
 ];
 
 export const ROLES: Record<string, string[]> = {
   user: ['self'],
   admin: [
     'admin-ui', 'admin:users', 'admin:servers', 'tokens', 'admin:groups', 'list:services', 'read:services',
-    'read:hub', 'proxy', 'shutdown', 'access:services', 'access:servers', 'read:roles', 'read:metrics',
+    'read:hub', 'proxy', 'shutdown', 'access:services', 'access:servers', 'read:roles', 'read:metrics', 'jobs',
   ],
   server: ['users:activity!user', 'access:servers!user'],
   token: ['inherit'],

@@ -12,6 +12,7 @@ import { Type, type Static, type TLiteral, type TNumber, type TObject, type TSch
 import { authenticatorKinds } from '../../authenticators/kinds.js';
 import { hookKinds } from '../../hooks/kinds.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
+import { JobsSection } from '../jobs/config.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: object = {}) =>
   Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
@@ -281,6 +282,7 @@ export const AtriumConfigSchema = Type.Object(
       default: [],
       description: 'Pre-spawn / post-stop hooks, run in this order. A failing pre-spawn hook aborts the spawn.',
     }),
+    jobs: JobsSection,
     logLevel: Type.Union(
       [Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')],
       { default: 'info', description: 'pino log level for hub and proxy.' },

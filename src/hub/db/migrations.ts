@@ -109,4 +109,36 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX servers_status ON servers(status);
     `,
   },
+  {
+    // HPC portal: batch jobs (issue 14, src/hub/jobs/).
+    version: 4,
+    name: 'portal-jobs',
+    sql: `
+      -- One row per batch job submitted through the portal (not per spawner job): the history
+      -- the pages and /hub/api/jobs show, kept after Slurm has forgotten the job.
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        slurm_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        template TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        script TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        node_list TEXT NOT NULL DEFAULT '',
+        submitted_at TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT,
+        time_used TEXT,
+        time_left TEXT,
+        exit_code TEXT,
+        stdout_path TEXT,
+        stderr_path TEXT,
+        finished INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX jobs_user ON jobs(user_id, id);
+      CREATE INDEX jobs_active ON jobs(finished) WHERE finished = 0;
+    `,
+  },
 ];

@@ -5,6 +5,8 @@
 import type { FastifyReply } from 'fastify';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
+// Job and session notifications on every page of a logged-in user when the portal is on.
+import { portalNotifications } from '../jobs/client.js';
 
 export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -57,12 +59,12 @@ export function ago(iso: string | null | undefined): string {
 export function layout(hub: HubContext, title: string, body: string, user?: UserRow | null): string {
   const h = hub.urls.hub;
   const nav = user
-    ? `<a href="${esc(h)}home">Home</a><a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
+    ? `<a href="${esc(h)}home">Home</a>${hub.config.jobs?.enabled ? `<a href="${esc(h)}my-work">My work</a><a href="${esc(h)}jobs">Jobs</a>` : ''}<a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} — Atrium</title><style>${STYLE}</style></head>
-<body><header><a class="brand" href="${esc(h)}home">Atrium</a>${nav}</header><main>${body}</main></body></html>`;
+<body><header><a class="brand" href="${esc(h)}home">Atrium</a>${nav}</header><main>${body}</main>${user && hub.config.jobs?.enabled ? portalNotifications(h) : ''}</body></html>`;
 }
 
 export function renderPage(hub: HubContext, reply: FastifyReply, title: string, body: string, user?: UserRow | null, status = 200) {

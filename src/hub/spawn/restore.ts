@@ -1,6 +1,7 @@
 /**
  * Restore after a hub restart (spawner.ts, "Crash safety", step 5): adopt every server that the
- * database says is running and that still runs; stop everything else this hub created (rows
+ * database says is running and that still runs; resume pending spawns whose kind can (resume.ts);
+ * stop everything else this hub created (rows
  * caught pending or stopping, and backend objects found by the kind's sweep that no adopted row
  * owns). All servers are handled in parallel, and half-started or unowned objects are stopped
  * immediately, so a restore never waits a grace period per server.
@@ -13,12 +14,17 @@ import { oauthClientId, serverPrefix } from './env.js';
 import type { Logger } from 'pino';
 import type { SpawnUser } from '../../spawners/spawner.js';
 import type { UserRow } from '../db/index.js';
+import { classifyError } from '../error-classify.js';
+import { SpawnError } from '../../spawners/spawner.js';
+import { canResume, resumeSpawn, type ResumeTarget } from './resume.js';
 
 /** Backend calls in flight at once during a restore (Docker API, /proc reads, signals). */
 const RESTORE_CONCURRENCY = 32;
 
 export interface RestoreResult {
   restored: number;
+  /** Rows caught pending whose backend object still waits (a queued Slurm job): the spawn goes on. */
+  resumed: number;
   stopped: number;
   /** Live backend objects found by the sweep that no row owned or stopped, now stopped. */
   orphansStopped: number;
@@ -33,14 +39,10 @@ export function ownerTag(instanceId: string, serverId: number, attempt: string):
 }
 
 /** The parts of the SpawnManager a restore works through. */
-export interface RestoreTarget {
-  readonly active: Map<string, ActiveServer>;
+export interface RestoreTarget extends ResumeTarget {
   instanceId(): string;
   createSpawner(user: SpawnUser, serverName: string, log: Logger): Spawner;
   spawnUser(user: UserRow): SpawnUser;
-  schedulePoll(a: ActiveServer): void;
-  cleanup(a: ActiveServer, clientId: string): void;
-  runningCount(): number;
 }
 
 export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Promise<RestoreResult> {
@@ -64,6 +66,7 @@ export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Pro
   const adoptedTags = new Set<string>();
   const toStop: { spawner: Spawner; what: string }[] = [];
   let restored = 0;
+  let resumed = 0;
   let stopped = 0;
   await mapLimit(stores.servers.active(), RESTORE_CONCURRENCY, async (row: ServerWithUser) => {
     const user = stores.users.getById(row.user_id);
@@ -88,6 +91,14 @@ export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Pro
       restored++;
       return;
     }
+    // Caught half-way through a spawn whose backend object still waits for its turn: go on.
+    if (canResume(a, row, status === null)) {
+      resumeSpawn(hub, spawns, a, row, slog);
+      if (row.spawn_attempt) adoptedTags.add(ownerTag(instanceId, row.id, row.spawn_attempt));
+      resumed++;
+      slog.info({ state: row.state }, 'pending spawn resumed after restart');
+      return;
+    }
     // Died while the hub was down, or caught half-way through a spawn or stop: finish the job.
     if (status === null) {
       try {
@@ -97,6 +108,10 @@ export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Pro
       }
     }
     spawns.cleanup(a, oauthClientId(user.name, row.name));
+    // A spawn whose job ended while the hub was down: the progress stream says why (resume.ts).
+    if (row.status === 'pending' && status !== null && row.state !== '{}') {
+      spawns.failures.set(a.key, classifyError(new SpawnError(`The spawn was interrupted by a hub restart and its backend is gone: ${status.reason}`)));
+    }
     stopped++;
     slog.info({ was: row.status, reason: status?.reason ?? 'interrupted' }, 'server marked stopped at start');
   });
@@ -117,7 +132,7 @@ export async function restoreServers(hub: SpawnDeps, spawns: RestoreTarget): Pro
     await spawner.stop({ immediate: true }).catch((err) => log.error({ err: String(err), object: what }, 'could not stop an orphaned server'));
   });
   hub.metrics.runningServers.set(spawns.runningCount());
-  return { restored, stopped, orphansStopped, sweepMs, ms: Math.round(performance.now() - t0) };
+  return { restored, resumed, stopped, orphansStopped, sweepMs, ms: Math.round(performance.now() - t0) };
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

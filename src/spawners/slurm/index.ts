@@ -7,6 +7,7 @@ import { SlurmSpawner } from './slurm-spawner.js';
 import { sweepSlurm } from './sweep.js';
 import { slurmResources } from './resources.js';
 import { closeSlurmPollers } from './poller.js';
+import { slurmBatchJobs } from './batch-jobs.js';
 
 export const slurmSpawnerKind: SpawnerKind<SlurmSpawnerOptions> = {
   kind: 'slurm',
@@ -16,6 +17,7 @@ export const slurmSpawnerKind: SpawnerKind<SlurmSpawnerOptions> = {
   sweep: ({ options, ownerPrefix, log }) => sweepSlurm(options, ownerPrefix, log),
   close: async () => closeSlurmPollers(),
   resources: slurmResources,
+  batchJobs: slurmBatchJobs,
 };
 
 export { SlurmSpawner } from './slurm-spawner.js';

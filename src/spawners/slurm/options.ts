@@ -78,6 +78,7 @@ export const SlurmSpawnerOptions = Type.Object(
         scancel: Type.String({ default: 'scancel' }),
         scontrol: Type.String({ default: 'scontrol' }),
         sacctmgr: Type.String({ default: 'sacctmgr' }),
+        sacct: Type.String({ default: 'sacct', description: 'Exit codes of finished portal jobs (jobs.enabled); scontrol is asked when accounting is off.' }),
       },
       { additionalProperties: false, default: {}, description: 'Paths of the Slurm client commands (free resources come from scontrol, which reports allocated memory and GPUs per node).' },
     ),

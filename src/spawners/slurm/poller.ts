@@ -24,6 +24,9 @@ export interface JobInfo {
   /** Start time (estimated while pending), ISO-ish local time as squeue prints it, or null. */
   startTime: string | null;
   endTime: string | null;
+  /** Run time so far and time left as squeue prints them ("1:02:03", "UNLIMITED"), or null. */
+  timeUsed?: string | null;
+  timeLeft?: string | null;
 }
 
 interface SnapshotBase {
@@ -41,7 +44,7 @@ export const ENDED_STATES = new Set([
   'SPECIAL_EXIT', 'REVOKED',
 ]);
 
-const FORMAT = '%i|%T|%r|%N|%S|%e';
+const FORMAT = '%i|%T|%r|%N|%S|%e|%M|%L';
 
 function timeOrNull(v: string | undefined): string | null {
   return !v || v === 'N/A' || v === 'Unknown' || v === 'None' ? null : v;
@@ -52,7 +55,10 @@ export function parseSqueue(text: string): Map<string, JobInfo> {
   for (const line of text.split('\n')) {
     const f = line.trim().split('|');
     if (f.length < 6 || !f[0]) continue;
-    jobs.set(f[0], { id: f[0], state: f[1]!, reason: f[2]!, nodeList: f[3]!, startTime: timeOrNull(f[4]), endTime: timeOrNull(f[5]) });
+    jobs.set(f[0], {
+      id: f[0], state: f[1]!, reason: f[2]!, nodeList: f[3]!, startTime: timeOrNull(f[4]), endTime: timeOrNull(f[5]),
+      timeUsed: timeOrNull(f[6]), timeLeft: timeOrNull(f[7]),
+    });
   }
   return jobs;
 }
@@ -79,6 +85,13 @@ export class SlurmPoller {
     if (starting) this.starting.set(id, (this.starting.get(id) ?? 0) + 1);
     this.unseen.add(id);
     this.schedule(starting ? 0 : 200);
+  }
+
+  /** A job already watched whose spawn waits again (resumed after a hub restart): fast cycles. */
+  markStarting(id: string): void {
+    if (!this.watched.has(id)) return this.watch(id, true);
+    this.starting.set(id, (this.starting.get(id) ?? 0) + 1);
+    this.schedule(0);
   }
 
   /** The spawn of this job is over (ready or failed): back to the slow interval. */
@@ -196,6 +209,13 @@ export class SlurmPoller {
       }
       this.last = snap;
       for (const id of covered) this.unseen.delete(id);
+      for (const l of cycleListeners) {
+        try {
+          l(snap, this.options);
+        } catch {
+          // A listener's bug must not break the poll of every session.
+        }
+      }
       return snap;
     })();
     void this.inflight.then((snap) => {
@@ -204,6 +224,19 @@ export class SlurmPoller {
     });
     return this.inflight;
   }
+}
+
+/**
+ * Called after every cycle of every poller with its snapshot: how other watchers of Slurm jobs
+ * (the portal's batch jobs, src/hub/jobs/) ride on the same squeue call instead of making their
+ * own. They register their job ids with watch()/unwatch() like spawners do.
+ */
+export type CycleListener = (snap: Snapshot, options: SlurmSpawnerOptions) => void;
+const cycleListeners = new Set<CycleListener>();
+
+export function onSlurmCycle(l: CycleListener): () => void {
+  cycleListeners.add(l);
+  return () => cycleListeners.delete(l);
 }
 
 const pollers = new Map<string, SlurmPoller>();

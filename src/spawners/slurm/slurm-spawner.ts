@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { SpawnError, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
+import { SpawnError, type PollResult, type ResumeContext, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { expandNodeList, nodeInfo, userAccounts, userReservations } from './cluster-info.js';
 import { asUser, clientEnv, parseScontrol, run } from './commands.js';
 import { parseSlurmOptions } from './limits.js';
@@ -29,6 +29,10 @@ export function slurmTimeToIso(t: string | null): string | null {
   if (!t || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(t)) return null;
   const d = new Date(t);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function isGone(job: JobInfo | undefined): boolean {
@@ -127,7 +131,37 @@ export class SlurmSpawner implements Spawner {
     this.watchedOn.watch(jobId, true);
     ctx.log.info({ jobId }, 'slurm job submitted');
     this.emit(10, `Submitted batch job ${jobId}`);
+    return this.follow(ctx, reported);
+  }
 
+  /**
+   * After a hub restart, a start that was interrupted while its job waited in the queue or ran
+   * without having reported yet (spawner.ts, resume): wait for the report again. The job still
+   * has the server's token, which the hub kept, so its report reaches this spawner. A job that had
+   * already reported (host and port in the recorded handle) needs no second report.
+   */
+  async resume(ctx: ResumeContext): Promise<{ url: string }> {
+    if (!this.jobId) throw new SpawnError('no Slurm job was recorded for this spawn');
+    this.progressQ = new ProgressLog();
+    // Before any await: the hub opens its gate after this call and the report may come at once.
+    const reported = new Promise<Reported>((resolve) => (this.waiter = { resolve }));
+    this.ensureWatching();
+    this.watchedOn!.markStarting(this.jobId);
+    try {
+      if (this.host && this.port) return { url: urlOf(this.host, this.port) };
+      this.emit(10, `Hub restarted; still waiting for batch job ${this.jobId}`);
+      ctx.log.info({ jobId: this.jobId }, 'resuming the wait for a slurm job');
+      return await this.follow(ctx, reported);
+    } finally {
+      this.progressQ.end();
+      this.watchedOn?.doneStarting(this.jobId);
+      this.waiter = null;
+    }
+  }
+
+  /** Follow the submitted job through the poller until it reports its port, ends, or the hub gives up. */
+  private async follow(ctx: ResumeContext, reported: Promise<Reported>): Promise<{ url: string }> {
+    const jobId = this.jobId!;
     const aborted = new Promise<'aborted'>((resolve) => {
       if (ctx.signal.aborted) resolve('aborted');
       ctx.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -145,7 +179,7 @@ export class SlurmSpawner implements Spawner {
         this.port = next.port;
         this.emit(90, `Server reported port ${next.port} on ${next.host}`);
         ctx.recordHandle(this.state());
-        return { url: `http://${next.host.includes(':') ? `[${next.host}]` : next.host}:${next.port}` };
+        return { url: urlOf(next.host, next.port) };
       }
       if (!next.ok) {
         const msg = 'The Slurm controller does not answer; still waiting for the job';

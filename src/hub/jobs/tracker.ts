@@ -1,0 +1,137 @@
+/**
+ * Keeps portal jobs up to date from the spawner kind's single poller (batch-jobs.ts): every
+ * unfinished job's id is registered with the shared poller (so Slurm's one squeue per cycle covers
+ * sessions and jobs alike), and each cycle's snapshot updates the rows that changed and tells the pages (events.ts).
+ * A job that ended or that squeue no longer lists is looked up once for its exit code — one sacct
+ * for all the jobs that ended in that cycle — then marked finished and no longer watched.
+ */
+import type { Logger } from 'pino';
+import type { BatchCycle, BatchJobs, BatchJobStatus } from '../../spawners/batch-jobs.js';
+import { now } from '../db/index.js';
+import type { JobStore, JobUpdate, JobWithUser } from './store.js';
+import type { PortalEvents } from './events.js';
+import { jobModel } from './model.js';
+
+export class JobTracker {
+  /** Slurm job id → row id, for jobs watched on the poller. */
+  private readonly watched = new Map<string, number>();
+  private readonly finishing = new Set<string>();
+  private unsubscribe: (() => void) | null = null;
+  /** squeue calls seen (cycles), for the bench and the log. */
+  cycles = 0;
+
+  constructor(
+    private readonly backend: BatchJobs,
+    private readonly store: JobStore,
+    private readonly events: PortalEvents,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.backend.onCycle((c) => this.onCycle(c));
+    for (const row of this.store.unfinished()) this.watch(row.slurm_id, row.id);
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+    for (const id of this.watched.keys()) this.backend.unwatch(id);
+    this.watched.clear();
+  }
+
+  watch(slurmId: string, rowId: number): void {
+    if (this.watched.has(slurmId)) return;
+    this.watched.set(slurmId, rowId);
+    this.backend.watch(slurmId);
+  }
+
+  /** Ask for a cycle soon (after a submit or cancel) rather than at the next interval. */
+  nudge(): void {
+    this.backend.refresh();
+  }
+
+  private onCycle(snap: BatchCycle): void {
+    this.cycles++;
+    if (!snap.ok) return; // the controller is away: nothing is known, nothing changes
+    const ended: JobWithUser[] = [];
+    for (const [slurmId] of this.watched) {
+      if (!snap.covered.has(slurmId) || this.finishing.has(slurmId)) continue;
+      const row = this.store.bySlurmId(slurmId);
+      if (!row || row.finished) {
+        this.forget(slurmId);
+        continue;
+      }
+      const job = snap.jobs.get(slurmId);
+      if (!job || job.ended) {
+        if (job) this.apply(row, job);
+        ended.push(row);
+        continue;
+      }
+      this.apply(row, job);
+    }
+    if (ended.length) void this.finish(ended);
+  }
+
+  /** Write what changed and tell the owner's pages. */
+  private apply(row: JobWithUser, job: BatchJobStatus): void {
+    const u: JobUpdate = {};
+    if (job.state !== row.state) u.state = job.state;
+    const reason = job.reason;
+    if (reason !== row.reason) u.reason = reason;
+    if (job.nodeList && job.nodeList !== row.node_list) u.node_list = job.nodeList;
+    if (job.state === 'RUNNING' && !row.started_at) u.started_at = job.startedAt ?? now();
+    if (job.timeUsed !== row.time_used) u.time_used = job.timeUsed;
+    const left = job.state === 'RUNNING' ? job.timeLeft : null;
+    if (left !== row.time_left) u.time_left = left;
+    if (!Object.keys(u).length) return;
+    this.store.update(row.id, u);
+    // time_used alone changes every cycle while running: pages count it up themselves.
+    const visible = u.state !== undefined || u.reason !== undefined || u.node_list !== undefined;
+    const fresh = this.store.bySlurmId(row.slurm_id)!;
+    const what = u.state === 'RUNNING' ? 'started' : u.state === 'PENDING' ? 'queued' : 'update';
+    const message = what === 'started' ? `Job ${row.slurm_id} (${row.name}) is running on ${fresh.node_list}` : `Job ${row.slurm_id} (${row.name}): ${fresh.state}${fresh.reason ? ` (${fresh.reason})` : ''}`;
+    this.events.emit({ type: 'job', what: visible ? what : 'tick', user: row.user_name, message, data: jobModel(fresh) });
+  }
+
+  private async finish(rows: JobWithUser[]): Promise<void> {
+    for (const r of rows) this.finishing.add(r.slurm_id);
+    try {
+      const info = await this.backend.finalInfo(rows.map((r) => r.slurm_id)).catch(() => new Map<string, never>());
+      for (const row of rows) {
+        const fin = info.get(row.slurm_id);
+        const latest = this.store.bySlurmId(row.slurm_id) ?? row;
+        // The scheduler's final word, else the last state seen, else plain "ENDED".
+        const state = fin?.state && fin.state !== 'UNKNOWN' ? fin.state : ['PENDING', 'RUNNING', 'COMPLETING', 'CONFIGURING'].includes(latest.state) ? 'ENDED' : latest.state;
+        this.store.update(row.id, {
+          state,
+          exit_code: fin?.exitCode ?? null,
+          time_used: fin?.elapsed ?? latest.time_used,
+          time_left: null,
+          ended_at: now(),
+          finished: 1,
+          ...(fin?.stdout && !latest.stdout_path ? { stdout_path: fin.stdout } : {}),
+          ...(fin?.stderr && !latest.stderr_path ? { stderr_path: fin.stderr } : {}),
+        });
+        const done = this.store.bySlurmId(row.slurm_id)!;
+        const ok = state === 'COMPLETED' && (done.exit_code === null || done.exit_code === '0:0');
+        const what = state === 'CANCELLED' ? 'cancelled' : ok ? 'finished' : 'failed';
+        this.events.emit({
+          type: 'job',
+          what,
+          user: row.user_name,
+          message: `Job ${row.slurm_id} (${row.name}) ${what === 'finished' ? 'finished' : what === 'cancelled' ? 'was cancelled' : `failed: ${state}`}${done.exit_code ? `, exit code ${done.exit_code}` : ''}`,
+          data: jobModel(done),
+        });
+        this.forget(row.slurm_id);
+      }
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'could not finish portal jobs; will try at the next cycle');
+    } finally {
+      for (const r of rows) this.finishing.delete(r.slurm_id);
+    }
+  }
+
+  private forget(slurmId: string): void {
+    if (!this.watched.delete(slurmId)) return;
+    this.backend.unwatch(slurmId);
+  }
+}
