@@ -80,6 +80,8 @@ export const catalogue = {
   ATRIUM_ERR_SPAWNER_UNAVAILABLE: { status: 503, message: 'The cluster does not answer right now; try again in a moment', when: 'The spawner\'s backend (e.g. the Slurm controller) did not answer a request for the spawn form\'s live data.' },
   ATRIUM_ERR_HUB_RESTORING: { status: 503, message: 'The hub is re-attaching servers after a restart; try again in a moment', when: 'A request touching servers waited more than 10 s for the restore after a hub start (Retry-After is set).' },
   ATRIUM_ERR_HUB_INTERNAL: { status: 500, message: 'Internal Server Error', when: 'Anything that is not an AtriumError: a bug, logged with its stack.', level: 'error' },
+  // Spawn-pending page: cancelling a start (issue 10, items 1-2).
+  ATRIUM_ERR_SPAWN_CANCELLED: { status: 409, message: 'The start was cancelled', when: 'A start was cancelled while pending (the Cancel button, or DELETE on the server); whatever it had started was stopped. A POST still waiting for that start gets this 409.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
