@@ -89,6 +89,9 @@ esac
     expect(await page.textContent('h1')).toBe('Your server could not start');
     expect(await page.textContent('#reason')).toMatch(/exited \(exit status 1\) before it was listening/);
     expect(await page.textContent('#hint')).toMatch(/stopped right after it started/);
+    // Readable on a phone: no horizontal scroll at 390 CSS pixels.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     // Try again is a real new attempt (with the session's XSRF token): it fails again, the same way.
     const first = th.running.hub.spawns.failures.get('fastfail/');
     await Promise.all([page.waitForNavigation(), page.click('#retry')]);
