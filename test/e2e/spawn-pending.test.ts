@@ -4,7 +4,7 @@
  * dies after 3 s, one that never listens (cancelled), one that fails once and then starts. One
  * shell script picks the behaviour by user name, so one hub serves every case.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,10 +15,11 @@ import type { LocalSpawnerState } from '../../src/spawners/local/local-spawner.j
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
+/** Running (a zombie the test process has not reaped yet has exited: it does not count). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -175,6 +176,7 @@ esac
 
   it('API: DELETE on a pending server cancels it (204), as JupyterHub 5.1+ does; nothing is left running', async () => {
     const token = th.token('admin');
+    th.token('hang'); // the user exists even when this test runs alone
     const start = await th.api('POST', '/users/hang/server', { token });
     expect(start.status).toBe(202);
     const hub = th.running.hub;
