@@ -25,6 +25,8 @@ import { tokenPages } from './pages/token.js';
 import { redirectPages } from './pages/redirects.js';
 import { headerSafeUrl } from '../shared/url-text.js';
 import { restoreGateWait } from './spawn/restore-gate.js';
+import { faviconRoutes } from './pages/favicon.js';
+import { signedIn } from './pages/signed-in.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -100,7 +102,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
   app.setNotFoundHandler((req, reply) => {
     const err = isApi(req.url) ? atriumError('ATRIUM_ERR_HTTP_NOT_FOUND') : atriumError('ATRIUM_ERR_HTTP_NOT_FOUND', `Nothing is served at ${req.url.slice(0, 200)}.`);
     if (isApi(req.url)) return reply.code(err.statusCode).type('application/json').send({ status: err.statusCode, message: err.message });
-    return renderError(hub, reply, err.statusCode, err.message);
+    return renderError(hub, reply, err.statusCode, err.message, signedIn(hub, req));
   });
 
   // 4. Features under /hub/: API first, then OAuth, then pages.
@@ -123,11 +125,13 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
       await h.register(adminPages);
       await h.register((await import('./shell/page.js')).shellPages);
       await h.register(redirectPages, { hub, mount: 'hub' });
+      await h.register(faviconRoutes(['/favicon.ico', '/favicon.svg']));
     },
     { prefix: hubPrefix },
   );
   // 5. Outside /hub/: the proxy's fallback for users whose server is not routed.
   await app.register(redirectPages, { hub, mount: 'base', prefix: hub.urls.base === '/' ? '' : hub.urls.base.replace(/\/$/, '') });
+  await app.register(faviconRoutes(['/favicon.ico']), { prefix: hub.urls.base === '/' ? '' : hub.urls.base.replace(/\/$/, '') });
 
   return app;
 }

@@ -91,8 +91,6 @@ export const catalogue = {
   ATRIUM_ERR_SHELL_UNSUPPORTED: { status: 409, message: 'This server\'s spawner does not offer a shell', when: 'A shell was asked for a server whose spawner kind has no shell() method.' },
   ATRIUM_ERR_SHELL_LIMIT: { status: 429, message: 'Too many open shells; close one first', when: 'The user already has shell.maxSessionsPerUser shells open.' },
   ATRIUM_ERR_SHELL_FAILED: { status: 502, message: 'The shell could not be started', when: 'The spawner could not open a shell in the running server (the reason goes to the log).' },
-  // Start queue (issue 15, src/hub/spawn/start-queue.ts)
-  ATRIUM_ERR_SPAWN_QUEUE_CANCELLED: { status: 409, message: 'The start was cancelled while it waited in the start queue', when: 'A spawn waiting for a start slot was cancelled (stop, Cancel, hub shutdown) before it began.' },
   // HPC portal: batch jobs (src/hub/jobs/).
   ATRIUM_ERR_JOBS_DISABLED: { status: 404, message: 'Batch jobs are not enabled on this hub', when: 'A jobs page or /hub/api/jobs route was asked for while jobs.enabled is false.' },
   ATRIUM_ERR_JOB_BAD_REQUEST: { status: 400, message: 'Invalid job request', when: 'A job submission has an unknown template, a field value outside its limits, a script without #! or over jobs.maxScriptBytes; the message names the problem.' },
@@ -100,6 +98,8 @@ export const catalogue = {
   ATRIUM_ERR_JOB_NOT_FOUND: { status: 404, message: 'No such job', when: 'The job id is not in the portal\'s history, or belongs to another user the caller may not see.' },
   ATRIUM_ERR_JOB_FINISHED: { status: 409, message: 'The job has already ended', when: 'Cancelling a job that is no longer queued or running.' },
   ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE: { status: 404, message: 'The output file cannot be read', when: 'The job\'s output or error file does not exist (yet), is not readable by the job\'s owner, or is not a regular file.' },
+  // Cancelling a start, queued or pending (issue 10 items 1-2; issue 15's start queue).
+  ATRIUM_ERR_SPAWN_CANCELLED: { status: 409, message: 'The start was cancelled', when: 'A start was cancelled while pending (the Cancel button, or DELETE on the server), in the start queue or later; whatever it had started was stopped. A POST still waiting for that start gets this 409.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

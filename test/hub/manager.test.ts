@@ -1,7 +1,7 @@
 /**
  * The real SpawnManager driven through its failure modes with the named fake spawners
  * (test/spawners/fakes.ts), registered as the test-only kind `fake` in the kinds list: the start
- * timeout, a server dying after start, a stop refused while the spawn is pending, a slow stop, a
+ * timeout, a server dying after start, a stop that cancels a pending spawn, a slow stop, a
  * spawner failure reaching the progress stream, the 429 limits, failing hooks and what post-stop
  * hooks receive. Built in-process on an in-memory SQLite, with a real RouteKeeper over a proxy API
  * that records calls (the proxy is not what these tests are about); no build, no child process.
@@ -28,7 +28,7 @@ const { Metrics } = await import('../../src/hub/metrics.js');
 const { SpawnManager } = await import('../../src/hub/spawn/manager.js');
 const { RouteKeeper } = await import('../../src/hub/spawn/routes.js');
 const { HookError } = await import('../../src/hooks/hook.js');
-const { fakeSpawners, neverStarts, diesAfterStart, slowStop, failsWith, startsFine } = await import('../spawners/fakes.js');
+const { fakeSpawners, neverStarts, diesAfterStart, slowStop, failsWith, startsFine, ignoresAbort } = await import('../spawners/fakes.js');
 type HubContext = import('../../src/hub/context.js').HubContext;
 type Stores = import('../../src/hub/db/index.js').Stores;
 type Hook = import('../../src/hooks/hook.js').Hook;
@@ -180,21 +180,59 @@ describe('SpawnManager with named fake spawners', () => {
     expect(fakeSpawners.of(name)[0]!.calls.filter((c) => c !== 'poll')).toEqual(['start', 'stop']);
   });
 
-  it('stopping (cancelling) a pending spawn is refused with the pending code, as JupyterHub does; the spawn goes on alone', async () => {
-    const b = await build({ slowSpawnTimeoutSeconds: 0, startTimeoutSeconds: 2 });
+  it('stopping a pending spawn cancels it (JupyterHub 5.1+): the backend is stopped, the row and token cleaned, the failure says cancelled', async () => {
+    const b = await build({ slowSpawnTimeoutSeconds: 0, startTimeoutSeconds: 30 });
     const name = uname('can');
     const u = user(b, name);
     fakeSpawners.assign(name, neverStarts());
     expect(await b.spawns.spawn(u, '', null)).toBe('pending');
-    const err = await rejection(b.spawns.stop(u, ''));
-    expect(codeOf(err)).toBe('ATRIUM_ERR_SERVER_PENDING');
-    expect(err.statusCode).toBe(400);
-    expect(err.message).toBe(`${name}/ is pending spawn, please wait`);
     // A second request joins the pending spawn instead of starting another backend object.
     expect(await b.spawns.spawn(u, '', null)).toBe('pending');
     expect(fakeSpawners.of(name)).toHaveLength(1);
-    await b.spawns.get(name, '')!.done;
+    const t0 = performance.now();
+    expect(await b.spawns.stop(u, '')).toBe('stopped');
+    expect(performance.now() - t0).toBeLessThan(2000); // not the 30 s start timeout
+    expect(b.spawns.get(name, '')).toBeUndefined();
+    expect(b.spawns.failures.get(`${name}/`)?.code).toBe('ATRIUM_ERR_SPAWN_CANCELLED');
+    expect(fakeSpawners.of(name)[0]!.calls).toEqual(['start', 'stop']);
     expect(b.stores.servers.get(u.id, '')!.status).toBe('stopped');
+    expect(b.stores.tokens.ofUser(u.id).filter((t) => t.server_id !== null)).toEqual([]);
+    // The next start is a fresh attempt.
+    fakeSpawners.assign(name, startsFine());
+    await b.spawns.spawn(u, '', null);
+    await b.spawns.get(name, '')!.done;
+    expect(b.spawns.get(name, '')!.phase).toBe('running');
+    await b.spawns.stop(u, '');
+  });
+
+  it('a cancel that catches start() between two awaits waits for it, then stops what it created', async () => {
+    const b = await build({ slowSpawnTimeoutSeconds: 0, startTimeoutSeconds: 30 });
+    const name = uname('race');
+    const u = user(b, name);
+    fakeSpawners.assign(name, ignoresAbort(600));
+    expect(await b.spawns.spawn(u, '', null)).toBe('pending');
+    await sleep(100);
+    const a = b.spawns.get(name, '')!;
+    expect(await b.spawns.stop(u, '')).toBe('pending'); // slowSpawnTimeoutSeconds 0: the API would answer 202
+    await a.done;
+    const rec = fakeSpawners.of(name)[0]!;
+    // Stopped before it listened, running would be true now: the stop came after start() settled.
+    expect(rec.calls).toEqual(['start', 'stop']);
+    expect(rec.running).toBe(false);
+    expect(b.spawns.failures.get(`${name}/`)?.code).toBe('ATRIUM_ERR_SPAWN_CANCELLED');
+  });
+
+  it('a POST still waiting for a start that gets cancelled is answered 409 ATRIUM_ERR_SPAWN_CANCELLED', async () => {
+    const b = await build({ slowSpawnTimeoutSeconds: 10, startTimeoutSeconds: 30 });
+    const name = uname('post');
+    const u = user(b, name);
+    fakeSpawners.assign(name, neverStarts());
+    const waiting = rejection(b.spawns.spawn(u, '', null));
+    await sleep(100);
+    await b.spawns.stop(u, '');
+    const err = await waiting;
+    expect(codeOf(err)).toBe('ATRIUM_ERR_SPAWN_CANCELLED');
+    expect(err.statusCode).toBe(409);
   });
 
   it('stop of a slowStop server: pending while it shuts down, then stopped with the route gone', async () => {

@@ -205,7 +205,9 @@ describe('user names cannot be dot segments or carry slashes and escapes', () =>
     for (const name of BAD) {
       const b = new Browser(th.url);
       const { res } = await b.login(name, 'pw');
-      expect(res.status, name).toBe(403);
+      // 400 with the reason and the rule (login says why), the form kept.
+      expect(res.status, name).toBe(400);
+      expect(await res.text(), name).toContain('cannot be used as a user name');
       expect(b.cookie('atrium-hub-login'), name).toBeUndefined();
       expect(hub().stores.users.get(name), name).toBeUndefined();
     }

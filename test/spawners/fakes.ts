@@ -111,6 +111,20 @@ export function failsWith(message: string, detail?: string): Fake {
   };
 }
 
+/**
+ * start() ignores ctx.signal and, after `afterMs`, listens and resolves: a kind caught between two
+ * awaits when the hub gives up on it. Whatever it creates late must still be stopped.
+ */
+export function ignoresAbort(afterMs = 600): Fake {
+  return {
+    name: 'ignoresAbort',
+    start: async (_ctx, io) => {
+      await sleep(afterMs);
+      return { url: await io.listen() };
+    },
+  };
+}
+
 class FakeSpawner implements Spawner {
   private server: Server | null = null;
   private url: string | null = null;

@@ -15,9 +15,12 @@ export class DummyAuthenticator implements Authenticator {
   }
 
   async authenticate(_request: AuthRequest, form: Record<string, string>): Promise<AuthResult | null> {
-    const name = (form.username ?? '').trim();
+    // The hub passes strings only; a kind must not trust that (an array here was a TypeError, a 500).
+    const raw: unknown = form.username;
+    const name = typeof raw === 'string' ? raw.trim() : '';
     if (name === '') return null;
-    if (this.passwordMatches && !this.passwordMatches(form.password ?? '')) return null;
+    const password: unknown = form.password;
+    if (this.passwordMatches && !this.passwordMatches(typeof password === 'string' ? password : '')) return null;
     return { name };
   }
 }

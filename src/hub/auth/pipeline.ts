@@ -7,6 +7,7 @@ import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { atriumError } from '../errors.js';
 import { userNameProblem } from '../../shared/names.js';
+import { explainBadUsername } from './name-explain.js';
 
 export function normalizeUsername(hub: HubContext, raw: string): string {
   const map = hub.config.authenticator.usernameMap;
@@ -47,7 +48,8 @@ export function completeLogin(hub: HubContext, result: AuthResult): UserRow {
   if (why) {
     hub.log.info({ reason: why }, 'login refused: invalid user name');
     hub.metrics.logins.inc({ result: 'invalid' });
-    throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
+    // Say why and what is allowed (name-explain.ts): the rule is no secret.
+    throw atriumError('ATRIUM_ERR_AUTH_BAD_NAME', explainBadUsername(a.usernamePattern, result.name, name, userNameProblem(name)));
   }
   const groups = result.groups ?? [];
   if (a.blockedUsers.map((u) => normalizeUsername(hub, u)).includes(name) || !isAllowed(hub, name, groups)) {

@@ -7,6 +7,7 @@ import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 // Job and session notifications on every page of a logged-in user when the portal is on.
 import { portalNotifications } from '../jobs/client.js';
+import { inWords } from './time-words.js';
 
 export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -49,7 +50,7 @@ export function ago(iso: string | null | undefined): string {
   if (Number.isNaN(t)) return esc(iso);
   const s = Math.round((Date.now() - t) / 1000);
   const text = Math.abs(s) < 60 ? 'just now'
-    : s < 0 ? `in ${Math.round(-s / 60)} min`
+    : s < 0 ? inWords(-s)
     : s < 3600 ? `${Math.round(s / 60)} min ago`
     : s < 86400 ? `${Math.round(s / 3600)} h ago`
     : `${Math.round(s / 86400)} days ago`;
@@ -63,7 +64,7 @@ export function layout(hub: HubContext, title: string, body: string, user?: User
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)} — Atrium</title><style>${STYLE}</style></head>
+<title>${esc(title)} — Atrium</title><link rel="icon" type="image/svg+xml" href="${esc(h)}favicon.ico"><style>${STYLE}</style></head>
 <body><header><a class="brand" href="${esc(h)}home">Atrium</a>${nav}</header><main>${body}</main>${user && hub.config.jobs?.enabled ? portalNotifications(h) : ''}</body></html>`;
 }
 

@@ -8,7 +8,10 @@ import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { sessionFromCookie } from '../auth/identity.js';
 import { checkXsrf, endSession, startSession, xsrfToken } from '../auth/session.js';
-import { completeLogin } from '../auth/pipeline.js';
+import { completeLogin, normalizeUsername } from '../auth/pipeline.js';
+import { explainBadUsername, usernameRule } from '../auth/name-explain.js';
+import { USER_NAME_MAX } from '../../shared/names.js';
+import { plainHttpWarning } from './plain-http.js';
 import { clientAddress } from '../auth/client-address.js';
 import { atriumError, hasCode } from '../errors.js';
 import { classifyError, logClassified } from '../error-classify.js';
@@ -43,13 +46,13 @@ function countAuthFailure(hub: HubContext, err: unknown): void {
 }
 
 /** A failed login as the page the user should see; bugs go on to the app's error handler. */
-function loginFailure(hub: HubContext, req: FastifyRequest, reply: FastifyReply, err: unknown, next: string | null, form: boolean) {
+function loginFailure(hub: HubContext, req: FastifyRequest, reply: FastifyReply, err: unknown, next: string | null, form: { username: string } | null) {
   const c = classifyError(err);
   if (!c.expected) throw err;
   countAuthFailure(hub, err);
   logClassified(hub.log, c, 'login failed', { peer: clientAddress(hub, req) });
-  // A refusal on the form page keeps the form, so the user can try again.
-  if (form && c.status === 403) return loginForm(hub, req, reply, next, c.message, 403);
+  // A refusal or a bad name on the form page keeps the form and what was typed (not the password).
+  if (form && (c.status === 403 || c.status === 400)) return loginForm(hub, req, reply, next, { error: c.message, username: form.username, status: c.status });
   reply.headers(c.headers);
   return renderError(hub, reply, c.status, c.message);
 }
@@ -80,22 +83,28 @@ export function redirectToLogin(hub: HubContext, req: FastifyRequest, reply: Fas
   return redirect(reply, `${hub.urls.hub}login?next=${encodeComponent(req.url)}`, 302);
 }
 
-function loginForm(hub: HubContext, req: FastifyRequest, reply: FastifyReply, next: string | null, error?: string, status = 200) {
+function loginForm(hub: HubContext, req: FastifyRequest, reply: FastifyReply, next: string | null, o: { error?: string; username?: string; status?: number } = {}) {
   const xsrf = xsrfToken(hub, req, reply);
   const action = `${hub.urls.hub}login${next ? `?next=${encodeComponent(next)}` : ''}`;
+  // The dummy authenticator takes any name, so the page says which ones the hub accepts.
+  const rule = hub.config.authenticator.kind === 'dummy'
+    ? `<small class="muted" id="username-rule">${esc(usernameRule(hub.config.authenticator.usernamePattern))}</small>`
+    : '';
   return renderPage(hub, reply, 'Sign in', `
     <div class="card" style="max-width:26rem;margin:auto">
       <h1>Sign in</h1>
-      ${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+      ${plainHttpWarning()}
+      ${o.error ? `<p class="error" role="alert" id="login-error">${esc(o.error)}</p>` : ''}
       <form method="post" action="${esc(action)}">
         <input type="hidden" name="_xsrf" value="${esc(xsrf)}">
         <label for="username">User name</label>
-        <input id="username" name="username" autocomplete="username" autocapitalize="none" required autofocus>
+        <input id="username" name="username" autocomplete="username" autocapitalize="none" required autofocus value="${esc(o.username ?? '')}"${o.error ? ' aria-describedby="login-error"' : ''}>
+        ${rule}
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="current-password">
         <p><button class="primary" id="login_submit" type="submit">Sign in</button></p>
       </form>
-    </div>`, null, status);
+    </div>`, null, o.status ?? 200);
 }
 
 export async function loginPages(app: FastifyInstance): Promise<void> {
@@ -112,7 +121,7 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
         startSession(hub, req, reply, user);
         return redirect(reply, next ?? defaultNext(hub), 302);
       } catch (err) {
-        return loginFailure(hub, req, reply, err, next, false);
+        return loginFailure(hub, req, reply, err, next, null);
       }
     }
     return loginForm(hub, req, reply, next);
@@ -125,14 +134,23 @@ export async function loginPages(app: FastifyInstance): Promise<void> {
     const form: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_xsrf') form[k] = v;
     form.username = (form.username ?? '').trim();
+    const typed = form.username.slice(0, 300);
     try {
-      if (!form.username || form.username.length > 255) throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
+      // username=a&username=b (or a JSON-ish body) arrives as an array: a client mistake, not a login.
+      if (body.username !== undefined && typeof body.username !== 'string') {
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'The user name must be sent once, as text.');
+      }
+      if (!form.username) throw atriumError('ATRIUM_ERR_AUTH_BAD_NAME', 'Enter a user name.');
+      const normalised = normalizeUsername(hub, form.username);
+      if (form.username.length > USER_NAME_MAX) {
+        throw atriumError('ATRIUM_ERR_AUTH_BAD_NAME', explainBadUsername(hub.config.authenticator.usernamePattern, form.username, normalised, null));
+      }
       const user = await loginFromRequest(hub, req, form);
       if (!user) throw atriumError('ATRIUM_ERR_AUTH_LOGIN_FAILED');
       startSession(hub, req, reply, user);
       return redirect(reply, next ?? defaultNext(hub), 302);
     } catch (err) {
-      return loginFailure(hub, req, reply, err, next, true);
+      return loginFailure(hub, req, reply, err, next, { username: typed });
     }
   });
 

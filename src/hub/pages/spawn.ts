@@ -10,13 +10,15 @@ import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { renderThrown } from './error-page.js';
 import { atriumError } from '../errors.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
-import { esc, renderPage } from './layout.js';
+import { renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
 import { encodeComponent, redirect, safeNext } from './safe-redirect.js';
 import { checkServerNameFor, type ServerAction } from '../api/server-name.js';
 import { renderOptionsForm, formToInput } from './options-form.js';
 import { withResources } from './resources.js';
 import { lastOptions } from '../spawn/server-extras.js';
+import { classifyError } from '../error-classify.js';
+import { renderNotRunning, renderPending, renderSpawnFailure, renderStopping } from './spawn-pending.js';
 
 type SP = { user?: string; server?: string };
 
@@ -63,7 +65,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       const xsrf = xsrfToken(hub, req, reply);
       return renderPage(hub, reply, 'Server options', await withResources(hub, user, renderOptionsForm(hub, form, req.url, xsrf)), me);
     }
-    return startAndRedirect(reply, me, user, server, null, next);
+    return startAndRedirect(req, reply, me, user, server, null, next);
   };
 
   const spawnPost = async (req: FastifyRequest<{ Params: SP; Querystring: { next?: string } }>, reply: FastifyReply) => {
@@ -74,24 +76,43 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const user = target(hub, me, req.params);
     if (!user) return renderThrown(hub, reply, atriumError('ATRIUM_ERR_AUTH_FORBIDDEN', 'You may only start your own servers.'), me);
     if (badServerName(reply, me, user, req.params.server ?? '', 'start')) return reply;
+    const server = req.params.server ?? '';
     try {
-      const options = hub.spawns.parseOptions(user, formToInput(body));
-      return await startAndRedirect(reply, me, user, req.params.server ?? '', options, safeNext(hub, req.query.next));
+      // Try again on the failure page: the stored options, after the failed attempt's cleanup.
+      const retry = body._retry === '1';
+      if (retry) await hub.spawns.get(user.name, server)?.done;
+      const options = retry ? null : hub.spawns.parseOptions(user, formToInput(body));
+      return await startAndRedirect(req, reply, me, user, server, options, safeNext(hub, req.query.next));
     } catch (err) {
       return renderThrown(hub, reply, err, me);
     }
   };
 
-  async function startAndRedirect(reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
+  /**
+   * Start and go to the pending page, which shows progress or, for a start that already failed,
+   * the failure. A refusal before anything started (limits, throttling) is shown the same way,
+   * with its own status, so every outcome has a Try again.
+   */
+  async function startAndRedirect(req: FastifyRequest, reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
     try {
       const p = hub.spawns.spawn(user, server, options, { from: 'browser' });
       // Don't hold the browser for the slow-spawn timeout: the pending page shows progress.
       p.catch(() => undefined);
       await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);
     } catch (err) {
-      return renderThrown(hub, reply, err, me);
+      // A start that began and failed is recorded by the manager: the pending page shows it.
+      if (!hub.spawns.failures.has(`${user.name}/${server}`)) {
+        const c = classifyError(err);
+        if (!c.expected) throw err;
+        return renderSpawnFailure(hub, reply, { me, user, server, failure: c, xsrf: xsrfToken(hub, req, reply), hasForm: hasOptionsForm(user, server), status: c.status });
+      }
     }
     return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
+  }
+
+  function hasOptionsForm(user: UserRow, server: string): boolean {
+    const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user), lastOptions(hub, user, server));
+    return Boolean(form && form.fields.length);
   }
 
   app.get('/spawn', spawnGet);
@@ -130,34 +151,16 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const a = hub.spawns.get(user.name, server);
     const failure = hub.spawns.failures.get(`${user.name}/${server}`);
     if (a?.phase === 'running') return redirect(reply, next, 302);
-    const retry = `${hub.urls.hub}spawn/${escapePath(user.name)}${server ? '/' + escapePath(server) : ''}`;
-    if (!a && failure) {
-      return renderPage(hub, reply, 'Spawn failed', `<div class="card"><h1>Your server could not start</h1>
-        <p class="error" role="alert">${esc(failure.message)}</p><p><a class="button primary" href="${esc(retry)}">Try again</a></p></div>`, me);
+    const xsrf = xsrfToken(hub, req, reply);
+    // A failure is cleared when the next attempt begins, so one beside a starting server is this
+    // attempt's own (its cleanup is still running).
+    if (failure && (!a || a.phase === 'spawn')) {
+      return renderSpawnFailure(hub, reply, { me, user, server, failure, xsrf, hasForm: hasOptionsForm(user, server) });
     }
-    if (!a) return redirect(reply, retry, 302);
-    const progressUrl = server
-      ? `${hub.urls.hub}api/users/${escapePath(user.name)}/servers/${escapePath(server)}/progress`
-      : `${hub.urls.hub}api/users/${escapePath(user.name)}/server/progress`;
-    return renderPage(hub, reply, 'Starting', `<div class="card"><h1>Your server is starting</h1>
-      <progress id="bar" max="100" value="0"></progress>
-      <p id="msg" role="status">Server requested</p><div id="log"></div>
-      <noscript><p>Reload this page to see whether your server is ready.</p></noscript></div>
-      <script>
-        (function () {
-          var next = ${JSON.stringify(next).replace(/</g, '\\u003c')};
-          var bar = document.getElementById('bar'), msg = document.getElementById('msg'), log = document.getElementById('log');
-          var es = new EventSource(${JSON.stringify(progressUrl).replace(/</g, '\\u003c')});
-          es.onmessage = function (ev) {
-            var e = JSON.parse(ev.data);
-            bar.value = e.progress || 0; msg.textContent = e.message || '';
-            log.textContent += (e.message || '') + '\\n';
-            if (e.ready) { es.close(); window.location.replace(next); }
-            if (e.failed) { es.close(); msg.className = 'error'; msg.insertAdjacentHTML('afterend', '<p><a class="button primary" href=${JSON.stringify(esc(retry))}>Try again</a></p>'); }
-          };
-          es.onerror = function () { es.close(); setTimeout(function () { window.location.reload(); }, 2000); };
-        })();
-      </script>`, me);
+    // Not starting (again) by itself: a reload after a stop or a cancel must not start the server.
+    if (!a) return renderNotRunning(hub, reply, me, user, server, safeNext(hub, req.query.next));
+    if (a.phase === 'spawn') return renderPending(hub, reply, { me, user, server, a, next, xsrf });
+    return renderStopping(hub, reply, me, user, server);
   };
   app.get('/spawn-pending/:user', pending);
   app.get('/spawn-pending/:user/:server', pending);

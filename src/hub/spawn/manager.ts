@@ -27,6 +27,7 @@ import { ownerTag, restoreServers, type RestoreResult } from './restore.js';
 import { randomBytes } from 'node:crypto';
 import { StartQueue, resolveSlots, queueMessage } from './start-queue.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
+import { abortError, cancelSpawn, startSettled, wasCancelled } from './cancel.js';
 
 /** Env keys holding the server's own API token; never handed to post-stop hooks. */
 const SERVER_SECRET_ENV = ['JUPYTERHUB_API_TOKEN', 'JPY_API_TOKEN'];
@@ -167,7 +168,8 @@ export class SpawnManager {
     const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
     if (!finished) return 'pending';
     if (a.phase !== 'running') {
-      throw atriumError('ATRIUM_ERR_SPAWN_FAILED', this.failures.get(key)?.message);
+      const f = this.failures.get(key);
+      throw f?.code === 'ATRIUM_ERR_SPAWN_CANCELLED' ? atriumError(f.code) : atriumError('ATRIUM_ERR_SPAWN_FAILED', f?.message);
     }
     return 'started';
   }
@@ -181,6 +183,7 @@ export class SpawnManager {
     const clientId = oauthClientId(a.userName, a.serverName);
     let stage = 'prepare';
     let release: (() => void) | null = null;
+    let starting: Promise<{ url: string }> | null = null;
     try {
       stores.db.transaction(() => {
         stores.tokens.deleteForServer(a.serverId);
@@ -234,27 +237,32 @@ export class SpawnManager {
       stage = 'start';
       const spawner = this.createSpawner(spawnUser, a.serverName, slog);
       a.spawner = spawner;
-      // Runs beside start(); it stops by itself when the spawn leaves the 'spawn' phase.
-      void this.pumpProgress(a);
       const startTimeout = config.spawner.startTimeoutSeconds * 1000;
       const timer = setTimeout(() => a.abort.abort(new Error('start timeout')), startTimeout);
       let url: string;
       try {
+        // A cancel during the hooks: an already-aborted signal fires no 'abort' event below.
+        if (a.abort.signal.aborted) throw abortError(a, config.spawner.startTimeoutSeconds);
+        starting = spawner.start({
+          user: spawnUser,
+          serverName: a.serverName,
+          env,
+          userOptions: options,
+          authState,
+          baseUrl: a.prefix,
+          log: slog,
+          signal: a.abort.signal,
+          ownerTag: ownerTag(this.instanceId(), a.serverId, a.attempt!),
+          recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
+        });
+        // Runs beside start() and stops by itself when the spawn leaves the 'spawn' phase. Only
+        // after the call: every kind opens this attempt's progress log as start() begins, and a
+        // reader opened earlier would follow the previous (ended or never-written) one.
+        void this.pumpProgress(a);
         ({ url } = await Promise.race([
-          spawner.start({
-            user: spawnUser,
-            serverName: a.serverName,
-            env,
-            userOptions: options,
-            authState,
-            baseUrl: a.prefix,
-            log: slog,
-            signal: a.abort.signal,
-            ownerTag: ownerTag(this.instanceId(), a.serverId, a.attempt!),
-            recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
-          }),
+          starting,
           new Promise<never>((_, reject) =>
-            a.abort.signal.addEventListener('abort', () => reject(atriumError('ATRIUM_ERR_SPAWN_TIMEOUT', `Server did not start within ${config.spawner.startTimeoutSeconds} seconds`)), { once: true }),
+            a.abort.signal.addEventListener('abort', () => reject(abortError(a, config.spawner.startTimeoutSeconds)), { once: true }),
           ),
         ]));
       } finally {
@@ -286,13 +294,15 @@ export class SpawnManager {
     } catch (err) {
       release?.();
       a.queue = null;
-      const failure = classifyError(err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: this.hub.stores.health });
-      logClassified(slog, failure, 'spawn failed', { stage });
-      metrics.spawnFailures.inc({ reason: stage });
+      // Whatever a cancelled attempt threw on its way out (a hook's or a kind's "cancelled"), the cancel is the story.
+      const failure = classifyError(wasCancelled(a) ? atriumError('ATRIUM_ERR_SPAWN_CANCELLED', undefined, { detail: String(err) }) : err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: this.hub.stores.health });
+      logClassified(slog, failure, wasCancelled(a) ? 'spawn cancelled' : 'spawn failed', { stage });
+      metrics.spawnFailures.inc({ reason: wasCancelled(a) ? 'cancelled' : stage });
       metrics.spawnDuration.observe({ status: 'failure' }, (performance.now() - t0) / 1000);
       this.failures.set(a.key, failure);
       a.emit({ progress: 100, failed: true, message: spawnFailureText(failure) });
       a.abort.abort(new Error('spawn failed'));
+      await startSettled(starting);
       if (a.spawner) await a.spawner.stop().catch((e) => slog.warn({ err: String(e) }, 'cleanup after failed spawn: stop failed'));
       this.cleanup(a, clientId);
       this.active.delete(a.key);
@@ -312,7 +322,9 @@ export class SpawnManager {
     try {
       for await (const e of sp.progress()) {
         if (a.phase !== 'spawn') break;
-        a.emit({ progress: Math.min(e.progress, 89), message: e.message, htmlMessage: e.htmlMessage });
+        // Never backwards: the hub's own 90 ("waiting for it to answer") may already be out.
+        const floor = a.events[a.events.length - 1]?.progress ?? 0;
+        a.emit({ progress: Math.max(floor, Math.min(e.progress, 89)), message: e.message, htmlMessage: e.htmlMessage });
       }
     } catch (err) {
       this.hub.log.debug({ err: String(err) }, 'progress stream ended with an error');
@@ -340,13 +352,12 @@ export class SpawnManager {
     await this.gate.enter();
     const a = this.active.get(`${user.name}/${server}`);
     if (!a) return 'stopped';
-    if (a.phase === 'spawn' && a.queue) {
-      // Still waiting in the start queue: nothing runs yet, so stopping it is leaving the queue.
-      a.abort.abort(atriumError('ATRIUM_ERR_SPAWN_QUEUE_CANCELLED'));
-      await a.done;
-      return 'stopped';
+    if (a.phase === 'spawn') {
+      // Cancel the start (cancel.ts). If it was already past the point of no return, the server
+      // is now running: stop it the ordinary way.
+      const r = await cancelSpawn(a, 'stop requested', this.hub.config.spawner.slowSpawnTimeoutSeconds * 1000);
+      return this.active.get(a.key)?.phase === 'running' ? this.stop(user, server) : r;
     }
-    if (a.phase === 'spawn') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${a.key} is pending spawn, please wait`);
     if (a.phase === 'stop') return 'pending';
     a.phase = 'stop';
     this.hub.stores.servers.update(a.serverId, { status: 'stopping' });

@@ -82,7 +82,7 @@ export class StartQueue {
    * called when the position changes (at once with the first position if the start must wait).
    */
   acquire(key: string, signal: AbortSignal, onUpdate: (p: QueuePosition) => void): Promise<() => void> {
-    if (signal.aborted) return Promise.reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_QUEUE_CANCELLED'));
+    if (signal.aborted) return Promise.reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_CANCELLED'));
     if (!this.enabled || (this.inUse < this.slots && this.waiters.length === 0)) {
       this.inUse++;
       return Promise.resolve(this.releaser(performance.now()));
@@ -105,7 +105,7 @@ export class StartQueue {
         this.waiters.splice(i, 1);
         this.observe.queueLength?.(this.waiters.length);
         this.scheduleUpdates();
-        reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_QUEUE_CANCELLED'));
+        reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_CANCELLED'));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       // Drop the listener once granted, so a later abort (e.g. start timeout) does not touch us.

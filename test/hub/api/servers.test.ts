@@ -2,7 +2,7 @@
  * Server start/stop through the API (contracts §2.4, §2.7), limits, the progress event stream
  * (§2.5), and the OAuth provider the single-user servers use (§1.5.4, §1.6).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,8 +182,6 @@ describe('failing spawns and progress', () => {
     expect(await res.text()).toBe('');
     // again while pending: 202
     expect((await th.api('POST', '/users/gatekeeper/server', { token: admin })).status).toBe(202);
-    // stop while pending: 400
-    expect((await th.api('DELETE', '/users/gatekeeper/server', { token: admin })).status).toBe(400);
     // another spawn: throttled
     th.token('bob');
     const thr = await th.api('POST', '/users/bob/server', { token: admin });
@@ -229,6 +227,22 @@ describe('failing spawns and progress', () => {
     expect(ev.at(-1)).toMatchObject({ progress: 100, failed: true });
     expect(ev.at(-1).message).toMatch(/^Spawn failed: .*exited/);
     expect(inactive('gatefail')).toBe(true);
+  });
+
+  it('DELETE while pending cancels the start (JupyterHub 5.1+): 204, nothing left, the stream ends with a failed "cancelled" event', async () => {
+    th.token('gatecancel');
+    expect((await th.api('POST', '/users/gatecancel/server', { token: admin })).status).toBe(202);
+    const pid = await waitFor(() => (th.running.hub.spawns.get('gatecancel', '')?.spawner?.state() as { pid?: number }).pid);
+    expect((await th.api('DELETE', '/users/gatecancel/server', { token: admin })).status).toBe(204);
+    expect(inactive('gatecancel')).toBe(true);
+    // Gone, or a zombie this test process has not reaped yet.
+    const stat = (() => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; } })();
+    expect(stat === null || / Z /.test(stat.slice(stat.lastIndexOf(')')))).toBe(true);
+    const ev = events(await readStream(await th.api('GET', '/users/gatecancel/server/progress', { token: admin })));
+    expect(ev).toEqual([{ progress: 100, failed: true, message: 'Spawn failed: The start was cancelled' }]);
+    const m = await json(await th.api('GET', '/users/gatecancel', { token: admin }));
+    expect(m.pending).toBeNull();
+    expect(m.servers).toEqual({});
   });
 
   it('active server limit → 429', async () => {

@@ -64,7 +64,8 @@ describe('normalisation and validation', () => {
   it('refuses hostile names and creates nobody', () => {
     const before = hub.stores.users.list({}).length;
     for (const name of ['', '../x', '..', '.', 'a/b', 'a\\b', 'x'.repeat(300), 'a\u0000b', 'a\nb', 'a\tb', ' lead', 'trail ', '\u0430lice', 'a b', '%2e%2e', 'a\u2028b', '<script>']) {
-      refused(() => completeLogin(hub, { name }), 'ATRIUM_ERR_AUTH_LOGIN_FAILED');
+      // Refused with the reason and the rule (name-explain.ts), not "Invalid username or password".
+      refused(() => completeLogin(hub, { name }), 'ATRIUM_ERR_AUTH_BAD_NAME');
       refused(() => checkedUsername(hub, name), 'ATRIUM_ERR_AUTH_BAD_NAME');
     }
     expect(hub.stores.users.list({}).length).toBe(before);
