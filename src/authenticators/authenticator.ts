@@ -67,6 +67,13 @@ export interface Authenticator {
   readonly mode: 'form' | 'request';
 
   /**
+   * True when any typed name is accepted as long as it fits the hub's user-name rule (the dummy
+   * authenticator): the login page then shows that rule under the field. Directory-backed kinds
+   * leave it out; their users already have valid names.
+   */
+  readonly anyName?: boolean;
+
+  /**
    * Resolve with the identity, or null for "wrong user name or password" / "no identity here".
    * Throw AuthUnavailableError when the backend is down, AuthRefusedError for hostile input
    * that must not fall back to another method. Never throws for wrong credentials.

@@ -8,6 +8,7 @@ import type { DummyAuthenticatorOptions } from './options.js';
 
 export class DummyAuthenticator implements Authenticator {
   readonly mode = 'form' as const;
+  readonly anyName = true;
   private readonly passwordMatches: ((candidate: string) => boolean) | null;
 
   constructor(options: DummyAuthenticatorOptions) {

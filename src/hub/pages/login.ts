@@ -86,8 +86,8 @@ export function redirectToLogin(hub: HubContext, req: FastifyRequest, reply: Fas
 function loginForm(hub: HubContext, req: FastifyRequest, reply: FastifyReply, next: string | null, o: { error?: string; username?: string; status?: number } = {}) {
   const xsrf = xsrfToken(hub, req, reply);
   const action = `${hub.urls.hub}login${next ? `?next=${encodeComponent(next)}` : ''}`;
-  // The dummy authenticator takes any name, so the page says which ones the hub accepts.
-  const rule = hub.config.authenticator.kind === 'dummy'
+  // An authenticator that takes any name (dummy): the page says which ones the hub accepts.
+  const rule = hub.authenticator.anyName
     ? `<small class="muted" id="username-rule">${esc(usernameRule(hub.config.authenticator.usernamePattern))}</small>`
     : '';
   return renderPage(hub, reply, 'Sign in', `

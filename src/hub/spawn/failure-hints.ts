@@ -50,7 +50,7 @@ const RULES: Rule[] = [
   // Local spawner: the configured program does not exist or cannot be executed.
   {
     test: /The server could not be started[\s\S]*(ENOENT|EACCES)/,
-    hint: 'The notebook server program is not installed where the hub looks for it (spawner.local.cmd), or cannot be run. Your administrators need to fix the configuration; trying again will not help.',
+    hint: 'The notebook server program is not installed where the hub looks for it (the cmd setting of the spawner), or cannot be run. Your administrators need to fix the configuration; trying again will not help.',
   },
   {
     test: /exited .{0,60}before it (was listening|listened)|exited right after starting/,
