@@ -16,6 +16,8 @@ export class JobTracker {
   /** Slurm job id → row id, for jobs watched on the poller. */
   private readonly watched = new Map<string, number>();
   private readonly finishing = new Set<string>();
+  /** Cycles in which asking for an ended job's final state failed (sacct/scontrol timed out under load). */
+  private readonly finalTries = new Map<string, number>();
   private unsubscribe: (() => void) | null = null;
   /** squeue calls seen (cycles), for the bench and the log. */
   cycles = 0;
@@ -95,7 +97,14 @@ export class JobTracker {
   private async finish(rows: JobWithUser[]): Promise<void> {
     for (const r of rows) this.finishing.add(r.slurm_id);
     try {
-      const info = await this.backend.finalInfo(rows.map((r) => r.slurm_id)).catch(() => new Map<string, never>());
+      // A failed query (a busy controller) is asked again at the next cycles rather than
+      // recording a vague "ENDED"; after three failures the last state seen is kept.
+      const info = await this.backend.finalInfo(rows.map((r) => r.slurm_id)).catch((err: unknown) => {
+        const tries = Math.max(...rows.map((r) => (this.finalTries.get(r.slurm_id) ?? 0) + 1));
+        for (const r of rows) this.finalTries.set(r.slurm_id, tries);
+        if (tries < 3) throw err;
+        return new Map<string, never>();
+      });
       for (const row of rows) {
         const fin = info.get(row.slurm_id);
         const latest = this.store.bySlurmId(row.slurm_id) ?? row;
@@ -121,6 +130,7 @@ export class JobTracker {
           message: `Job ${row.slurm_id} (${row.name}) ${what === 'finished' ? 'finished' : what === 'cancelled' ? 'was cancelled' : `failed: ${state}`}${done.exit_code ? `, exit code ${done.exit_code}` : ''}`,
           data: jobModel(done),
         });
+        this.finalTries.delete(row.slurm_id);
         this.forget(row.slurm_id);
       }
     } catch (err) {
@@ -131,6 +141,7 @@ export class JobTracker {
   }
 
   private forget(slurmId: string): void {
+    this.finalTries.delete(slurmId);
     if (!this.watched.delete(slurmId)) return;
     this.backend.unwatch(slurmId);
   }

@@ -96,7 +96,8 @@ describe('hostile user names', () => {
         expect(res.status).toBe(302);
         continue;
       }
-      await expectClean(res, `login ${JSON.stringify(name)}`, [403]);
+      // A name that breaks the rule is explained (400, decision 0008); a refused one is 403.
+      await expectClean(res, `login ${JSON.stringify(name)}`, [400, 403]);
       expect(res.headers.getSetCookie().some((c) => c.startsWith('atrium-hub-login='))).toBe(false);
     }
     // only alice's new session may differ

@@ -41,6 +41,29 @@ async function openKernelTab(th: TestHub, user: string): Promise<WebSocket> {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
+  // "An idle kernel", as a browser tab leaves it: the tab asks for kernel_info first; until that
+  // is answered the server reports the kernel starting/busy (slowly on a loaded machine), so wait
+  // until the server itself says idle before the culler looks at it.
+  const infoId = randomUUID();
+  const answered = new Promise<void>((resolve) => {
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { msg_type: string; parent_header: { msg_id?: string } };
+      if (m.msg_type === 'kernel_info_reply' && m.parent_header.msg_id === infoId) resolve();
+    });
+  });
+  ws.send(JSON.stringify({
+    header: { msg_id: infoId, username: user, session: randomUUID(), msg_type: 'kernel_info_request', version: '5.3', date: new Date().toISOString() },
+    parent_header: {}, metadata: {}, content: {}, channel: 'shell', buffers: [],
+  }));
+  await answered;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const r = await fetch(`${th.url}/user/${user}/api/kernels/${kernel.id}`, { headers: { Authorization: `token ${token}` } });
+    const state = r.ok ? ((await r.json()) as { execution_state?: string }).execution_state : undefined;
+    if (state === 'idle') break;
+    if (Date.now() > deadline) throw new Error(`kernel of ${user} still ${state} after 90 s`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
   return ws;
 }
 

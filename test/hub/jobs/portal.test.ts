@@ -276,7 +276,12 @@ describe.skipIf(!existsSync(CHROMIUM))('portal jobs in Chromium', () => {
       const row = page.locator(`tr[data-job="${longId}"]`);
       await row.waitFor();
       await Promise.all([page.waitForURL(new RegExp(`/hub/jobs/${longId}$`)), row.locator('button.danger').click()]);
-      await page.locator(`tr[data-job="${longId}"] [data-f=state]`).filter({ hasText: 'CANCELLED' }).waitFor({ timeout: 30_000 });
+      await page.locator(`tr[data-job="${longId}"] [data-f=state]`).filter({ hasText: 'CANCELLED' }).waitFor({ timeout: 60_000 }).catch(async (err: Error) => {
+        // Say what the hub and the page knew when the cancel did not show.
+        const api = await (await th.api('GET', `/jobs/${longId}`, { token: th.token('erin') })).text();
+        const cell = await page.locator(`tr[data-job="${longId}"] [data-f=state]`).textContent().catch(() => '?');
+        throw new Error(`${err.message}\nAPI: ${api}\npage state cell: ${cell}`);
+      });
 
       // Sessions on My work: a session started elsewhere (the API) shows as a toast here, then
       // the page lists it with its URL and time left; Stop ends it and that shows too.
