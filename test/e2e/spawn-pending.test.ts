@@ -125,7 +125,8 @@ esac
     });
     expect(await bar.jsonValue()).toBeLessThan(100);
     await page.click('#events summary');
-    const log = await page.$$eval('#log li', (li) => li.map((x) => x.textContent));
+    // Each entry is <time>…</time> then the message text.
+    const log = await page.$$eval('#log li', (li) => li.map((x) => x.lastChild?.textContent ?? null));
     expect(log.filter((m) => m === 'Server requested')).toHaveLength(1);
     expect(log.some((m) => /Process started \(pid \d+\)/.test(m ?? ''))).toBe(true);
     await page.waitForSelector('#failed', { timeout: 20_000 });
