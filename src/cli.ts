@@ -44,7 +44,8 @@ Validate a config file without starting anything and list every problem with its
   FILE                the file to check (default: $ATRIUM_CONFIG, else ./atrium.yaml)
       --strict        an unset \${VAR} is an error, as it is when the hub starts (without
                       --strict it is a warning naming the variable, so example files can be
-                      checked on a machine that holds none of their secrets)
+                      checked on a machine that holds none of their secrets; likewise a
+                      missing site file whose path is an unset \${VAR:-default})
   -h, --help          this text
 
 Exit status: 0 valid (warnings allowed), 2 problems found.`,

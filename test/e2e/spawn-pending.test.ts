@@ -56,7 +56,7 @@ describe.skipIf(!existsSync(CHROMIUM))('spawn-pending page in Chromium', () => {
 case "$JUPYTERHUB_USER" in
   fastfail) exec /bin/false ;;
   slowfail) sleep 5; echo "boom" >&2; exit 3 ;;
-  hang) exec sleep 600 ;;
+  hang|hangtime) exec sleep 600 ;;
   flaky) if [ -e "${dir}/flaky-tried" ]; then exec node "${STUB_NODE}"; fi; touch "${dir}/flaky-tried"; exit 1 ;;
   *) exec node "${STUB_NODE}" ;;
 esac
@@ -125,7 +125,8 @@ esac
     });
     expect(await bar.jsonValue()).toBeLessThan(100);
     await page.click('#events summary');
-    const log = await page.$$eval('#log li', (li) => li.map((x) => x.textContent));
+    // Each entry is <time>…</time> then the message text.
+    const log = await page.$$eval('#log li', (li) => li.map((x) => x.lastChild?.textContent ?? null));
     expect(log.filter((m) => m === 'Server requested')).toHaveLength(1);
     expect(log.some((m) => /Process started \(pid \d+\)/.test(m ?? ''))).toBe(true);
     await page.waitForSelector('#failed', { timeout: 20_000 });
@@ -162,6 +163,41 @@ esac
     expect(await page.textContent('h1')).toMatch(/was cancelled/);
     expect(hub.spawns.get('hang', '')).toBeUndefined();
     await page.context().close();
+  });
+
+  it('event log entries carry their time, in the browser\'s time zone (UTC without JavaScript)', async () => {
+    // UTC+14, so a local time cannot pass for the UTC one by accident.
+    const ctx = await browser.newContext({ timezoneId: 'Pacific/Kiritimati' });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(30_000);
+    await login(page, th.url, 'hangtime');
+    await page.waitForSelector('#cancel');
+    // Wait for at least two events (the first is rendered by the server, later ones may stream in).
+    await page.waitForFunction(() => document.querySelectorAll('#log li').length >= 2, undefined, { timeout: 20_000 });
+    const rows = await page.$$eval('#log li', (lis) =>
+      lis.map((li) => {
+        const t = li.querySelector('time');
+        return { iso: t?.getAttribute('datetime') ?? null, text: t?.textContent?.trim() ?? null };
+      }),
+    );
+    const before = Date.now();
+    for (const r of rows) {
+      expect(r.iso).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Math.abs(before - Date.parse(r.iso!))).toBeLessThan(60_000);
+      const local = await page.evaluate((iso) => new Date(iso).toLocaleTimeString(), r.iso!);
+      expect(r.text).toBe(local);
+      expect(r.text).not.toContain(r.iso!.slice(11, 16));
+    }
+    // The same page without JavaScript says UTC, from the same recorded times.
+    const plain = await newPage(false);
+    await plain.context().addCookies(await ctx.cookies());
+    await plain.goto(`${th.url}/hub/spawn-pending/hangtime`);
+    const first = await plain.textContent('#log li time');
+    expect(first).toBe(`${rows[0]!.iso!.slice(11, 19)} UTC `);
+    await plain.context().close();
+    await Promise.all([page.waitForNavigation(), page.click('#cancel')]);
+    expect(th.running.hub.spawns.get('hangtime', '')).toBeUndefined();
+    await ctx.close();
   });
 
   it('Try again after a failure starts the server and the page hands over to it', async () => {

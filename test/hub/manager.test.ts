@@ -271,7 +271,7 @@ describe('SpawnManager with named fake spawners', () => {
     const all = a.events.map((e) => e.message);
     expect(all[0]).toBe('Server requested');
     expect(all).toContain('fake: pulling the image');
-    expect(a.events.at(-1)).toEqual({ progress: 100, failed: true, message: 'Spawn failed: No such image: example/missing' });
+    expect(a.events.at(-1)).toMatchObject({ progress: 100, failed: true, message: 'Spawn failed: No such image: example/missing', time: expect.any(String) });
     expect(streamed.at(-2)).toEqual(a.events.at(-1));
     expect(streamed.at(-1)).toBeNull(); // the stream ends
     expect(b.spawns.failures.get(`${name}/`)?.message).toBe('No such image: example/missing');

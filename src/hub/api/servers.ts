@@ -15,6 +15,9 @@ function toWire(e: HubProgressEvent): Record<string, unknown> {
   if (e.ready) out.ready = true;
   if (e.failed) out.failed = true;
   if (e.url) out.url = e.url;
+  // An added field (JupyterHub's events have none; clients that do not know it ignore it). Only
+  // recorded events have it: the summary sent for a start that is already over has no true time.
+  if (e.time) out.time = e.time;
   if (e.queue) out.queue = { position: e.queue.position, queued: e.queue.queued, estimate_seconds: e.queue.estimateSeconds };
   return out;
 }

@@ -68,7 +68,13 @@ export function parseConfig(text: string, sourceName: string, env: NodeJS.Proces
   // After a syntax error the tree is partial; schema errors on it would only confuse.
   if (syntax.length) throw toError(sourceName, source, syntax);
 
-  let problems = substituteEnv(source, env, { keepUnset: opts.unsetEnv === 'warn' });
+  // Keys whose value is a ${NAME:-default} with NAME unset: in `config check` a site file there
+  // that does not exist is the example's stand-in, so a warning rather than a problem.
+  const defaulted = new Map<string, string>();
+  let problems = substituteEnv(source, env, {
+    keepUnset: opts.unsetEnv === 'warn',
+    onDefault: (segments, name) => defaulted.set(formatPath(segments), name),
+  });
   const unset = opts.unsetEnv === 'warn' ? problems.filter((p) => p.unsetEnv) : [];
   if (unset.length) {
     opts.warnings?.push(...toError(sourceName, source, unset).problems);
@@ -92,6 +98,14 @@ export function parseConfig(text: string, sourceName: string, env: NodeJS.Proces
   }
   problems.push(...validateSchema(data, (p) => renamedPaths.has(p)).filter(keep));
   problems.push(...crossChecks(data).filter(keep));
+  if (opts.unsetEnv === 'warn') {
+    const standIn = problems.filter((p) => defaulted.has(formatPath(p.segments)) && p.message.startsWith('cannot read the file'));
+    if (standIn.length) {
+      const explained = standIn.map((p) => ({ ...p, message: `${p.message}; it is the default of \${${defaulted.get(formatPath(p.segments))}}, which is not set` }));
+      opts.warnings?.push(...toError(sourceName, source, explained).problems);
+      problems = problems.filter((p) => !standIn.includes(p));
+    }
+  }
   if (problems.length) throw toError(sourceName, source, problems);
 
   // ajv does not fill defaults inside unions (hooks[] entries); TypeBox picks the matching branch.

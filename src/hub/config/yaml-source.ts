@@ -42,7 +42,11 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * substituted is re-typed as YAML would have (port: ${PORT} gives a number); quote it to keep a
  * string.
  */
-export function substituteEnv(source: YamlSource, env: NodeJS.ProcessEnv, opts: { keepUnset?: boolean } = {}): RawProblem[] {
+export function substituteEnv(
+  source: YamlSource,
+  env: NodeJS.ProcessEnv,
+  opts: { keepUnset?: boolean; onDefault?: (segments: Segment[], name: string) => void } = {},
+): RawProblem[] {
   const problems: RawProblem[] = [];
   const visit = (node: unknown, segments: Segment[]): void => {
     if (isMap(node)) {
@@ -70,7 +74,11 @@ export function substituteEnv(source: YamlSource, env: NodeJS.ProcessEnv, opts: 
         changed = true;
         const value = env[name];
         if (value !== undefined && (value !== '' || sep === -1)) return value;
-        if (sep !== -1) return inner.slice(sep + 2);
+        if (sep !== -1) {
+          // Told to the caller so `config check` can tell an example's stand-in path from a site's own.
+          opts.onDefault?.(segments, name);
+          return inner.slice(sep + 2);
+        }
         problems.push({ segments, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`, unsetEnv: name });
         // keepUnset (config check): the reference stays as a non-empty stand-in, so checks such
         // as "an external proxy needs authToken" do not report the missing secret a second time.

@@ -4,6 +4,7 @@
  * user's sessions and jobs on one page, with their URLs, time left and stop buttons).
  * Forms post with the session's XSRF token; a user sees only their own jobs (admins everyone's).
  */
+import { shellLink } from '../shell/link.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { pageUser, redirectToLogin } from '../pages/login.js';
@@ -177,7 +178,7 @@ export function jobsPages(svc: JobService) {
           const left = endsAt ? `<time datetime="${esc(endsAt)}" data-ends="${esc(endsAt)}">${esc(endsAt)}</time>` : '<span class="muted">no limit</span>';
           const stop = `<form class="inline" method="post" action="${esc(h)}stop/${esc(escapePath(me.name))}${row.name ? '/' + esc(escapePath(row.name)) : ''}"><input type="hidden" name="_xsrf" value="${esc(xsrf)}"><button class="danger" type="submit">Stop</button></form>`;
           const state = a!.phase === 'running' ? '<span class="ok">running</span>' : a!.phase === 'spawn' ? 'starting' : 'stopping';
-          return `<tr data-session="${esc(row.name)}"><td>${esc(row.name || 'Default server')}</td><td>${state}</td><td><a href="${esc(url)}">${esc(url)}</a></td><td>${left}</td><td>${a!.phase === 'running' ? stop : ''}</td></tr>`;
+          return `<tr data-session="${esc(row.name)}"><td>${esc(row.name || 'Default server')}</td><td>${state}</td><td><a href="${esc(url)}">${esc(url)}</a></td><td>${left}</td><td>${a!.phase === 'running' ? shellLink(hub, me, me.name, row.name) + stop : ''}</td></tr>`;
         });
       const jobs = svc.store.list(me.id, { active: true, limit: 100, offset: 0 });
       const sessionTable = sessions.length

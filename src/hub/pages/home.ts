@@ -3,6 +3,7 @@
  * name, last activity per server, delete a named server, create a new one — and a limit message
  * that says what to do instead of a dead end.
  */
+import { shellLink } from '../shell/link.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UserRow } from '../db/index.js';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
@@ -53,7 +54,7 @@ export async function homePages(app: FastifyInstance): Promise<void> {
       const stopForm = `<form class="inline" method="post" action="${h()}stop/${path}">${hidden}<button class="danger" type="submit">Stop</button></form>`;
       const main = a
         ? a.phase === 'running'
-          ? `<a class="button primary" href="${esc(serverPrefix(hub, me.name, n))}">Open</a>${stopForm}`
+          ? `<a class="button primary" href="${esc(serverPrefix(hub, me.name, n))}">Open</a>${shellLink(hub, me, me.name, n)}${stopForm}`
           : `<a class="button" href="${h()}spawn-pending/${path}">Progress</a>`
         : n && !isValidServerName(n) ? LEGACY_NAME
         : `<a class="button primary" href="${h()}spawn/${path}">Start</a>`;

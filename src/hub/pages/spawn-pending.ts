@@ -32,6 +32,12 @@ function progressUrl(hub: HubContext, user: string, server: string): string {
     : `${hub.urls.hub}api/users/${escapePath(user)}/server/progress`;
 }
 
+/** An event's time as UTC text (the page's script turns it into the browser's local time). */
+function eventTime(iso: string | undefined): string {
+  if (!iso) return '';
+  return `<time class="muted" datetime="${esc(iso)}">${esc(iso.slice(11, 19))} UTC </time>`;
+}
+
 /** JSON for an inline <script>: no "</script>" or "<!--" can close or confuse it. */
 function scriptJson(v: unknown): string {
   return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
@@ -50,7 +56,7 @@ export function renderPending(
   const last = a.events[a.events.length - 1];
   const percent = last?.progress ?? 0;
   const status = last?.message ?? 'Server requested';
-  const items = a.events.map((e) => `<li>${esc(e.message)}</li>`).join('');
+  const items = a.events.map((e) => `<li>${eventTime(e.time)}${esc(e.message)}</li>`).join('');
   const whose = me.id === user.id ? 'Your server' : esc(serverLabel(user.name, server));
   const named = server && me.id === user.id ? ` “${esc(server)}”` : '';
   // Cancel is a POST with the session's XSRF token (the stop handler), never a link.
@@ -71,6 +77,19 @@ export function renderPending(
           var bar = document.getElementById('bar'), msg = document.getElementById('msg');
           var log = document.getElementById('log'), count = document.getElementById('count');
           var seen = 0, finished = false;
+          // Event times in the browser's own time zone; the server wrote UTC for readers without JavaScript.
+          function localTime(iso) { var d = new Date(iso); return isNaN(d.getTime()) ? null : d.toLocaleTimeString(); }
+          function stamp(iso) {
+            var t = document.createElement('time');
+            t.setAttribute('datetime', iso);
+            t.className = 'muted';
+            t.textContent = (localTime(iso) || iso) + ' ';
+            return t;
+          }
+          Array.prototype.forEach.call(log.querySelectorAll('time[datetime]'), function (t) {
+            var s = localTime(t.getAttribute('datetime'));
+            if (s) t.textContent = s + ' ';
+          });
           var es = new EventSource(${scriptJson(progressUrl(hub, user.name, server))});
           es.onmessage = function (ev) {
             var e = JSON.parse(ev.data);
@@ -78,7 +97,8 @@ export function renderPending(
             // The stream replays the whole history first: the server already rendered what it had.
             if (seen > shown) {
               var li = document.createElement('li');
-              li.textContent = e.message || '';
+              if (e.time) li.appendChild(stamp(e.time));
+              li.appendChild(document.createTextNode(e.message || ''));
               log.appendChild(li);
               count.textContent = String(seen);
               bar.value = e.progress || 0;

@@ -8,7 +8,7 @@ import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { renderThrown } from './error-page.js';
-import { atriumError } from '../errors.js';
+import { atriumError, hasCode } from '../errors.js';
 import { serverPrefix, escapePath } from '../spawn/env.js';
 import { renderPage } from './layout.js';
 import { pageUser, redirectToLogin } from './login.js';
@@ -81,7 +81,20 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
       // Try again on the failure page: the stored options, after the failed attempt's cleanup.
       const retry = body._retry === '1';
       if (retry) await hub.spawns.get(user.name, server)?.done;
-      const options = retry ? null : hub.spawns.parseOptions(user, formToInput(body));
+      let options: Record<string, unknown> | null = null;
+      if (!retry) {
+        const input = formToInput(body);
+        try {
+          options = hub.spawns.parseOptions(user, input);
+        } catch (err) {
+          // A refused choice is the user's to fix: the form again, their values kept, the reason beside the field.
+          if (!hasCode(err, 'ATRIUM_ERR_SPAWN_BAD_OPTIONS')) throw err;
+          const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user), lastOptions(hub, user, server));
+          if (!form || !form.fields.length) throw err;
+          const page = renderOptionsForm(hub, form, req.url, xsrfToken(hub, req, reply), { values: input, message: err.message });
+          return renderPage(hub, reply, 'Server options', await withResources(hub, user, page), me, err.statusCode);
+        }
+      }
       return await startAndRedirect(req, reply, me, user, server, options, safeNext(hub, req.query.next));
     } catch (err) {
       return renderThrown(hub, reply, err, me);

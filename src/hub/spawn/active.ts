@@ -13,6 +13,8 @@ export interface HubProgressEvent extends ProgressEvent {
   url?: string;
   /** Set while the start waits in the start queue (start-queue.ts). */
   queue?: QueuePosition;
+  /** When the hub recorded the event (ISO 8601, UTC); the pending page's event log shows it. */
+  time?: string;
 }
 
 export class ActiveServer {
@@ -49,7 +51,7 @@ export class ActiveServer {
   }
 
   emit(e: HubProgressEvent): void {
-    const event: HubProgressEvent = { ...e, progress: Math.max(0, Math.min(100, Math.round(e.progress))) };
+    const event: HubProgressEvent = { ...e, progress: Math.max(0, Math.min(100, Math.round(e.progress))), time: e.time ?? new Date().toISOString() };
     this.events.push(event);
     if (this.events.length > 200) this.events.splice(1, this.events.length - 200);
     for (const l of this.listeners) l(event);

@@ -204,7 +204,7 @@ describe('failing spawns and progress', () => {
     });
     expect(text.startsWith('\n\n')).toBe(true);
     const ev = events(text);
-    expect(ev[0]).toEqual({ progress: 0, message: 'Server requested' });
+    expect(ev[0]).toEqual({ progress: 0, message: 'Server requested', time: expect.stringMatching(/^\d{4}-.*Z$/) });
     expect(ev.at(-1)).toMatchObject({ progress: 100, ready: true, url: '/user/gatekeeper/' });
     expect(ev.slice(0, -1).every((e) => !e.ready && !e.failed)).toBe(true);
     // progress never goes backwards

@@ -18,6 +18,8 @@ describe('web shell into a Slurm session', () => {
     slurm = await startSlurm();
     th = await startTestHub({
       shell: { enabled: true },
+      // For the My work page (its Shell link); no batch job is submitted here.
+      jobs: { enabled: true },
       spawner: {
         kind: 'slurm',
         startTimeoutSeconds: 90,
@@ -46,6 +48,13 @@ describe('web shell into a Slurm session', () => {
     closeSlurmPollers();
     await slurm?.stop();
   }, 120_000);
+
+  it('My work shows a Shell link beside the running session', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice');
+    const html = await (await b.request('GET', '/hub/my-work')).text();
+    expect(html).toMatch(/<tr data-session="">.*<a class="button" data-shell="" href="\/hub\/shell\/alice">Shell<\/a>/s);
+  }, 30_000);
 
   it('opens a shell inside the server\'s job with srun --pty: 42, the job id, no token, resize', async () => {
     const jobId = String((JSON.parse(th.running.hub.stores.servers.get(th.running.hub.stores.users.get('alice')!.id, '')!.state) as { jobId: string }).jobId);
