@@ -186,7 +186,7 @@ logLevel: info
     console.log('\n| variant | RSS MB | start → answers ms | start → all confirmed ms |\n|---|---|---|---|');
     for (const v of ['bundle', 'unbundled']) {
       const rs = runs.filter((r) => r.variant === v);
-      const cell = (f) => `${median(rs.map(f))} (${range(f, rs)})`;
+      const cell = (f) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
       console.log(`| ${v} | ${cell((r) => r.rssMb)} | ${cell((r) => r.answerMs)} | ${cell((r) => r.confirmedMs)} |`);
     }
   }
