@@ -3,12 +3,17 @@
 // --max-semi-space-size=1: a young generation of 1 MB instead of up to 16 MB per semi-space keeps
 // the hub's resident memory ~25 MB lower (bench/burst/restart.mjs); scavenges get more frequent
 // but stay cheap. The systemd unit passes the same flag; NODE_OPTIONS can override it.
-import { existsSync } from 'node:fs';
+// dist/bundle/cli.mjs (node scripts/bundle.mjs, run by scripts/setup) starts faster; it is used
+// only when it is at least as new as dist/cli.js, so a later tsc-only build is never shadowed by a
+// stale bundle. ATRIUM_NO_BUNDLE=1 forces the unbundled files (decision 0017).
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const bundle = fileURLToPath(new URL('../dist/bundle/cli.mjs', import.meta.url));
 if (!existsSync(entry)) {
   process.stderr.write('atrium: dist/cli.js is missing; run "npm run build" first\n');
   process.exit(2);
 }
-await import(entry);
+const useBundle = process.env.ATRIUM_NO_BUNDLE !== '1' && existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(entry).mtimeMs;
+await import(useBundle ? bundle : entry);

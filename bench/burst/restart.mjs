@@ -9,6 +9,7 @@
 //      → "servers restored" (every server confirmed: log time), servers stopped (must be 0),
 //      RSS 2 s after the restore
 // Run: npm run build && node bench/burst/restart.mjs [--users 10000] [--servers 1000] [--restarts 3]
+//      [--compare-bundle] (each restart twice, interleaved: esbuild bundle and ATRIUM_NO_BUNDLE=1)
 //      [--heap-snapshot FILE] (snapshot of the last hub, then: node bench/burst/heap-summary.mjs FILE)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -24,6 +25,7 @@ const USERS = Number(opt('--users', 10_000));
 const SERVERS = Number(opt('--servers', 1_000));
 const RESTARTS = Number(opt('--restarts', 3));
 const HEAP = opt('--heap-snapshot', '');
+const COMPARE = argv.includes('--compare-bundle');
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
 const log = (...a) => console.error('[restart]', ...a);
@@ -82,10 +84,11 @@ logLevel: info
 
   const logFile = (i) => join(dir, `hub-${i}.log`);
   /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
-  const startOnce = async (i) => {
+  const startOnce = async (i, variant = 'default') => {
     const t0 = Date.now();
     const flags = HEAP ? [...HUB_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2'] : HUB_NODE_FLAGS;
-    hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir });
+    const env = variant === 'unbundled' ? { ATRIUM_NO_BUNDLE: '1' } : {};
+    hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir, env });
     let answerMs = NaN;
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
@@ -105,7 +108,7 @@ logLevel: info
     const proxy = lines.map((l) => /"how":"(\w+)"/.exec(l)?.[1]).find(Boolean) ?? '?';
     const token = readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim();
     const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${token}` } }).then((r) => r.json()).then((o) => Object.keys(o).length, () => -1);
-    return { proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
+    return { variant, proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
   };
 
   const empty = await startOnce(0);
@@ -131,11 +134,15 @@ logLevel: info
   const warm = await startOnce(1); // adds the 1k routes to the proxy
   log('first start with the rows (routes added)', JSON.stringify(warm));
   const runs = [];
-  for (let i = 0; i < RESTARTS; i++) {
+  // With --compare-bundle every restart runs both ways, the order alternating (ABBA...), so load
+  // changes on a shared machine hit both variants alike.
+  const plan = [];
+  for (let i = 0; i < RESTARTS; i++) plan.push(...(!COMPARE ? ['default'] : i % 2 ? ['unbundled', 'bundle'] : ['bundle', 'unbundled']));
+  for (const [i, variant] of plan.entries()) {
     await hub.stop(30_000);
     await sleep(1000);
-    const r = await startOnce(2 + i);
-    log(`restart ${i + 1}`, JSON.stringify(r));
+    const r = await startOnce(2 + i, variant);
+    log(`restart ${i + 1} (${variant})`, JSON.stringify(r));
     runs.push(r);
   }
   if (HEAP) {
@@ -162,7 +169,7 @@ logLevel: info
   const lastRss = runs.at(-1).rssMb;
   await stopAll();
 
-  const range = (f) => `${Math.min(...runs.map(f))}–${Math.max(...runs.map(f))}`;
+  const range = (f, rs = runs) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   const meta = { date: new Date().toISOString(), cpus: cpus().length, node: process.version, users: USERS, servers: SERVERS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
   const out = { meta, empty, warm, runs, proxyRoutes: Object.keys(routes).length };
   mkdirSync(join(repo, 'bench/burst'), { recursive: true });
@@ -175,4 +182,12 @@ logLevel: info
   console.log(`| restart: process start → all servers confirmed | ${median(runs.map((r) => r.confirmedMs))} ms (${range((r) => r.confirmedMs)}) |`);
   console.log(`| servers restored / stopped (per restart) | ${runs.map((r) => `${r.restored}/${r.stopped}`).join(', ')} |`);
   console.log(`| routes in the proxy at the end | ${out.proxyRoutes} |`);
+  if (COMPARE) {
+    console.log('\n| variant | RSS MB | start → answers ms | start → all confirmed ms |\n|---|---|---|---|');
+    for (const v of ['bundle', 'unbundled']) {
+      const rs = runs.filter((r) => r.variant === v);
+      const cell = (f) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
+      console.log(`| ${v} | ${cell((r) => r.rssMb)} | ${cell((r) => r.answerMs)} | ${cell((r) => r.confirmedMs)} |`);
+    }
+  }
 }

@@ -16,8 +16,10 @@ let compiled: ValidateFunction | undefined;
 function validator(): ValidateFunction {
   if (compiled) return compiled;
   // strict off: TypeBox emits unions of literals and defaults inside anyOf, which strict mode
-  // rejects; verbose gives parentSchema and data for the messages below.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+  // rejects; verbose gives parentSchema and data for the messages below. validateSchema off:
+  // checking our own schema against the JSON Schema meta-schema cost ~60 ms of every hub start
+  // (decision 0017); test/hub/config/schema-meta.test.ts does that check once, in CI.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, validateSchema: false });
   // Only "uri" is used (hub.publicUrl); defined here rather than pulling in ajv-formats.
   ajv.addFormat('uri', (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i.test(s) && URL.canParse(s));
   compiled = ajv.compile(AtriumConfigSchema);
