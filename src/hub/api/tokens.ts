@@ -7,6 +7,7 @@ import { tokenModel } from './models.js';
 import { hashToken, newToken, tokenPrefix } from '../auth/crypto.js';
 import { expandScopes, intersectScopes, isValidScope, ROLES, roleScopes } from '../auth/scopes.js';
 import { groupsResolver, userScopes } from '../auth/identity.js';
+import { staffScopes } from '../staff/role.js';
 import type { UserRow } from '../db/index.js';
 
 type P = { name: string; id?: string };
@@ -56,7 +57,7 @@ export async function tokensApi(app: FastifyInstance): Promise<void> {
       scopes = roles.includes('token') ? ['inherit'] : roleScopes(roles);
       asked = `roles ${roles.join(', ')}: scopes`;
     }
-    const owner = userScopes(u);
+    const owner = userScopes(u, staffScopes(hub.config, u.name));
     const wanted = scopes.includes('inherit') ? owner : expandScopes(scopes, u.name);
     const groups = groupsResolver(hub);
     for (const [holder, held] of [[`User ${u.name}`, owner], [`the requester (${ident.via === 'token' ? 'token' : 'session'} of ${ident.user.name})`, ident.scopes]] as const) {

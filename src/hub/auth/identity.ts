@@ -10,6 +10,7 @@ import type { TokenRow, UserRow } from '../db/index.js';
 import { now } from '../db/index.js';
 import { checkTokenHash, hashToken, tokenPrefix } from './crypto.js';
 import { expandScopes, intersectScopes, roleScopes } from './scopes.js';
+import { staffScopes } from '../staff/role.js';
 
 export const LOGIN_COOKIE = 'atrium-hub-login';
 export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
@@ -40,8 +41,9 @@ export function groupsResolver(hub: HubContext): (user: string) => string[] {
   };
 }
 
-export function userScopes(user: UserRow): Set<string> {
-  return expandScopes(roleScopes(user.admin ? ['user', 'admin'] : ['user']), user.name);
+/** A user's scopes: their default roles plus `extra` (the teaching-staff role, staff/role.ts). */
+export function userScopes(user: UserRow, extra: string[] = []): Set<string> {
+  return expandScopes([...roleScopes(user.admin ? ['user', 'admin'] : ['user']), ...extra], user.name);
 }
 
 export function identifyScopes(name: string): string[] {
@@ -50,7 +52,7 @@ export function identifyScopes(name: string): string[] {
 
 /** Effective scopes of a token: its own (expanded), narrowed to what its owner holds. */
 export function tokenScopes(hub: HubContext, token: TokenRow, owner: UserRow): Set<string> {
-  const ownerScopes = userScopes(owner);
+  const ownerScopes = userScopes(owner, staffScopes(hub.config, owner.name));
   const raw = JSON.parse(token.scopes) as string[];
   if (raw.includes('inherit')) return ownerScopes;
   let serverOfClient: string | undefined;
@@ -107,7 +109,7 @@ export function sessionFromCookie(hub: HubContext, req: FastifyRequest): Identit
   }
   const user = hub.stores.users.getById(row.user_id);
   if (!user) return null;
-  return { user, via: 'cookie', scopes: userScopes(user), sessionId: row.session_id };
+  return { user, via: 'cookie', scopes: userScopes(user, staffScopes(hub.config, user.name)), sessionId: row.session_id };
 }
 
 /** JupyterHub's rule for cookie-authenticated API requests. */

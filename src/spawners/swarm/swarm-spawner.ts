@@ -10,7 +10,7 @@ import { SpawnError, type PollResult, type ProgressEvent, type SpawnContext, typ
 import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
-import type { SwarmSpawnerOptions } from './options.js';
+import type { SwarmMount, SwarmSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
@@ -52,7 +52,8 @@ export class SwarmSpawner implements Spawner {
       port = this.options.network === 'host' ? await this.pickHostPort() : this.options.port;
       const labels = hubLabels(this.options.hubId, this.user.name, this.serverName, ctx.ownerTag);
       const plan = planMounts({
-        mounts: this.options.mounts,
+        // An environment's mounts (hub-validated, stored by parseOptions) come after the admin's.
+        mounts: [...this.options.mounts, ...environmentMounts(ctx.userOptions)],
         serviceName,
         username: this.user.name,
         serverName: this.serverName,
@@ -145,7 +146,9 @@ export class SwarmSpawner implements Spawner {
     else if (raw.cpu !== undefined) input.cpu = raw.cpu;
     if (raw.memoryLimitBytes !== undefined) input.memory = raw.memoryLimitBytes;
     else if (raw.memory !== undefined) input.memory = raw.memory;
-    return parseSwarmOptions(this.options, input, this.user) as unknown as SwarmUserOptions;
+    // An environment's image is not on the admin list: the hub checked it against the catalogue.
+    const options = typeof raw.environment === 'string' && typeof raw.image === 'string' ? { ...this.options, images: [{ image: raw.image }] } : this.options;
+    return parseSwarmOptions(options, input, this.user) as unknown as SwarmUserOptions;
   }
 
   /** A service of this server left by a crashed hub would make createService fail with a name clash. */
@@ -234,4 +237,10 @@ export class SwarmSpawner implements Spawner {
       }
     }
   }
+}
+
+/** Mounts an environment of the catalogue adds (issue 13); only the hub writes this key. */
+function environmentMounts(userOptions: Record<string, unknown>): SwarmMount[] {
+  const m = userOptions.environmentMounts;
+  return Array.isArray(m) ? (m as SwarmMount[]) : [];
 }
