@@ -20,6 +20,9 @@ Usage:
                                         e.g. an idle culler's token for an admin user:
                                         --scopes list:users,read:users:activity,read:servers,delete:servers
   atrium sshfs-driver [options]         run the SSHFS Docker volume plugin (see docs/swarm.md)
+  atrium images preload IMAGE... [--continuous] [--wait]
+                                        pull images onto every Swarm node through the hub
+                                        (also: images status, images prune; see docs/images.md)
   atrium --version
 
 The config file defaults to ./atrium.yaml, or $ATRIUM_CONFIG.`;
@@ -108,6 +111,16 @@ async function main(argv: string[]): Promise<void> {
     const token = createTokenOffline(join(resolve(config.hub.stateDir), 'atrium.sqlite'), config, user, values.note ?? 'Requested via atrium token', secs, scopes);
     process.stdout.write(token + '\n');
     return;
+  }
+
+  if (cmd === 'images') {
+    const { runImagesCli, isUsageError } = await import('./hub/images/cli.js');
+    try {
+      process.exit(await runImagesCli(rest));
+    } catch (err) {
+      process.stderr.write(`atrium images: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(isUsageError(err) ? 2 : 1);
+    }
   }
 
   if (cmd === 'sshfs-driver') {

@@ -118,6 +118,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: () => 
       await h.register(spawnPages);
       await h.register(tokenPages);
       await h.register(adminPages);
+      await h.register((await import('./staff/plugin.js')).teachingStaff);
       await h.register(redirectPages, { hub, mount: 'hub' });
     },
     { prefix: hubPrefix },
