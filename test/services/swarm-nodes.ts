@@ -176,8 +176,9 @@ export async function startPrivateSwarm(opts: { nodes: number }): Promise<Privat
     nodes.push(mgr);
     registry = `${mgr.address}:5000`;
     await mgr.docker(['swarm', 'init', '--advertise-addr', mgr.address, '--listen-addr', `${mgr.address}:2377`]);
-    // The registry, with a bcrypt htpasswd file ($2a$ and $2b$ are the same algorithm).
-    const py = `import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)).replace('$2b$','$2a$',1))`;
+    // The registry, with a bcrypt htpasswd file ($2a$ and $2b$ are the same algorithm). Cost 4, not
+    // the default 12: the registry checks the password on every request, and a push makes dozens.
+    const py = `import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)).replace('$2b$','$2a$',1))`;
     const hash = sh('python3', ['-W', 'ignore', '-c', py, registryPassword]).trim();
     writeFileSync(join(dir, 'htpasswd'), `${registryUser}:${hash}\n`);
     writeFileSync(join(dir, 'registry.yml'), [

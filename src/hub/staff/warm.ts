@@ -3,8 +3,9 @@
  * time the hub starts the default server of every member who has none, through the normal spawn
  * path (so the concurrent/active limits apply and refusals are recorded), and later stops each
  * warm server nobody used within staff.warmUnusedStopSeconds. "Used" means the student came to
- * the hub after the start (their user activity), or the server itself reported activity well after
- * it started (a notebook reports its start time first, so that alone is not use).
+ * the hub after the start (logged in, or opened a server through OAuth), or the server itself
+ * reported activity well after it started (a notebook reports activity right at start, so that
+ * alone is not use).
  */
 import type { HubContext } from '../context.js';
 import { now } from '../db/index.js';
@@ -129,6 +130,19 @@ export class WarmScheduler {
     hub.log.info({ group: w.group, started: w.started.length, members: members.length }, 'warm start ran');
   }
 
+  /**
+   * Did the student come after the warm start: a login, or an OAuth token for one of their
+   * servers (they opened it)? The user's activity field is no signal: the server itself reports
+   * activity for the user right after it starts.
+   */
+  private cameAfter(userId: number, since: string): boolean {
+    const db = this.hub.stores.db;
+    return Boolean(
+      db.prepare('SELECT 1 FROM sessions WHERE user_id = ? AND created > ? LIMIT 1').get(userId, since)
+      || db.prepare("SELECT 1 FROM api_tokens WHERE user_id = ? AND client_id != 'jupyterhub' AND created > ? LIMIT 1").get(userId, since),
+    );
+  }
+
   private async sweep(w: WarmStart, at: number): Promise<void> {
     const hub = this.hub;
     const limitMs = (hub.config.staff?.warmUnusedStopSeconds ?? 1800) * 1000;
@@ -138,7 +152,7 @@ export class WarmScheduler {
       const user = hub.stores.users.get(s.user);
       const row = user ? hub.stores.servers.get(user.id, '') : undefined;
       const t0 = Date.parse(s.startedAt);
-      const used = (user?.last_activity && Date.parse(user.last_activity) > t0)
+      const used = (user && this.cameAfter(user.id, s.startedAt))
         || (row?.last_activity && Date.parse(row.last_activity) > t0 + SERVER_ACTIVITY_SLACK_MS);
       if (used) { s.state = 'used'; continue; }
       if (!user || !hub.spawns.get(s.user, '')) { s.state = 'stopped-unused'; s.note = 'stopped by someone else'; continue; }

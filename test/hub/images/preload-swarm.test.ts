@@ -45,9 +45,9 @@ describe.skipIf(!CAN_RUN)('preloading images onto a real two-node Swarm', () => 
   beforeAll(async () => {
     swarm = await startPrivateSwarm({ nodes: 1 });
     img = (tag: string) => `${swarm.registry}/course/tiny:${tag}`;
-    // v2 carries 40 MB of random data, so a pull takes long enough to be seen in progress.
+    // v2 carries 24 MB of random data, so a pull takes long enough to be seen in progress.
     await Promise.all([swarm.pushImage(img('0')), swarm.pushImage(img('1'))]);
-    await swarm.pushImage(img('2'), 40 << 20);
+    await swarm.pushImage(img("2"), 24 << 20);
     th = await startTestHub({
       images: {
         enabled: true,
@@ -78,7 +78,7 @@ describe.skipIf(!CAN_RUN)('preloading images onto a real two-node Swarm', () => 
     expect(res.status).toBe(202);
     const one = await until(img('2'), (p) => p.complete, 'first node');
     expect(one.nodes.map((n) => [n.hostname, n.status])).toEqual([[swarm.manager.hostname, 'done']]);
-    expect(one.nodes[0]!.bytesTotal).toBeGreaterThan(40 << 20);
+    expect(one.nodes[0]!.bytesTotal).toBeGreaterThan(24 << 20);
 
     const worker = await swarm.addNode();
     const seen = new Set<string>();
