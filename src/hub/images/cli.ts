@@ -21,7 +21,10 @@ export const IMAGES_USAGE = `Usage:
 Options: --hub-url URL (or $ATRIUM_HUB_URL, default http://127.0.0.1:8081/hub/);
 the token comes from $ATRIUM_API_TOKEN or $JUPYTERHUB_API_TOKEN (needs scope "images").`;
 
-class UsageError extends Error {}
+/** A wrong command line (exit 2), told apart by its flag, not its class. */
+class UsageError extends Error {
+  readonly usage = true;
+}
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
@@ -120,5 +123,5 @@ export async function runImagesCli(args: string[], out: (s: string) => void = (s
 }
 
 export function isUsageError(err: unknown): boolean {
-  return err instanceof UsageError;
+  return typeof err === 'object' && err !== null && (err as { usage?: unknown }).usage === true;
 }

@@ -34,6 +34,7 @@ export function parseImageRef(input: unknown): ImageRef {
   const digest: string | undefined = m[4];
   // "python/x" has no host: the first part is a host only if it looks like one.
   if (host && !/[.:]/.test(host) && host !== 'localhost') {
+    if (!new RegExp(`^${COMPONENT}$`).test(host)) throw atriumError('ATRIUM_ERR_IMAGES_BAD_REF', `"${input.slice(0, 100)}": repository names are lowercase`);
     path = `${host}/${path}`;
     host = undefined;
   }
