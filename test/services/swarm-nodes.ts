@@ -76,7 +76,8 @@ function tinyRootfs(dir: string, version: string, extraBytes: number): string {
   return tar;
 }
 
-export async function startPrivateSwarm(opts: { nodes: number }): Promise<PrivateSwarm> {
+export async function startPrivateSwarm(opts: { nodes: number; auth?: boolean }): Promise<PrivateSwarm> {
+  const auth = opts.auth ?? true;
   const id = randomBytes(3).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'atrium-swarm-'));
   chmodSync(dir, 0o755);
@@ -186,7 +187,7 @@ export async function startPrivateSwarm(opts: { nodes: number }): Promise<Privat
       'log: { level: warn }',
       `storage: { filesystem: { rootdirectory: ${dir}/registry }, delete: { enabled: true } }`,
       `http: { addr: "${registry}" }`,
-      `auth: { htpasswd: { realm: atrium-test, path: ${dir}/htpasswd } }`,
+      ...(auth ? [`auth: { htpasswd: { realm: atrium-test, path: ${dir}/htpasswd } }`] : []),
       '',
     ].join('\n'));
     const reg = startProcess('nsenter', [`--net=/var/run/netns/${mgr.ns}`, 'docker-registry', 'serve', join(dir, 'registry.yml')]);

@@ -6,6 +6,7 @@
  * manager URL the hub already has.
  */
 import type Docker from 'dockerode';
+import { fillEngineTemplate } from '../../spawners/swarm/pull-progress.js';
 
 export interface SwarmNode {
   id: string;
@@ -37,7 +38,7 @@ interface NodeInfo {
 export function engineUrlFor(ep: EngineEndpoints, node: { id: string; hostname: string; address: string }, selfId: string): string | null {
   const direct = ep.perNode[node.hostname] ?? ep.perNode[node.address] ?? ep.perNode[node.id];
   if (direct) return direct;
-  if (ep.template) return ep.template.replaceAll('{hostname}', node.hostname).replaceAll('{address}', node.address).replaceAll('{id}', node.id);
+  if (ep.template) return fillEngineTemplate(ep.template, node);
   return node.id === selfId ? ep.managerUrl : null;
 }
 

@@ -11,6 +11,7 @@ import type { Db } from '../db/index.js';
 import { now } from '../db/index.js';
 import { dockerClient, engineMessage, statusOf } from '../../spawners/swarm/docker-client.js';
 import { listNodes, type EngineEndpoints, type SwarmNode } from './nodes.js';
+import { pullWithProgress } from '../../spawners/swarm/pull-progress.js';
 import { parseImageRef, repositoryOfTag, type ImageRef } from './refs.js';
 import { atriumError } from '../errors.js';
 
@@ -214,37 +215,11 @@ export class PreloadManager {
       return;
     }
     this.set(p, n, { status: 'pulling', bytesDone: 0, bytesTotal: 0, message: 'starting pull' });
-    const layers = new Map<string, { current: number; total: number }>();
     try {
-      const stream = (await engine.pull(p.ref.ref, { authconfig: this.auth(p.ref) })) as NodeJS.ReadableStream;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          (stream as unknown as { destroy?: () => void }).destroy?.();
-          reject(new Error(`pull took longer than ${this.settings().pullTimeoutSeconds} s`));
-        }, this.settings().pullTimeoutSeconds * 1000);
-        let failure: string | null = null;
-        engine.modem.followProgress(
-          stream,
-          (err: unknown) => {
-            clearTimeout(timer);
-            if (err) reject(err);
-            else if (failure) reject(new Error(failure));
-            else resolve();
-          },
-          (ev: { status?: string; id?: string; error?: string; progressDetail?: { current?: number; total?: number } }) => {
-            if (ev.error) failure = ev.error;
-            if (ev.id && ev.status === 'Downloading' && ev.progressDetail?.total) {
-              layers.set(ev.id, { current: ev.progressDetail.current ?? 0, total: ev.progressDetail.total });
-            } else if (ev.id && (ev.status === 'Download complete' || ev.status === 'Pull complete')) {
-              const l = layers.get(ev.id);
-              if (l) l.current = l.total;
-            }
-            let done = 0;
-            let total = 0;
-            for (const l of layers.values()) { done += l.current; total += l.total; }
-            this.set(p, n, { status: 'pulling', bytesDone: done, bytesTotal: total, message: ev.status ?? '' });
-          },
-        );
+      await pullWithProgress(engine, p.ref.ref, {
+        authconfig: this.auth(p.ref),
+        timeoutMs: this.settings().pullTimeoutSeconds * 1000,
+        onBytes: (b) => this.set(p, n, { status: 'pulling', bytesDone: b.done, bytesTotal: b.total, message: b.status }),
       });
       const info = (await engine.getImage(p.ref.ref).inspect()) as { Size?: number };
       const size = Number(info.Size ?? 0);

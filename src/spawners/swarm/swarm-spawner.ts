@@ -12,6 +12,7 @@ import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
 import type { SwarmMount, SwarmSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
+import { fillEngineTemplate, pullWithProgress } from './pull-progress.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
 
@@ -75,6 +76,7 @@ export class SwarmSpawner implements Spawner {
         serviceId: this.st.serviceId!,
         signal: ctx.signal,
         onProgress: (ev: ProgressEvent) => this.channel.push(ev),
+        onPreparing: (t) => void this.showPull(t, userOptions.image, ctx.signal),
         unschedulableGraceMs: this.options.unschedulableGraceSeconds * 1000,
       });
       const host =
@@ -136,6 +138,43 @@ export class SwarmSpawner implements Spawner {
 
   progress(): AsyncIterable<ProgressEvent> {
     return this.channel.read();
+  }
+
+  /**
+   * Pull progress on the spawn page (issue 13): when the node the task landed on lacks the image,
+   * follow the pull there (joining the engine's own) and report bytes. Best effort: any failure
+   * only means the page keeps the generic "pulling the image" line; the task itself reports a
+   * pull that really failed.
+   */
+  private async showPull(task: { NodeID?: string }, image: string, signal: AbortSignal): Promise<void> {
+    if (!this.options.pullProgressEngineUrl || !task.NodeID) return;
+    try {
+      const node = (await this.docker.getNode(task.NodeID).inspect()) as { ID: string; Description?: { Hostname?: string }; Status?: { Addr?: string } };
+      const hostname = node.Description?.Hostname ?? node.ID;
+      const engine = dockerClient(fillEngineTemplate(this.options.pullProgressEngineUrl, { id: node.ID, hostname, address: node.Status?.Addr ?? '' }));
+      if (await engine.getImage(image).inspect().then(() => true, () => false)) return;
+      const pulling = new AbortController();
+      const stop = () => pulling.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      let last = 0;
+      const mb = (n: number) => (n / 1048576).toFixed(1);
+      try {
+        await pullWithProgress(engine, image, {
+          timeoutMs: 3600_000,
+          signal: pulling.signal,
+          onBytes: (b) => {
+            if (b.total === 0 || Date.now() - last < 500) return;
+            last = Date.now();
+            this.channel.push({ progress: 40 + Math.floor((19 * b.done) / b.total), message: `Pulling ${image} onto ${hostname}: ${mb(b.done)} of ${mb(b.total)} MB` });
+          },
+        });
+        this.channel.push({ progress: 59, message: `Image ${image} is on ${hostname}` });
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    } catch (err) {
+      this.log.debug({ err: engineMessage(err) }, 'pull progress unavailable');
+    }
   }
 
   /** Stored options are re-checked: the admin may have removed an image since they were saved. */
