@@ -18,6 +18,9 @@ Usage:
   atrium config check [--strict] [FILE] validate a config file and list every problem
   atrium token [--config FILE] USER     create an API token for USER
   atrium sshfs-driver [options]         run the SSHFS Docker volume plugin (see docs/swarm.md)
+  atrium images preload IMAGE... [--continuous] [--wait]
+                                        pull images onto every Swarm node through the hub
+                                        (also: images status, images prune; see docs/images.md)
   atrium --version
 
 "atrium COMMAND --help" explains a command. Without --config, the file is $ATRIUM_CONFIG or
@@ -206,6 +209,15 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'hub') return hub(rest);
   if (cmd === 'config') return config(rest);
   if (cmd === 'token') return token(rest);
+  if (cmd === 'images') {
+    const { runImagesCli, isUsageError } = await import('./hub/images/cli.js');
+    try {
+      process.exit(await runImagesCli(rest));
+    } catch (err) {
+      process.stderr.write(`atrium images: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(isUsageError(err) ? 2 : 1);
+    }
+  }
   if (cmd === 'sshfs-driver') {
     const { runSshfsDriver } = await import('./volumes/sshfs/main.js');
     try {

@@ -124,6 +124,7 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
       await h.register(tokenPages);
       await h.register(adminPages);
       await h.register((await import('./shell/page.js')).shellPages);
+      await h.register((await import('./staff/plugin.js')).teachingStaff);
       await h.register(redirectPages, { hub, mount: 'hub' });
       await h.register(faviconRoutes(['/favicon.ico', '/favicon.svg']));
     },

@@ -100,6 +100,16 @@ export const catalogue = {
   ATRIUM_ERR_JOB_OUTPUT_UNAVAILABLE: { status: 404, message: 'The output file cannot be read', when: 'The job\'s output or error file does not exist (yet), is not readable by the job\'s owner, or is not a regular file.' },
   // Cancelling a start, queued or pending (issue 10 items 1-2; issue 15's start queue).
   ATRIUM_ERR_SPAWN_CANCELLED: { status: 409, message: 'The start was cancelled', when: 'A start was cancelled while pending (the Cancel button, or DELETE on the server), in the start queue or later; whatever it had started was stopped. A POST still waiting for that start gets this 409.' },
+  // Teaching staff (issue 13): image preloading, environment catalogue, staff role, warm servers.
+  ATRIUM_ERR_IMAGES_DISABLED: { status: 404, message: 'Image preloading is not enabled on this hub', when: 'An images route or command was used while images.enabled is false.' },
+  ATRIUM_ERR_IMAGES_BAD_REF: { status: 400, message: 'Invalid image reference', when: 'An image to preload or prune, or an environment\'s image, is not a valid reference; the message names it.' },
+  ATRIUM_ERR_IMAGES_ENGINE: { status: 503, message: 'The Swarm manager does not answer', when: 'Listing the Swarm nodes failed (manager down, wrong images.dockerUrl); the message has the engine\'s reason.' },
+  ATRIUM_ERR_ENV_NOT_FOUND: { status: 404, message: 'No such environment', when: 'The named environment does not exist, or the caller may not manage it.' },
+  ATRIUM_ERR_ENV_INVALID: { status: 400, message: 'Invalid environment', when: 'An environment definition has a bad field (name, image, window, groups, mounts); the message says which.' },
+  ATRIUM_ERR_ENV_EXISTS: { status: 409, message: 'An environment with this name exists', when: 'Creating an environment under a name already taken.' },
+  ATRIUM_ERR_ENV_NOT_AVAILABLE: { status: 403, message: 'This environment is not available to you now', when: 'A spawn (form or API) asked for an environment the user is not offered, or outside its time window.' },
+  ATRIUM_ERR_STAFF_NOT_YOURS: { status: 403, message: 'That group is not one of your course groups', when: 'Teaching staff acted on a group, environment or server outside their own course groups.' },
+  ATRIUM_ERR_WARM_INVALID: { status: 400, message: 'Invalid warm start', when: 'A warm-start request has no group, a time that is not ISO 8601, or names an unknown environment.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

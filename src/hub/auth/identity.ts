@@ -11,6 +11,7 @@ import { now } from '../db/index.js';
 import { checkTokenHash, hashToken, tokenPrefix } from './crypto.js';
 import { expandScopes, intersectScopes, roleScopes } from './scopes.js';
 import type { Service } from '../services/registry.js';
+import { staffScopes } from '../staff/role.js';
 
 export const LOGIN_COOKIE = 'atrium-hub-login';
 export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
@@ -48,13 +49,14 @@ export function groupsResolver(hub: HubContext): (user: string) => string[] {
   };
 }
 
-export function userScopes(user: UserRow): Set<string> {
-  return expandScopes(roleScopes(user.admin ? ['user', 'admin'] : ['user']), user.name);
+/** A user's scopes: their default roles plus `extra` (the teaching-staff role, staff/role.ts). */
+export function userScopes(user: UserRow, extra: string[] = []): Set<string> {
+  return expandScopes([...roleScopes(user.admin ? ['user', 'admin'] : ['user']), ...extra], user.name);
 }
 
 /** A user's scopes plus access to the services configured to let them in (services/registry.ts). */
 export function principalScopes(hub: HubContext, user: UserRow): Set<string> {
-  const base = userScopes(user);
+  const base = userScopes(user, staffScopes(hub.config, user.name));
   const extra = hub.services?.accessScopesFor(user, groupsResolver(hub)) ?? [];
   for (const s of extra) base.add(s);
   return base;

@@ -30,6 +30,8 @@ export const KNOWN_SCOPES = new Set<string>([
   ...Object.values(SUBSCOPES).flat(),
   'self', 'inherit', 'access:servers', 'read:hub', 'proxy', 'shutdown', 'read:metrics', 'admin-ui',
   'list:services', 'read:services', 'access:services',
+  // Teaching staff (issue 13): the environment catalogue and image preloads.
+  'environments', 'images',
 ]);
 
 /** The scopes `self` stands for, each filtered to the user. */
@@ -44,6 +46,7 @@ export const ROLES: Record<string, string[]> = {
   admin: [
     'admin-ui', 'admin:users', 'admin:servers', 'tokens', 'admin:groups', 'list:services', 'read:services',
     'read:hub', 'proxy', 'shutdown', 'access:services', 'access:servers', 'read:roles', 'read:metrics', 'jobs',
+    'environments', 'images',
   ],
   server: ['users:activity!user', 'access:servers!user'],
   token: ['inherit'],

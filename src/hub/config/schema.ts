@@ -13,6 +13,7 @@ import { authenticatorKinds } from '../../authenticators/kinds.js';
 import { hookKinds } from '../../hooks/kinds.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
 import { JobsSection } from '../jobs/config.js';
+import { ImagesSection, StaffSection } from '../images/config.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: object = {}) =>
   Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
@@ -296,6 +297,9 @@ export const AtriumConfigSchema = Type.Object(
       },
       'Prometheus metrics at /hub/metrics.',
     ),
+    // Teaching staff (issue 13): image preloading, environment catalogue, staff role, warm servers.
+    images: ImagesSection,
+    staff: StaffSection,
   },
   { additionalProperties: false, description: 'atrium.yaml' },
 );

@@ -141,4 +141,45 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX jobs_active ON jobs(finished) WHERE finished = 0;
     `,
   },
+  {
+    // Teaching staff: preloads, environment catalogue, warm starts (issue 13).
+    version: 5,
+    name: 'teaching-staff',
+    sql: `
+      -- Images asked to be on every Swarm node (issue 13); per-node progress lives in memory.
+      CREATE TABLE image_preloads (
+        image TEXT PRIMARY KEY,
+        continuous INTEGER NOT NULL DEFAULT 0,
+        requested_by TEXT NOT NULL,
+        created TEXT NOT NULL
+      );
+      -- The environment catalogue: what a group or user may start, optionally only in a window.
+      CREATE TABLE environments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        image TEXT NOT NULL,
+        cpu REAL,
+        memory TEXT,
+        mounts TEXT NOT NULL DEFAULT '[]',
+        groups TEXT NOT NULL DEFAULT '[]',
+        users TEXT NOT NULL DEFAULT '[]',
+        starts_at TEXT,
+        ends_at TEXT,
+        created_by TEXT NOT NULL,
+        updated TEXT NOT NULL
+      );
+      -- Warm starts: servers for a whole group started at a set time before class.
+      CREATE TABLE warm_starts (
+        id INTEGER PRIMARY KEY,
+        group_name TEXT NOT NULL,
+        at TEXT NOT NULL,
+        environment TEXT,
+        created_by TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'scheduled',
+        started TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT ''
+      );
+    `,
+  },
 ];

@@ -8,6 +8,7 @@ import type { UserRow } from '../db/index.js';
 // Job and session notifications on every page of a logged-in user when the portal is on.
 import { portalNotifications } from '../jobs/client.js';
 import { inWords } from './time-words.js';
+import { staffGroupsOf } from '../staff/role.js';
 
 export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -60,7 +61,7 @@ export function ago(iso: string | null | undefined): string {
 export function layout(hub: HubContext, title: string, body: string, user?: UserRow | null): string {
   const h = hub.urls.hub;
   const nav = user
-    ? `<a href="${esc(h)}home">Home</a>${hub.config.jobs?.enabled ? `<a href="${esc(h)}my-work">My work</a><a href="${esc(h)}jobs">Jobs</a>` : ''}<a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
+    ? `<a href="${esc(h)}home">Home</a>${hub.config.jobs?.enabled ? `<a href="${esc(h)}my-work">My work</a><a href="${esc(h)}jobs">Jobs</a>` : ''}<a href="${esc(h)}token">Token</a>${user.admin ? `<a href="${esc(h)}admin">Admin</a>` : ''}${user.admin || staffGroupsOf(hub.config, user.name).length ? `<a href="${esc(h)}staff">Staff</a>` : ''}<span>${esc(user.name)}</span><a href="${esc(h)}logout">Logout</a>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

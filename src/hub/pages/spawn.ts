@@ -19,6 +19,7 @@ import { withResources } from './resources.js';
 import { lastOptions } from '../spawn/server-extras.js';
 import { classifyError } from '../error-classify.js';
 import { renderNotRunning, renderPending, renderSpawnFailure, renderStopping } from './spawn-pending.js';
+import { withEnvironments } from '../environments/form.js';
 
 type SP = { user?: string; server?: string };
 
@@ -60,7 +61,7 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
     const a = hub.spawns.get(user.name, server);
     if (a?.phase === 'running') return redirect(reply, next ?? serverPrefix(hub, user.name, server), 302);
     if (a) return redirect(reply, pendingUrl(hub, user.name, server, next), 302);
-    const form = hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user), lastOptions(hub, user, server));
+    const form = withEnvironments(hub, user, hub.spawnerKind.optionsForm?.(hub.spawnerOptions, hub.spawns.spawnUser(user), lastOptions(hub, user, server)));
     if (form && form.fields.length) {
       const xsrf = xsrfToken(hub, req, reply);
       return renderPage(hub, reply, 'Server options', await withResources(hub, user, renderOptionsForm(hub, form, req.url, xsrf)), me);

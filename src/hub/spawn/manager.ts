@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { StartQueue, resolveSlots, queueMessage } from './start-queue.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
 import { abortError, cancelSpawn, startSettled, wasCancelled } from './cancel.js';
+import { environmentChoice } from '../environments/spawn.js';
 
 /** Env keys holding the server's own API token; never handed to post-stop hooks. */
 const SERVER_SECRET_ENV = ['JUPYTERHUB_API_TOKEN', 'JPY_API_TOKEN'];
@@ -100,8 +101,11 @@ export class SpawnManager {
       throw atriumError('ATRIUM_ERR_SPAWN_BAD_OPTIONS', 'Spawn options must be a JSON object');
     }
     const kind = this.hub.spawnerKind;
+    // An environment from the catalogue (issue 13) decides image, resources and mounts itself.
+    const env = environmentChoice(this.hub, this.spawnUser(user), input as Record<string, unknown>);
     if (!kind.parseOptions) return input as Record<string, unknown>;
     try {
+      if (env) return { ...kind.parseOptions(env.spawnerOptions, env.input, this.spawnUser(user)), ...env.extra };
       return kind.parseOptions(this.hub.spawnerOptions, input as Record<string, unknown>, this.spawnUser(user));
     } catch (err) {
       // Kinds throw SpawnError for refused options; to the client that is a 400, not a failed spawn.
@@ -146,7 +150,9 @@ export class SpawnManager {
       throw atriumError('ATRIUM_ERR_SPAWN_ACTIVE_LIMIT', undefined, { headers: { 'Retry-After': '60' } });
     }
     const row = stores.servers.ensure(user.id, server);
-    const userOptions = options ?? (row.user_options ? (JSON.parse(row.user_options) as Record<string, unknown>) : {});
+    let userOptions = options ?? (row.user_options ? (JSON.parse(row.user_options) as Record<string, unknown>) : {});
+    // Stored options naming an environment are checked again: its window may have closed since.
+    if (!options && typeof userOptions.environment === 'string') userOptions = this.parseOptions(user, { environment: userOptions.environment });
     const prefix = serverPrefix(this.hub, user.name, server);
     const a = new ActiveServer(user.id, user.name, server, row.id, prefix, null);
     a.attempt = randomBytes(6).toString('hex');

@@ -133,6 +133,11 @@ export const SwarmSpawnerOptions = Type.Object(
       minimum: 0,
       description: 'How long a task may report "no suitable node" before the spawn fails (0: fail at once).',
     }),
+    pullProgressEngineUrl: Type.String({
+      default: '',
+      description:
+        'Engine API of each node, with {hostname}, {address} or {id} filled in (as images.nodeEngineUrl): when set and the image is not on the node a server was placed on, the spawn page shows the pull\'s bytes. Empty: only "pulling the image".',
+    }),
     stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'Grace period after SIGTERM before the container is killed.' }),
   },
   { additionalProperties: false, default: {}, description: 'The Docker Swarm spawner (spawner.kind: swarm).' },

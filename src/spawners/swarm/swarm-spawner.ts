@@ -10,9 +10,10 @@ import { SpawnError, type PollResult, type ProgressEvent, type ShellOptions, typ
 import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
-import type { SwarmSpawnerOptions } from './options.js';
+import type { SwarmMount, SwarmSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
 import { openSwarmShell } from './shell.js';
+import { fillEngineTemplate, pullWithProgress } from './pull-progress.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
 
@@ -53,7 +54,8 @@ export class SwarmSpawner implements Spawner {
       port = this.options.network === 'host' ? await this.pickHostPort() : this.options.port;
       const labels = hubLabels(this.options.hubId, this.user.name, this.serverName, ctx.ownerTag);
       const plan = planMounts({
-        mounts: this.options.mounts,
+        // An environment's mounts (hub-validated, stored by parseOptions) come after the admin's.
+        mounts: [...this.options.mounts, ...environmentMounts(ctx.userOptions)],
         serviceName,
         username: this.user.name,
         serverName: this.serverName,
@@ -75,6 +77,7 @@ export class SwarmSpawner implements Spawner {
         serviceId: this.st.serviceId!,
         signal: ctx.signal,
         onProgress: (ev: ProgressEvent) => this.channel.push(ev),
+        onPreparing: (t) => void this.showPull(t, userOptions.image, ctx.signal),
         unschedulableGraceMs: this.options.unschedulableGraceSeconds * 1000,
       });
       const host =
@@ -144,6 +147,43 @@ export class SwarmSpawner implements Spawner {
     return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts);
   }
 
+  /**
+   * Pull progress on the spawn page (issue 13): when the node the task landed on lacks the image,
+   * follow the pull there (joining the engine's own) and report bytes. Best effort: any failure
+   * only means the page keeps the generic "pulling the image" line; the task itself reports a
+   * pull that really failed.
+   */
+  private async showPull(task: { NodeID?: string }, image: string, signal: AbortSignal): Promise<void> {
+    if (!this.options.pullProgressEngineUrl || !task.NodeID) return;
+    try {
+      const node = (await this.docker.getNode(task.NodeID).inspect()) as { ID: string; Description?: { Hostname?: string }; Status?: { Addr?: string } };
+      const hostname = node.Description?.Hostname ?? node.ID;
+      const engine = dockerClient(fillEngineTemplate(this.options.pullProgressEngineUrl, { id: node.ID, hostname, address: node.Status?.Addr ?? '' }));
+      if (await engine.getImage(image).inspect().then(() => true, () => false)) return;
+      const pulling = new AbortController();
+      const stop = () => pulling.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      let last = 0;
+      const mb = (n: number) => (n / 1048576).toFixed(1);
+      try {
+        await pullWithProgress(engine, image, {
+          timeoutMs: 3600_000,
+          signal: pulling.signal,
+          onBytes: (b) => {
+            if (b.total === 0 || Date.now() - last < 500) return;
+            last = Date.now();
+            this.channel.push({ progress: 40 + Math.floor((19 * b.done) / b.total), message: `Pulling ${image} onto ${hostname}: ${mb(b.done)} of ${mb(b.total)} MB` });
+          },
+        });
+        this.channel.push({ progress: 59, message: `Image ${image} is on ${hostname}` });
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+    } catch (err) {
+      this.log.debug({ err: engineMessage(err) }, 'pull progress unavailable');
+    }
+  }
+
   /** Stored options are re-checked: the admin may have removed an image since they were saved. */
   private userOptions(raw: Record<string, unknown>): SwarmUserOptions {
     const input: Record<string, unknown> = {};
@@ -152,7 +192,9 @@ export class SwarmSpawner implements Spawner {
     else if (raw.cpu !== undefined) input.cpu = raw.cpu;
     if (raw.memoryLimitBytes !== undefined) input.memory = raw.memoryLimitBytes;
     else if (raw.memory !== undefined) input.memory = raw.memory;
-    return parseSwarmOptions(this.options, input, this.user) as unknown as SwarmUserOptions;
+    // An environment's image is not on the admin list: the hub checked it against the catalogue.
+    const options = typeof raw.environment === 'string' && typeof raw.image === 'string' ? { ...this.options, images: [{ image: raw.image }] } : this.options;
+    return parseSwarmOptions(options, input, this.user) as unknown as SwarmUserOptions;
   }
 
   /** A service of this server left by a crashed hub would make createService fail with a name clash. */
@@ -241,4 +283,10 @@ export class SwarmSpawner implements Spawner {
       }
     }
   }
+}
+
+/** Mounts an environment of the catalogue adds (issue 13); only the hub writes this key. */
+function environmentMounts(userOptions: Record<string, unknown>): SwarmMount[] {
+  const m = userOptions.environmentMounts;
+  return Array.isArray(m) ? (m as SwarmMount[]) : [];
 }

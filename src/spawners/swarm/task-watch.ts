@@ -57,6 +57,8 @@ export async function watchTask(args: {
   serviceId: string;
   signal: AbortSignal;
   onProgress: (ev: ProgressEvent) => void;
+  /** Called once when the task starts preparing (the node pulls the image then). */
+  onPreparing?: (task: TaskInfo) => void;
   unschedulableGraceMs: number;
   intervalMs?: number;
 }): Promise<WatchResult> {
@@ -71,6 +73,7 @@ export async function watchTask(args: {
       lastState = state;
       const step = STEPS[state];
       if (step) args.onProgress(step);
+      if (state === 'preparing' && task) args.onPreparing?.(task);
     }
     if (task && state === 'running') return { task };
     if (task && FINAL_STATES.has(state)) {
