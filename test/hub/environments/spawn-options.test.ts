@@ -27,7 +27,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function setup() {
   const stores = openStores(join(dir, `${Math.random()}.sqlite`));
   const spawnerOptions = Value.Default(SwarmSpawnerOptions, { images: [{ image: 'admin/base:1' }], maxCpuLimit: 2 });
-  const deps = { stores, spawnerKind: swarmSpawnerKind, spawnerOptions, log: pino({ level: 'silent' }) } as unknown as SpawnDeps;
+  const config = parseConfig('{}', 'atrium.yaml', {});
+  const deps = { stores, config, spawnerKind: swarmSpawnerKind, spawnerOptions, log: pino({ level: 'silent' }) } as unknown as SpawnDeps;
   const manager = new SpawnManager(deps);
   const { user: s1 } = stores.users.ensure('s1');
   const { user: s3 } = stores.users.ensure('s3');
