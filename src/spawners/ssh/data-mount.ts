@@ -14,6 +14,7 @@
 import { explainFailure } from '../../volumes/sshfs/sshfs-mount.js';
 import { normaliseKey } from '../../volumes/sshfs/volume-options.js';
 import { SpawnError } from '../spawner.js';
+import { mountFields } from '../mount-fields.js';
 import type { HostConnection } from './connection-pool.js';
 import type { SshDataMount } from './options.js';
 import { commandLine } from './remote-scripts.js';
@@ -92,23 +93,6 @@ if code != 0 or not mounted():
 out({"mountpoint": mp})
 `;
 
-/** The mount fields from auth_state[key]: an object, or a JSON string as a portal header carries it. */
-function fieldsFrom(authState: Record<string, unknown> | null, key: string): Record<string, string> | null {
-  let raw = authState?.[key];
-  if (raw === undefined || raw === null || raw === '') return null;
-  if (typeof raw === 'string') {
-    try {
-      raw = JSON.parse(raw);
-    } catch {
-      throw new SpawnError(`Your data cannot be mounted: auth_state.${key} is not valid JSON`);
-    }
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SpawnError(`Your data cannot be mounted: auth_state.${key} is not an object`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) if (v !== null && v !== undefined) out[k] = String(v);
-  return out;
-}
-
 export interface DataMountRequest {
   host: string;
   port: number;
@@ -123,7 +107,7 @@ export interface DataMountRequest {
  * option to sshfs) or holding anything unusual is refused.
  */
 export function dataMountRequest(dm: SshDataMount, authState: Record<string, unknown> | null): DataMountRequest | null {
-  const f = fieldsFrom(authState, dm.authStateKey);
+  const f = mountFields(authState, dm.authStateKey, 'Your data cannot be mounted');
   if (!f) {
     if (dm.optional) return null;
     throw new SpawnError(`Your data cannot be mounted: there are no mount details in auth_state.${dm.authStateKey} (log in again through the portal)`);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { fillNames } from '../../shared/name-template.js';
 import { SpawnError } from '../spawner.js';
+import { mountFields } from '../mount-fields.js';
 import type { SwarmMount } from './options.js';
 import { parseSizeBytes } from './sizes.js';
 
@@ -36,24 +37,6 @@ interface MountInput {
 }
 
 const PLACEHOLDER = /\{([A-Za-z0-9_]+)\}/g;
-
-
-/** The mount fields from auth_state[key]: an object, or a JSON string as a portal header carries it. */
-export function mountFields(authState: Record<string, unknown> | null, key: string): Record<string, string> | null {
-  let raw = authState?.[key];
-  if (raw === undefined || raw === null || raw === '') return null;
-  if (typeof raw === 'string') {
-    try {
-      raw = JSON.parse(raw);
-    } catch {
-      throw new SpawnError(`sshfs mount: auth_state.${key} is not valid JSON`);
-    }
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SpawnError(`sshfs mount: auth_state.${key} is not an object`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) if (v !== null && v !== undefined) out[k] = String(v);
-  return out;
-}
 
 function fillTemplate(template: string, fields: Record<string, string>, where: string, username: string, serverName: string): string {
   return template.replace(PLACEHOLDER, (whole, name: string) => {
@@ -98,7 +81,7 @@ export function planMounts(input: MountInput): MountPlan {
       }
       case 'sshfs': {
         const where = `sshfs mount ${m.target}`;
-        const fields = mountFields(input.authState, m.authStateKey);
+        const fields = mountFields(input.authState, m.authStateKey, 'sshfs mount');
         if (!fields) {
           if (m.optional) break;
           throw new SpawnError(`${where}: no mount credentials in auth_state.${m.authStateKey} (log in again through the portal)`);
