@@ -282,21 +282,11 @@ export class SpawnManager {
       const up = await waitUp(`${url}${a.prefix}`, config.spawner.httpTimeoutSeconds * 1000, a.abort.signal);
       if (!up.ok) throw atriumError('ATRIUM_ERR_SPAWN_HTTP_TIMEOUT', `Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, { detail: up.detail });
       stage = 'proxy';
-      await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
+      await this.goLive(a, url);
       release();
-      stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(spawner.state()), last_activity: now() });
-      a.phase = 'running';
       const seconds = (performance.now() - t0) / 1000;
       metrics.spawnDuration.observe({ status: 'success' }, seconds);
       slog.info({ seconds: Math.round(seconds * 100) / 100, url }, 'server ready');
-      a.emit({
-        progress: 100,
-        ready: true,
-        message: `Server ready at ${a.prefix}`,
-        htmlMessage: `Server ready at <a href="${a.prefix}">${a.prefix}</a>`,
-        url: a.prefix,
-      });
-      this.schedulePoll(a);
     } catch (err) {
       release?.();
       a.queue = null;
@@ -419,6 +409,24 @@ export class SpawnManager {
       }
     }
     return { env, userOptions: userOptions ?? {} };
+  }
+
+  /**
+   * The last step of a start (and of a start resumed after a restart, resume.ts), once the server
+   * answers: its route, the row marked running, the "ready" event, the first poll.
+   */
+  async goLive(a: ActiveServer, url: string): Promise<void> {
+    await this.hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
+    this.hub.stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(a.spawner!.state()), last_activity: now() });
+    a.phase = 'running';
+    a.emit({
+      progress: 100,
+      ready: true,
+      message: `Server ready at ${a.prefix}`,
+      htmlMessage: `Server ready at <a href="${a.prefix}">${a.prefix}</a>`,
+      url: a.prefix,
+    });
+    this.schedulePoll(a);
   }
 
   schedulePoll(a: ActiveServer): void {

@@ -15,7 +15,6 @@ import type { Logger } from 'pino';
 import type { SpawnDeps } from './deps.js';
 import type { ActiveServer } from './active.js';
 import type { ServerRow } from '../db/index.js';
-import { now } from '../db/index.js';
 import { atriumError } from '../errors.js';
 import { classifyError, logClassified, spawnFailureText, type ClassifiedError } from '../error-classify.js';
 import { oauthClientId } from './env.js';
@@ -29,6 +28,7 @@ export interface ResumeTarget {
   readonly active: Map<string, ActiveServer>;
   readonly failures: Map<string, ClassifiedError>;
   schedulePoll(a: ActiveServer): void;
+  goLive(a: ActiveServer, url: string): Promise<void>;
   cleanup(a: ActiveServer, clientId: string): void;
   runningCount(): number;
   pendingCount(): number;
@@ -82,18 +82,8 @@ async function finish(hub: SpawnDeps, target: ResumeTarget, a: ActiveServer, res
     const up = await waitUp(`${url}${a.prefix}`, config.spawner.httpTimeoutSeconds * 1000, a.abort.signal);
     if (!up.ok) throw atriumError('ATRIUM_ERR_SPAWN_HTTP_TIMEOUT', `Server did not answer at ${url}${a.prefix} within ${config.spawner.httpTimeoutSeconds} seconds`, { detail: up.detail });
     stage = 'proxy';
-    await hub.routes.add({ spec: a.prefix, target: url, user: a.userName, server: a.serverName });
-    stores.servers.update(a.serverId, { status: 'running', state: JSON.stringify(a.spawner!.state()), last_activity: now() });
-    a.phase = 'running';
+    await target.goLive(a, url);
     slog.info({ url }, 'resumed spawn ready');
-    a.emit({
-      progress: 100,
-      ready: true,
-      message: `Server ready at ${a.prefix}`,
-      htmlMessage: `Server ready at <a href="${a.prefix}">${a.prefix}</a>`,
-      url: a.prefix,
-    });
-    target.schedulePoll(a);
   } catch (err) {
     const failure = classifyError(err, { unexpected: 'ATRIUM_ERR_SPAWN_INTERNAL', storage: stores.health });
     logClassified(slog, failure, 'resumed spawn failed', { stage });
