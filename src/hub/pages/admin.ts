@@ -181,60 +181,47 @@ export async function adminPages(app: FastifyInstance): Promise<void> {
 
   type SP = { user: string; server?: string };
 
-  /** Start one server for another user; the admin comes back to the same view of this page. */
-  const spawnPost = async (req: FastifyRequest<{ Params: SP }>, reply: FastifyReply) => {
-    const server = req.params.server ?? '';
-    const ctx = await adminAction(hub, req, reply, 'servers', { server: `${req.params.user}/${server}` });
-    if (!ctx) return reply;
-    try {
-      const user = hub.stores.users.get(req.params.user);
-      if (!user) throw atriumError('ATRIUM_ERR_USER_NOT_FOUND');
-      checkServerNameFor(hub, user, server, 'start');
-      const p = hub.spawns.spawn(user, server, null);
-      p.catch(() => undefined);
-      // Refusals (limits, already running) arrive at once and become a page; a slow start goes on.
-      await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);
-      hub.log.info({ admin: ctx.me.name, user: user.name, server }, 'admin started a server');
-    } catch (err) {
-      return renderThrown(hub, reply, err, ctx.me);
-    }
-    return redirect(reply, backTo(hub, ctx.body), 303);
-  };
+  /**
+   * The frame every per-server button shares: scope and CSRF check, the user looked up, the server
+   * name checked, then `act`; a refusal becomes a page and success returns to the same admin view.
+   */
+  const serverAction = (scope: string, check: 'start' | 'stop', act: (user: UserRow, server: string, admin: string) => Promise<void>) =>
+    async (req: FastifyRequest<{ Params: SP }>, reply: FastifyReply) => {
+      const server = req.params.server ?? '';
+      const ctx = await adminAction(hub, req, reply, scope, { server: `${req.params.user}/${server}` });
+      if (!ctx) return reply;
+      try {
+        const user = hub.stores.users.get(req.params.user);
+        if (!user) throw atriumError('ATRIUM_ERR_USER_NOT_FOUND');
+        checkServerNameFor(hub, user, server, check);
+        await act(user, server, ctx.me.name);
+      } catch (err) {
+        return renderThrown(hub, reply, err, ctx.me);
+      }
+      return redirect(reply, backTo(hub, ctx.body), 303);
+    };
 
-  const stopPost = async (req: FastifyRequest<{ Params: SP }>, reply: FastifyReply) => {
-    const server = req.params.server ?? '';
-    const ctx = await adminAction(hub, req, reply, 'servers', { server: `${req.params.user}/${server}` });
-    if (!ctx) return reply;
-    try {
-      const user = hub.stores.users.get(req.params.user);
-      if (!user) throw atriumError('ATRIUM_ERR_USER_NOT_FOUND');
-      checkServerNameFor(hub, user, server, 'stop');
-      await hub.spawns.stop(user, server);
-    } catch (err) {
-      return renderThrown(hub, reply, err, ctx.me);
-    }
-    return redirect(reply, backTo(hub, ctx.body), 303);
-  };
+  /** Start one server for another user; the admin comes back to the same view of this page. */
+  const spawnPost = serverAction('servers', 'start', async (user, server, admin) => {
+    const p = hub.spawns.spawn(user, server, null);
+    p.catch(() => undefined);
+    // Refusals (limits, already running) arrive at once and become a page; a slow start goes on.
+    await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);
+    hub.log.info({ admin, user: user.name, server }, 'admin started a server');
+  });
+
+  const stopPost = serverAction('servers', 'stop', async (user, server) => {
+    await hub.spawns.stop(user, server);
+  });
 
   app.post('/admin/spawn/:user', spawnPost);
   app.post('/admin/spawn/:user/:server', spawnPost);
   app.post('/admin/stop/:user', stopPost);
   app.post('/admin/stop/:user/:server', stopPost);
-
-  app.post<{ Params: Required<SP> }>('/admin/delete-server/:user/:server', async (req, reply) => {
-    const ctx = await adminAction(hub, req, reply, 'delete:servers', { server: `${req.params.user}/${req.params.server}` });
-    if (!ctx) return reply;
-    try {
-      const user = hub.stores.users.get(req.params.user);
-      if (!user) throw atriumError('ATRIUM_ERR_USER_NOT_FOUND');
-      checkServerNameFor(hub, user, req.params.server, 'stop');
-      await removeNamedServer(hub, user, req.params.server);
-      hub.log.info({ admin: ctx.me.name, user: user.name, server: req.params.server }, 'admin deleted a named server');
-    } catch (err) {
-      return renderThrown(hub, reply, err, ctx.me);
-    }
-    return redirect(reply, backTo(hub, ctx.body), 303);
-  });
+  app.post('/admin/delete-server/:user/:server', serverAction('delete:servers', 'stop', async (user, server, admin) => {
+    await removeNamedServer(hub, user, server);
+    hub.log.info({ admin, user: user.name, server }, 'admin deleted a named server');
+  }));
 
   app.post('/admin/start-all', async (req, reply) => {
     const ctx = await adminAction(hub, req, reply, 'admin:servers');
