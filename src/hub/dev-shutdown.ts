@@ -27,7 +27,7 @@ export async function stopEverything(running: RunningHub, signal: string): Promi
     }),
   );
   for (const r of results) if (r.status === 'rejected') log.error({ err: String(r.reason) }, 'a server could not be stopped');
-  await running.close();
+  await running.close({ proxyFollows: true });
   await running.proxyProcess?.stop();
   log.info('development mode: everything stopped');
 }

@@ -38,8 +38,11 @@ export interface RunningHub {
   proxyProcess: ProxyProcess | null;
   /** The built-in idle culler, when culler.enabled. */
   culler: IdleCuller | null;
-  /** Graceful stop: servers, proxy and routes keep running. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: servers, proxy and routes keep running. `proxyFollows` (development mode) says
+   * the caller stops the proxy next, so the closing log line does not promise that it keeps running.
+   */
+  close(opts?: { proxyFollows?: boolean }): Promise<void>;
 }
 
 export interface StartOptions {
@@ -118,7 +121,7 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
   for (const raw of config.authenticator.allowedUsers) stores.users.ensure(checkedUsername(hub, raw));
 
   let shuttingDown = false;
-  let closeFn: () => Promise<void> = async () => undefined;
+  let closeFn: (opts?: { proxyFollows?: boolean }) => Promise<void> = async () => undefined;
   let stopProxyOnClose = false;
   const app = await buildApp(hub, {
     requestShutdown: (o: ShutdownRequest) => {
@@ -199,9 +202,11 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
   const culler = config.culler.enabled ? new IdleCuller(hub, { recordProxyActivity: (r) => recordProxyActivity(stores, r) }) : null;
   culler?.start();
 
-  closeFn = async () => {
+  closeFn = async (opts = {}) => {
     if (shuttingDown) return;
     shuttingDown = true;
+    // Counted before detach: what is still running is what outlives the hub.
+    const stillRunning = [...hub.spawns.active.values()].filter((a) => a.phase !== 'stop').length;
     for (const t of timers) clearInterval(t);
     await culler?.close();
     await Promise.allSettled(serviceProcs.map((p) => p.stop()));
@@ -218,9 +223,10 @@ export async function startHub(config: AtriumConfig, opts: StartOptions = {}): P
       return;
     }
     if (stopProxyOnClose) log.warn('shutdown asked to stop the proxy, but it is external (proxy.external); it keeps running');
-    log.info('hub stopped; user servers and the proxy keep running');
+    const servers = `${stillRunning} user server${stillRunning === 1 ? '' : 's'}`;
+    log.info({ servers: stillRunning }, opts.proxyFollows ? `hub stopped; ${servers} left running` : `hub stopped; ${servers} and the proxy keep running`);
   };
-  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, culler, close: () => closeFn() };
+  return { app, hub, hubUrl: urls.hubTarget, publicUrl: `http://${hostPort(connectHost(config.proxy.ip), config.proxy.port)}`, proxyProcess, culler, close: (opts) => closeFn(opts) };
 }
 
 /**

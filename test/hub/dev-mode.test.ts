@@ -62,6 +62,9 @@ describe('Ctrl-C', () => {
     expect(exit.code, hp.output().slice(-2000)).toBe(0);
     expect(servers.filter(pidAlive)).toEqual([]);
     expect(pidAlive(proxy)).toBe(false);
+    // The closing log line tells what is left: nothing, and it does not promise a running proxy.
+    expect(hp.output()).toContain('hub stopped; 0 user servers left running');
+    expect(hp.output()).not.toContain('keep running');
     // The database agrees: nothing is left running for the next start.
     const db = hp.db();
     try {
@@ -101,5 +104,6 @@ describe('Ctrl-C', () => {
     expect(exit.code).toBe(0);
     expect(servers.every(pidAlive)).toBe(true);
     expect(pidAlive(proxy)).toBe(true);
+    expect(hp.output()).toContain('hub stopped; 1 user server and the proxy keep running');
   });
 });
