@@ -146,7 +146,7 @@ export function runAuthenticatorContract(name: string, setup: () => Promise<Auth
     it('missing or unexpected form fields resolve or refuse, never crash', async () => {
       const a = make();
       const { request } = fx.attempt(fx.good.name, fx.good.password);
-      const forms = [{}, { username: fx.good.name }, { password: fx.good.password }, { user: 'alice', pass: 'x', __proto__x: '1', constructor: 'x' }];
+      const forms: Record<string, string>[] = [{}, { username: fx.good.name }, { password: fx.good.password }, { user: 'alice', pass: 'x', __proto__x: '1', constructor: 'x' }];
       for (const form of forms) {
         const o = await outcome(a.authenticate(request, form));
         if (o.kind === 'error') expect(REFUSED).toContain(codeOf(o.err));

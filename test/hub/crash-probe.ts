@@ -163,7 +163,7 @@ export async function answersThroughProxy(h: { url: string }, user: string): Pro
   return r?.status === 200;
 }
 
-type Census = { live: number; running: number; orphans: string[]; duplicates: string[] };
+type BackendCensus = { live: number; running: number; orphans: string[]; duplicates: string[] };
 
 /**
  * GET through the hub right after a restart, as a client would: a restore slower than the
@@ -194,7 +194,7 @@ export async function checkRestoredThenRestartAll(args: {
   allWereReady: boolean;
   admin: string;
   names: string[];
-  census: () => Promise<Census>;
+  census: () => Promise<BackendCensus>;
   fire: () => Promise<number>[];
 }): Promise<void> {
   const { h, label, before, admin, names, census, fire } = args;

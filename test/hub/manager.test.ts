@@ -99,7 +99,7 @@ async function build(spawner: Record<string, unknown> = {}, hooks: { hook: Hook;
     spawnerOptions: options,
     proxyProof: randomBytes(16).toString('hex'),
     version: 'test',
-  } as HubContext;
+  } as unknown as HubContext;
   hub.spawns = new SpawnManager(hub);
   hub.routes = new RouteKeeper({
     proxy, log, metrics,

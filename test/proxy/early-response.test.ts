@@ -51,7 +51,7 @@ function earlyUpstream(): Promise<Server> {
   // websocket refusals: answer the upgrade with a 401, then close or reset
   server.on('upgrade', (req, socket) => {
     socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nnope!');
-    if ((req.url ?? '').endsWith('/reset')) socket.resetAndDestroy();
+    if ((req.url ?? '').endsWith('/reset')) (socket as import('node:net').Socket).resetAndDestroy();
     else socket.end();
   });
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
@@ -70,7 +70,7 @@ function nodePost(url: string, body: Buffer, agent: Agent | false = false): Prom
 }
 
 async function fetchPost(url: string, body: Buffer): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: 'POST', body });
+  const res = await fetch(url, { method: 'POST', body: new Uint8Array(body) });
   return { status: res.status, text: await res.text() };
 }
 

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProcess, waitForPort, type Started } from './util.js';
+import { startProcess, type Started } from './util.js';
 
 const run = promisify(execFile);
 

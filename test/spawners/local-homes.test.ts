@@ -69,7 +69,7 @@ describe('default homes live in the hub state directory', () => {
     const user = uname('su');
     const opts = Value.Default(LocalSpawnerOptions, { cmd: [process.execPath, worldReadableCopy(STUB)], runAs: 'system-user', homeRoot: root }) as LocalSpawnerOptions;
     const s = localSpawnerKind.create({ options: opts, user: { name: user, admin: false, groups: [] }, serverName: '', log: silentLog, logDir: join(work, 'su-logs'), stateDir: join(work, 'su-state') });
-    const env = { ...contractEnv(user, '', await freePort()), NB_UID: '424250', NB_GID: '424250' };
+    const env: Record<string, string> = { ...contractEnv(user, '', await freePort()), NB_UID: '424250', NB_GID: '424250' };
     const { url } = await s.start(contractContext(user, '', env, AbortSignal.timeout(30_000)));
     await waitForHttp(`${url}${env.JUPYTERHUB_SERVICE_PREFIX}`, 30_000);
     const pid = (s.state() as { pid: number }).pid;

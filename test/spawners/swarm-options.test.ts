@@ -65,7 +65,7 @@ describe('swarm options', () => {
 
   it('the spec carries env, uid/gid, limits, GPUs, constraints, network and restart none', () => {
     const o = opts({ network: 'notebooks', genericResources: { gpu: 1 }, placementConstraints: ['node.labels.gpu==true'], memoryReservation: '16G' });
-    const env = { ...contractEnv('alice', '', 1), NB_UID: '4001', NB_GID: '100' };
+    const env: Record<string, string> = { ...contractEnv('alice', '', 1), NB_UID: '4001', NB_GID: '100' };
     const ctx = contractContext('alice', '', env, new AbortController().signal);
     const spec = buildServiceSpec({ options: o, ctx, userOptions: { image: 'reg/gpu:1', cpuLimit: 2, memoryLimitBytes: 4 * 1024 ** 3 }, serviceName: 'atrium-alice-x', port: 8888, mounts: [] }) as any;
     const cs = spec.TaskTemplate.ContainerSpec;

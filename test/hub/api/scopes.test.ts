@@ -8,7 +8,6 @@ import { startTestHub, type TestHub } from '../harness.js';
 
 let th: TestHub;
 let alice: string; // inherit, normal user
-let bob: string;
 let admin: string;
 let serverTok: string; // alice's server role
 let narrow: string; // alice, read:users:name!user only
@@ -18,7 +17,7 @@ const NO_ACCESS = 'No access to resources or resources not found';
 beforeAll(async () => {
   th = await startTestHub();
   alice = th.token('alice');
-  bob = th.token('bob');
+  th.token('bob'); // bob exists, with a token of his own
   admin = th.token('admin');
   serverTok = th.token('alice', ['users:activity!user', 'access:servers!user']);
   narrow = th.token('alice', ['read:users:name!user']);
