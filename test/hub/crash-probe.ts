@@ -218,3 +218,38 @@ export async function checkRestoredThenRestartAll(args: {
   expect(after.live).toBe(names.length);
   for (const n of names) await waitFor(() => answersThroughProxy(h, n), 30_000, 200);
 }
+
+/**
+ * The whole kill-during-a-storm scenario for a remote kind: the hub (already configured, not yet
+ * started) starts, every user's server is requested at once, the hub is killed with SIGKILL at
+ * `point` (the first backend object exists, or every server is ready), started again, and then
+ * checkRestoredThenRestartAll runs. `objects` lists the kind's live backend objects (jobs, services).
+ */
+export async function killDuringStorm(args: {
+  h: HubProcess;
+  label: string;
+  names: string[];
+  point: 'first object' | 'all ready';
+  objects: () => Promise<unknown[]>;
+  census: () => Promise<BackendCensus>;
+}): Promise<void> {
+  const { h, names, point, objects } = args;
+  await h.start();
+  const admin = h.token('admin');
+  expect((await h.api('POST', '/users', { token: admin, body: { usernames: names } })).status).toBe(201);
+  const fire = () => names.map((n) => h.api('POST', `/users/${n}/server`, { token: admin }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0));
+  const requests = fire();
+  if (point === 'all ready') {
+    await Promise.all(requests);
+    await waitFor(() => allReady(h, admin, names), 180_000, 500);
+  } else {
+    await waitFor(async () => (await objects()).length > 0, 120_000, 20);
+  }
+  await h.kill('SIGKILL');
+  await Promise.all(requests);
+  const before = (await objects()).length;
+
+  await h.start();
+  expect((await getAfterRestart(h, '/users', admin)).status).toBe(200);
+  await checkRestoredThenRestartAll({ h, label: args.label, before, allWereReady: point === 'all ready', admin, names, census: args.census, fire });
+}

@@ -12,7 +12,7 @@ import { startSlurm, type Slurm } from '../services/slurm.js';
 import { tempHome } from '../spawners/slurm-fixture.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
 import { STUB_NODE, waitFor } from './harness.js';
-import { allReady, answersThroughProxy, backendCensus, checkRestoredThenRestartAll, getAfterRestart, restoreOfStart } from './crash-probe.js';
+import { answersThroughProxy, backendCensus, killDuringStorm, restoreOfStart } from './crash-probe.js';
 
 const USERS = 4;
 let slurm: Slurm;
@@ -197,26 +197,9 @@ describe('hub killed with -9 during Slurm spawns', () => {
       prefix = `k${randomBytes(3).toString('hex')}`;
       const h = await slurmHub();
       hp = h;
-      await h.start();
-      const admin = h.token('admin');
-      const names = Array.from({ length: USERS }, (_, i) => `${prefix}u${i}`);
-      expect((await h.api('POST', '/users', { token: admin, body: { usernames: names } })).status).toBe(201);
-      const fire = () => names.map((n) => h.api('POST', `/users/${n}/server`, { token: admin }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0));
-      const requests = fire();
-      if (point === 'all ready') {
-        await Promise.all(requests);
-        await waitFor(() => allReady(h, admin, names), 180_000, 500);
-      } else {
-        await waitFor(async () => (await jobs()).length > 0, 120_000, 20);
-      }
-      await h.kill('SIGKILL');
-      await Promise.all(requests);
-      const before = (await jobs()).length;
-
-      await h.start();
-      expect((await getAfterRestart(h, '/users', admin)).status).toBe(200);
-      await checkRestoredThenRestartAll({
-        h, label: `slurm, kill at ${point} (jobs)`, before, allWereReady: point === 'all ready', admin, names, census: () => census(h), fire,
+      await killDuringStorm({
+        h, label: `slurm, kill at ${point} (jobs)`, point: point === 'all ready' ? 'all ready' : 'first object',
+        names: Array.from({ length: USERS }, (_, i) => `${prefix}u${i}`), objects: jobs, census: () => census(h),
       });
     }, 420_000);
   }

@@ -6,11 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { acquireDocker, docker, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
 import { hubProcess, type HubProcess } from './hub-process.js';
-import { waitFor } from './harness.js';
-import { allReady, backendCensus, checkRestoredThenRestartAll, getAfterRestart } from './crash-probe.js';
+import { backendCensus, killDuringStorm } from './crash-probe.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 const USERS = 5;
@@ -67,26 +66,9 @@ describe('hub killed with -9 during Swarm spawns', () => {
         },
       });
       hp = h;
-      await h.start();
-      const admin = h.token('admin');
-      const names = Array.from({ length: USERS }, (_, i) => `sw${i}`);
-      expect((await h.api('POST', '/users', { token: admin, body: { usernames: names } })).status).toBe(201);
-      const fire = () => names.map((n) => h.api('POST', `/users/${n}/server`, { token: admin }).then(async (r) => (await r.arrayBuffer(), r.status), () => 0));
-      const requests = fire();
-      if (point === 'all ready') {
-        await Promise.all(requests);
-        await waitFor(() => allReady(h, admin, names), 180_000, 500);
-      } else {
-        await waitFor(async () => (await services()).length > 0, 120_000, 20);
-      }
-      await h.kill('SIGKILL');
-      await Promise.all(requests);
-      const before = (await services()).length;
-
-      await h.start();
-      expect((await getAfterRestart(h, '/users', admin)).status).toBe(200);
-      await checkRestoredThenRestartAll({
-        h, label: `swarm, kill at ${point} (services)`, before, allWereReady: point === 'all ready', admin, names, census: () => census(h), fire,
+      await killDuringStorm({
+        h, label: `swarm, kill at ${point} (services)`, point: point === 'all ready' ? 'all ready' : 'first object',
+        names: Array.from({ length: USERS }, (_, i) => `sw${i}`), objects: services, census: () => census(h),
       });
     }, 420_000);
   }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireDocker, leftovers, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
+import { swarmSingleuserSpawner } from '../services/swarm-spawner-config.js';
 import { Browser, startTestHub, waitFor, type TestHub } from './harness.js';
 
 const hubA = `h${randomBytes(4).toString('hex')}`;
@@ -16,11 +17,7 @@ let images: TestHub;
 let full: TestHub;
 
 const swarm = (hubId: string, extra: Record<string, unknown>) => ({
-  spawner: {
-    kind: 'swarm',
-    startTimeoutSeconds: 90,
-    swarm: { hubId, command: ['jupyterhub-singleuser', '--allow-root'], hostBindAddress: '127.0.0.1', stopTimeoutSeconds: 1, ...extra },
-  },
+  spawner: swarmSingleuserSpawner(hubId, { stopTimeoutSeconds: 1, ...extra }, { startTimeoutSeconds: 90 }),
 });
 
 beforeAll(async () => {

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningDriver } from '../../src/volumes/sshfs/main.js';
-import { acquireDocker, docker, leftovers, removeLeftovers, startTestSshfsDriver, TEST_IMAGE, type DockerHandle } from '../services/docker.js';
+import { acquireDocker, docker, leftovers, removeLeftovers, startTestSshfsDriver, type DockerHandle } from '../services/docker.js';
+import { swarmSingleuserSpawner } from '../services/swarm-spawner-config.js';
 import { startSshd, type SshdService } from '../services/sshd.js';
 import { Browser, startTestHub, waitFor, type TestHub } from './harness.js';
 
@@ -37,20 +38,7 @@ beforeAll(async () => {
         authStateHeaders: [{ header: 'X-Auth-State', key: 'mount_data', parse: 'json', required: true }],
       },
     },
-    spawner: {
-      kind: 'swarm',
-      notebookDir: '/home/jovyan',
-      startTimeoutSeconds: 120,
-      httpTimeoutSeconds: 90,
-      swarm: {
-        hubId,
-        images: [{ image: TEST_IMAGE, name: 'Test notebook' }],
-        command: ['jupyterhub-singleuser', '--allow-root'],
-        hostBindAddress: '127.0.0.1',
-        stopTimeoutSeconds: 3,
-        mounts: [{ type: 'sshfs', target: '/home/jovyan/work', driver: driverName }],
-      },
-    },
+    spawner: swarmSingleuserSpawner(hubId, { mounts: [{ type: 'sshfs', target: '/home/jovyan/work', driver: driverName }] }),
   });
 }, 300_000);
 

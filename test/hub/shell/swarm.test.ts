@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser as Chromium } from 'playwright-core';
-import { acquireDocker, docker, removeLeftovers, TEST_IMAGE, type DockerHandle } from '../../services/docker.js';
+import { acquireDocker, docker, removeLeftovers, type DockerHandle } from '../../services/docker.js';
+import { swarmSingleuserSpawner } from '../../services/swarm-spawner-config.js';
 import { Browser, startTestHub, waitFor, type TestHub } from '../harness.js';
 import { openShell, shellPage } from './shell-client.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumShell } from './chromium.js';
@@ -24,19 +25,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web shell into a Swarm session', () => {
     handle = await acquireDocker();
     th = await startTestHub({
       shell: { enabled: true },
-      spawner: {
-        kind: 'swarm',
-        notebookDir: '/home/jovyan',
-        startTimeoutSeconds: 120,
-        httpTimeoutSeconds: 90,
-        swarm: {
-          hubId,
-          images: [{ image: TEST_IMAGE, name: 'Test notebook' }],
-          command: ['jupyterhub-singleuser', '--allow-root'],
-          hostBindAddress: '127.0.0.1',
-          stopTimeoutSeconds: 3,
-        },
-      },
+      spawner: swarmSingleuserSpawner(hubId),
     });
     th.token('alice');
     const r = await th.api('POST', '/users/alice/server', { token: th.token('admin') });
