@@ -194,7 +194,8 @@ export class SwarmSpawner implements Spawner {
     else if (raw.memory !== undefined) input.memory = raw.memory;
     // An environment's image is not on the admin list: the hub checked it against the catalogue.
     const options = typeof raw.environment === 'string' && typeof raw.image === 'string' ? { ...this.options, images: [{ image: raw.image }] } : this.options;
-    return parseSwarmOptions(options, input, this.user) as unknown as SwarmUserOptions;
+    // Clamp, not refuse: the limits may have been lowered since these options were accepted.
+    return parseSwarmOptions(options, input, this.user, 'clamp') as unknown as SwarmUserOptions;
   }
 
   /** A service of this server left by a crashed hub would make createService fail with a name clash. */
