@@ -136,7 +136,7 @@ export const SwarmSpawnerOptions = Type.Object(
     pullProgressEngineUrl: Type.String({
       default: '',
       description:
-        'Engine API of each node, with {hostname}, {address} or {id} filled in (as images.nodeEngineUrl): when set and the image is not on the node a server was placed on, the spawn page shows the pull\'s bytes. Empty: only "pulling the image".',
+        'Engine API of each node, with {hostname}, {address} or {id} filled in (as images.nodeEngineUrl): when set and the image is not on the node a server was placed on, the spawn page shows the pull\'s bytes, and the web shell reaches servers on nodes other than the one dockerUrl talks to. Empty: only "pulling the image", and a shell into a server on another node is refused.',
     }),
     stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'Grace period after SIGTERM before the container is killed.' }),
   },

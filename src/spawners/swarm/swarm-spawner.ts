@@ -149,7 +149,8 @@ export class SwarmSpawner implements Spawner {
   async shell(opts: ShellOptions): Promise<ShellSession> {
     if (!this.st.serviceId) throw new SpawnError('The server is not running', 'no service recorded');
     const url = this.options.dockerUrl;
-    return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts);
+    const template = this.options.pullProgressEngineUrl;
+    return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts, (node) => (template ? fillEngineTemplate(template, node) : null));
   }
 
   /**

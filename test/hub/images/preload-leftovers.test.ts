@@ -8,7 +8,9 @@
  *   - a Swarm spawn pulls a private image with the login from images.registries; a wrong login
  *     fails with a hint that names the registry login on the pending page;
  *   - a one-off preload cut off by a hub restart (a real hub process, SIGTERM) resumes, the API
- *     and the CLI say so, and a preload job the dead hub left is removed.
+ *     and the CLI say so, and a preload job the dead hub left is removed;
+ *   - the web shell into a Swarm server on the worker goes through that node's engine, and is
+ *     refused with a clear message when the spawner has no endpoint for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -19,6 +21,11 @@ import { Browser, startTestHub, type TestHub } from '../harness.js';
 import { hubProcess, type HubProcess } from '../hub-process.js';
 import { startPrivateSwarm, type PrivateSwarm } from '../../services/swarm-nodes.js';
 import type { PreloadView } from '../../../src/hub/images/preload-manager.js';
+import { Value } from '@sinclair/typebox/value';
+import pino from 'pino';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SwarmSpawner, SwarmSpawnerOptions } from '../../../src/spawners/swarm/index.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -37,7 +44,7 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
   };
   const preloadJobs = async () => (await swarm.manager.docker(['service', 'ls', '-q', '--filter', 'label=atrium.preload'])).split('\n').filter(Boolean);
 
-  const hubConfig = (hubId: string, password: string) => ({
+  const hubConfig = (hubId: string, password: string, image = img('course/private', '1')) => ({
     images: {
       enabled: true,
       dockerUrl: `unix://${swarm.manager.socket}`,
@@ -54,7 +61,7 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
       swarm: {
         dockerUrl: `unix://${swarm.manager.socket}`,
         hubId,
-        images: [{ image: img('course/private', '1') }],
+        images: [{ image }],
         // The tiny image has no notebook server: a running container is what these tests need.
         command: ['/bin/sleep', '600'],
         hostBindAddress: '127.0.0.1',
@@ -71,6 +78,8 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
       swarm.pushImage(img('course/tiny', '2')),
       swarm.pushImage(img('course/other', '1')),
       swarm.pushImage(img('course/private', '1')),
+      // Never pulled by anything before the wrong-login test (a node that has an image runs it whatever the login).
+      swarm.pushImage(img('course/secret', '1')),
     ]);
     // Big enough that a pull is still going when the hub is stopped right after asking for it.
     await swarm.pushImage(img('course/big', '1'), 48 << 20);
@@ -173,7 +182,7 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
   }, 120_000);
 
   it('a wrong registry login fails the spawn with a hint naming the login, on the pending page', async () => {
-    const bad = await startTestHub(hubConfig('leftovers-bad', 'not-the-password'));
+    const bad = await startTestHub(hubConfig('leftovers-bad', 'not-the-password', img('course/secret', '1')));
     try {
       const b = new Browser(bad.url);
       await b.login('s3');
@@ -187,7 +196,7 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
         if (Date.now() > deadline) throw new Error(`no login hint: ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(-1500)}`);
         await sleep(500);
       }
-      expect(html).toContain(`The registry ${swarm.registry} refused the login for ${img('course/private', '1')} (user ${swarm.registryUser})`);
+      expect(html).toContain(`The registry ${swarm.registry} refused the login for ${img('course/secret', '1')} (user ${swarm.registryUser})`);
       expect(html).toContain('images.registries');
       expect(html).not.toContain('not-the-password');
     } finally {
@@ -235,4 +244,53 @@ describe.skipIf(!CAN_RUN)('preload leftovers on a real two-node Swarm', () => {
       await swarm.manager.docker(['service', 'rm', 'left-by-dead-hub']).catch(() => undefined);
     }
   }, 240_000);
+
+  it('a shell into a server on the worker goes through that node\'s engine; without an endpoint it is refused clearly', async () => {
+    // An image with a shell: dash as /bin/sh, plus sleep, and the C library they need.
+    const root = join(swarm.dir, 'shell-rootfs');
+    for (const d of ['bin', 'lib/x86_64-linux-gnu', 'lib64']) mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, 'bin/sh'), readFileSync('/bin/dash'), { mode: 0o755 });
+    writeFileSync(join(root, 'bin/sleep'), readFileSync('/bin/sleep'), { mode: 0o755 });
+    writeFileSync(join(root, 'lib/x86_64-linux-gnu/libc.so.6'), readFileSync('/lib/x86_64-linux-gnu/libc.so.6'), { mode: 0o755 });
+    writeFileSync(join(root, 'lib64/ld-linux-x86-64.so.2'), readFileSync('/lib64/ld-linux-x86-64.so.2'), { mode: 0o755 });
+    await run('tar', ['-C', root, '-cf', `${root}.tar`, '.']);
+    const image = img('course/shell', '1');
+    await swarm.manager.docker(['import', '--change', 'CMD ["/bin/sleep", "3600"]', `${root}.tar`, image]);
+    await swarm.manager.docker(['push', image]);
+    rmSync(root, { recursive: true, force: true });
+    rmSync(`${root}.tar`, { force: true });
+
+    const worker = swarm.nodes[1]!;
+    await swarm.manager.docker(['service', 'create', '-d', '--with-registry-auth', '--name', 'shell-on-worker', '--network', 'host',
+      '--constraint', `node.hostname==${worker.hostname}`, image]);
+    try {
+      const id = await swarm.manager.docker(['service', 'inspect', '--format', '{{.ID}}', 'shell-on-worker']);
+      const deadline = Date.now() + 60_000;
+      while (!/^Running/m.test(await swarm.manager.docker(['service', 'ps', '--format', '{{.CurrentState}}', id]))) {
+        if (Date.now() > deadline) throw new Error('the worker never ran the shell image');
+        await sleep(300);
+      }
+      const spawner = (template: string) => {
+        const options = Value.Default(SwarmSpawnerOptions, { dockerUrl: `unix://${swarm.manager.socket}`, pullProgressEngineUrl: template }) as SwarmSpawnerOptions;
+        const sp = new SwarmSpawner(options, { name: 's1', admin: false, groups: [] }, '', pino({ level: 'silent' }));
+        sp.restore({ serviceId: id });
+        return sp;
+      };
+      const opts = { cols: 80, rows: 24, signal: new AbortController().signal };
+      await expect(spawner('').shell(opts)).rejects.toThrow(`The shell cannot reach node ${worker.hostname}, where this server runs: the hub has no engine endpoint for it`);
+
+      const session = await spawner(swarm.engineTemplate).shell(opts);
+      let out = '';
+      session.onData((b) => (out += b.toString()));
+      session.write(Buffer.from('read h < /proc/sys/kernel/hostname; echo hi-$((40+2)) $h\n'));
+      const until = Date.now() + 20_000;
+      while (!out.includes('hi-42') && Date.now() < until) await sleep(100);
+      session.close();
+      // The shell ran in the container on the worker (its UTS namespace is the worker's: host networking).
+      expect(out).toContain(`hi-42 ${worker.hostname}`);
+      expect(session.description).toMatch(/^container [0-9a-f]{12}$/);
+    } finally {
+      await swarm.manager.docker(['service', 'rm', 'shell-on-worker']).catch(() => undefined);
+    }
+  }, 120_000);
 });
