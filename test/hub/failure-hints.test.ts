@@ -17,6 +17,12 @@ describe('spawnFailureHint', () => {
     expect(hint(new SpawnError('Docker refused the server: pull access denied for nosuch, repository does not exist or may require \'docker login\''))).toMatch(/does not exist on the cluster/);
   });
 
+  it('Swarm: a registry login refused, or wanted and not configured (before the missing-image hint)', () => {
+    const refused = new SpawnError('The registry reg.example:5000 refused the login for reg.example:5000/c/p:1 (user atrium)', 'task x rejected: No such image: reg.example:5000/c/p:1; registry check: unauthorized: authentication required');
+    expect(hint(refused)).toMatch(/could not log in to the registry .*images\.registries/);
+    expect(hint(new SpawnError('The registry reg.example:5000 wants a login for reg.example:5000/c/p:1 and none is configured'))).toMatch(/could not log in/);
+  });
+
   it('Swarm and Slurm: no node has room', () => {
     expect(hint(new SpawnError('no suitable node (insufficient resources on 1 node)', 'task x pending: no suitable node (insufficient resources on 1 node)'))).toMatch(/No node has enough free CPU, memory or GPUs/);
     expect(hint(new SpawnError('Slurm refused the job: Requested node configuration is not available'))).toMatch(/No node has enough/);
