@@ -38,7 +38,9 @@ export async function explainPullFailure(docker: Docker, err: unknown, image: st
     if (!LOGIN_REFUSED.test(why)) return err;
     const message = auth
       ? `The registry ${host} refused the login for ${image} (user ${auth.username})`
-      : `The registry ${host} wants a login for ${image} and none is configured`;
+      // Without a login a registry cannot tell "no such repository" from "not for you" (Docker Hub
+      // answers both with "denied"): say both.
+      : `The registry ${host} refused ${image} without a login: it may not exist there, or the registry needs a login (images.registries)`;
     return new SpawnError(message, `${err.detail ?? err.message}; registry check: ${why}`);
   }
 }
