@@ -90,6 +90,7 @@
  * recorded local port) — and are ended by the kind's own close function (`closeSlurmPollers`,
  * `closeSshConnections`) or the hub process's exit. Closing them never stops a server.
  */
+import type { RegistryLogin } from '../shared/registry-auth.js';
 import { AtriumError } from '../shared/errors.js';
 import { hostPort } from '../shared/address.js';
 import type { Logger } from 'pino';
@@ -138,6 +139,11 @@ export interface SpawnContext {
    * Call it as soon as the backend object has an identity, before the next `await`.
    */
   recordHandle(state: SpawnerState): void;
+  /**
+   * Registry logins from the hub's config (`images.registries`), for kinds that pull images
+   * (Swarm services carry them so every node can pull a private image). Secrets: never log them.
+   */
+  registryLogins?: readonly RegistryLogin[];
 }
 
 /** Environment variable carrying `ctx.ownerTag` for process-based backends (local, SSH). */

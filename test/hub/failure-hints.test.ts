@@ -17,6 +17,13 @@ describe('spawnFailureHint', () => {
     expect(hint(new SpawnError('Docker refused the server: pull access denied for nosuch, repository does not exist or may require \'docker login\''))).toMatch(/does not exist on the cluster/);
   });
 
+  it('Swarm: a registry login refused (before the missing-image hint); refused without a login may be a missing image', () => {
+    const refused = new SpawnError('The registry reg.example:5000 refused the login for reg.example:5000/c/p:1 (user atrium)', 'task x rejected: No such image: reg.example:5000/c/p:1; registry check: unauthorized: authentication required');
+    expect(hint(refused)).toMatch(/could not log in to the registry .*images\.registries/);
+    const noLogin = new SpawnError('The registry docker.io refused jupyter/typo:1 without a login: it may not exist there, or the registry needs a login (images.registries)', 'task x rejected: No such image: jupyter/typo:1');
+    expect(hint(noLogin)).toMatch(/does not exist on the cluster \(or could not be pulled\)/);
+  });
+
   it('Swarm and Slurm: no node has room', () => {
     expect(hint(new SpawnError('no suitable node (insufficient resources on 1 node)', 'task x pending: no suitable node (insufficient resources on 1 node)'))).toMatch(/No node has enough free CPU, memory or GPUs/);
     expect(hint(new SpawnError('Slurm refused the job: Requested node configuration is not available'))).toMatch(/No node has enough/);

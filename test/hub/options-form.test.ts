@@ -59,4 +59,26 @@ describe('spawn options form', () => {
     expect(((await api.json()) as { message: string }).message).toMatch(/image/i);
     expect(th.running.hub.spawns.get('bob', '')).toBeUndefined();
   });
+
+  it('refuses memory above the admin limit with the field and the limit named (form re-shown, API 400), starting nothing', async () => {
+    const b = new Browser(th.url);
+    const { res } = await b.login('carol');
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(await res.text())![1]!;
+    const post = await b.request('POST', '/hub/spawn/carol', {
+      body: new URLSearchParams({ _xsrf: xsrf, image: 'quay.io/jupyter/r-notebook:2024-10-07', memory: '8G' }).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(post.status).toBe(400);
+    const html = await post.text();
+    // The form again, with the reason beside the field and the user's other choice kept.
+    expect(html).toContain('Server options');
+    expect(html).toContain('memory: at most 4G (you asked for 8G)');
+    expect(html).toMatch(/value="quay.io\/jupyter\/r-notebook:2024-10-07"[^>]*selected/);
+    expect(th.running.hub.spawns.get('carol', '')).toBeUndefined();
+    const api = await th.api('POST', '/users/carol/server', { token: th.token('admin'), body: { memory: '5G' } });
+    expect(api.status).toBe(400);
+    const body = (await api.json()) as { message: string };
+    expect(body.message).toBe('memory: at most 4G (you asked for 5G)');
+    expect(th.running.hub.spawns.get('carol', '')).toBeUndefined();
+  });
 });

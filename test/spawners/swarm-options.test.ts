@@ -47,10 +47,16 @@ describe('swarm options', () => {
     expect(form.fields.find((f) => f.name === 'memory')!.choices!.map((c) => c.value)).toEqual(['1G', '4G']);
   });
 
-  it('parseOptions accepts listed images only, clamps CPU and memory, and names the bad field', () => {
+  it('parseOptions accepts listed images only, refuses CPU and memory over the limits (clamps for environments), and names the bad field', () => {
     const parse = (input: Record<string, unknown>) => swarmSpawnerKind.parseOptions!(opts(), input, user);
     expect(parse({})).toEqual({ image: 'reg/base:1' });
-    expect(parse({ image: ['GPU'], cpu: '16', memory: '64G' })).toEqual({ image: 'reg/gpu:1', cpuLimit: 4, memoryLimitBytes: 8 * 1024 ** 3 });
+    expect(parse({ image: ['GPU'], cpu: '4', memory: '8G' })).toEqual({ image: 'reg/gpu:1', cpuLimit: 4, memoryLimitBytes: 8 * 1024 ** 3 });
+    // Over the admin maxima: refused with the field and the limit, not silently lowered.
+    expect(() => parse({ cpu: '16' })).toThrow(/^cpu: at most 4 cores \(you asked for 16\)$/);
+    expect(() => parse({ memory: '64G' })).toThrow(/^memory: at most 8G \(you asked for 64G\)$/);
+    // An environment of the catalogue (hub-checked) and stored options are clamped instead.
+    expect(parse({ environment: 'python-w1', cpu: 16, memory: '64G' })).toEqual({ image: 'reg/base:1', cpuLimit: 4, memoryLimitBytes: 8 * 1024 ** 3 });
+
     expect(() => parse({ image: 'evil/miner:latest' })).toThrow(/^image: /);
     expect(() => parse({ cpu: 'lots' })).toThrow(/^cpu: /);
     expect(() => parse({ memory: '-1' })).toThrow(/^memory: /);

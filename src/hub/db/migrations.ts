@@ -182,4 +182,24 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    // Preloads resume after a hub restart (issue 13, leftovers): per-node status is stored.
+    version: 7,
+    name: 'preload-resume',
+    sql: `
+      ALTER TABLE image_preloads ADD COLUMN finished TEXT;
+      ALTER TABLE image_preloads ADD COLUMN resumed TEXT;
+      CREATE TABLE image_preload_nodes (
+        image TEXT NOT NULL,
+        node TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        bytes_done INTEGER NOT NULL DEFAULT 0,
+        bytes_total INTEGER NOT NULL DEFAULT 0,
+        updated TEXT NOT NULL,
+        PRIMARY KEY (image, node)
+      );
+    `,
+  },
 ];

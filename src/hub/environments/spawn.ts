@@ -34,7 +34,9 @@ export function environmentChoice(hub: SpawnDeps, user: SpawnUser, input: Record
   if (!opts || !Array.isArray(opts.images)) {
     throw atriumError('ATRIUM_ERR_ENV_NOT_AVAILABLE', 'Environments need the Docker Swarm spawner');
   }
-  const picked: Record<string, unknown> = { image: env.image };
+  // `environment` tells the kind these values come from the catalogue, not from the user: the
+  // Swarm kind lowers them to the admin maxima instead of refusing (nobody could correct them).
+  const picked: Record<string, unknown> = { image: env.image, environment: env.name };
   if (env.cpu !== null) picked.cpu = env.cpu;
   if (env.memory !== null) picked.memory = env.memory;
   return {

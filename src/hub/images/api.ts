@@ -7,6 +7,7 @@ import { needsScope } from '../api/guard.js';
 import { objectBody, stringList } from '../api/body.js';
 import { atriumError } from '../errors.js';
 import { imagesInUse, requirePreloads } from './registry.js';
+import { checkMayPrune } from './prune-scope.js';
 
 export async function imagesApi(app: FastifyInstance): Promise<void> {
   const hub = app.hub;
@@ -44,9 +45,10 @@ export async function imagesApi(app: FastifyInstance): Promise<void> {
   });
 
   app.post('/api/images/prune', async (req) => {
-    needsScope(hub, req, ['images']);
+    const { ident } = needsScope(hub, req, ['images']);
     const body = objectBody(req);
     if (typeof body.image !== 'string') throw atriumError('ATRIUM_ERR_IMAGES_BAD_REF', 'image: the version to keep, e.g. registry:5000/course/python:2');
+    checkMayPrune(hub, ident, body.image);
     return { nodes: await requirePreloads(hub).prune(body.image, imagesInUse(hub)) };
   });
 }

@@ -35,7 +35,9 @@ export function nodeLine(n: NodeProgress): string {
 }
 
 function summary(p: PreloadView): string {
-  return `${p.image}: ready on ${p.ready}/${p.total} nodes${p.continuous ? ' (continuous)' : ''}`;
+  // `resumed` is absent from a hub older than migration 7.
+  const resumed = p.resumed ? ` (resumed after a hub restart at ${p.resumed})` : '';
+  return `${p.image}: ready on ${p.ready}/${p.total} nodes${p.continuous ? ' (continuous)' : ''}${resumed}`;
 }
 
 export async function runImagesCli(args: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {

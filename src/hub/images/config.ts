@@ -37,6 +37,16 @@ export const ImagesSection = Type.Object(
       description: 'How often continuous preloads look for new nodes (and re-check the others).',
     }),
     pullTimeoutSeconds: Type.Number({ default: 1800, minimum: 1, description: 'A pull on one node that takes longer is reported failed.' }),
+    jobFallback: Type.Boolean({
+      default: true,
+      description:
+        'A schedulable node without an engine endpoint is pulled onto through a one-task Swarm job on that node (its image the one to preload, a no-op command; progress is the task state, no bytes; removed afterwards). false: such nodes are reported failed ("no engine endpoint").',
+    }),
+    jobLabel: Type.String({
+      default: 'atrium',
+      pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,31}$',
+      description: 'Value of the atrium.preload label on this hub\'s preload jobs; a hub removes leftover jobs with its own value at start (give hubs sharing a swarm different values).',
+    }),
   },
   { additionalProperties: false, default: {}, description: 'Preloading images onto every Swarm node (teaching staff, issue 13).' },
 );

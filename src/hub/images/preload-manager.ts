@@ -2,8 +2,9 @@
  * The one source of preload state: what images were asked for, and per Swarm node whether each
  * is waiting, pulling (with bytes done), done, failed (with the engine's reason) or skipped (a
  * node that cannot run servers is reported, never waited for). The Images page, the REST API
- * and `atrium images preload` all read this object. Requests are kept in the database so a
- * restarted hub carries on; node progress is in memory (a re-check of a pulled image is cheap).
+ * and `atrium images preload` all read this object. Requests and each node's last status are
+ * kept in the database (resume.ts), so a hub restarted in the middle of a preload shows where it
+ * was and carries on; bytes of a pull in flight are in memory only.
  */
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
@@ -14,18 +15,11 @@ import { listNodes, type EngineEndpoints, type SwarmNode } from './nodes.js';
 import { pullWithProgress } from '../../spawners/swarm/pull-progress.js';
 import { parseImageRef, repositoryOfTag, type ImageRef } from './refs.js';
 import { atriumError } from '../errors.js';
+import { PreloadStore, type NodeProgress, type NodePullStatus } from './resume.js';
+import { pullViaJob, sweepPreloadJobs } from './job-pull.js';
+import { registryAuthFor, type RegistryAuthConfig, type RegistryLogin } from '../../shared/registry-auth.js';
 
-export type NodePullStatus = 'waiting' | 'pulling' | 'done' | 'failed' | 'skipped';
-
-export interface NodeProgress {
-  node: string;
-  hostname: string;
-  status: NodePullStatus;
-  bytesDone: number;
-  bytesTotal: number;
-  message: string;
-  updated: string;
-}
+export type { NodePullStatus, NodeProgress };
 
 export interface PreloadView {
   image: string;
@@ -37,19 +31,23 @@ export interface PreloadView {
   total: number;
   /** Every schedulable node has it (unschedulable ones are not waited for). */
   complete: boolean;
+  /** A one-off preload: when every node settled (null while it runs; continuous ones never finish). */
+  finished: string | null;
+  /** When a hub restart found it unfinished and carried on (null if it never had to). */
+  resumed: string | null;
   nodes: NodeProgress[];
 }
 
-export interface RegistryLogin {
-  host: string;
-  username: string;
-  password: string;
-}
+export type { RegistryLogin };
 
 export interface PreloadSettings {
   endpoints: EngineEndpoints;
   registries: RegistryLogin[];
   pullTimeoutSeconds: number;
+  /** Nodes without an engine endpoint are pulled onto through a Swarm job (job-pull.ts). */
+  jobFallback: boolean;
+  /** Label value of this hub's preload jobs (a restarted hub removes only its own). */
+  owner: string;
 }
 
 interface Preload {
@@ -59,6 +57,10 @@ interface Preload {
   created: string;
   nodes: Map<string, NodeProgress>;
   inflight: Map<string, Promise<void>>;
+  finished: string | null;
+  resumed: string | null;
+  /** Loaded unfinished after a restart: the next tick carries it on. */
+  resumePending: boolean;
 }
 
 export interface PruneResult {
@@ -74,19 +76,25 @@ export class PreloadManager {
   private lastNodes: SwarmNode[] = [];
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly settings: () => PreloadSettings,
     private readonly log: Logger,
   ) {
-    for (const row of db.prepare('SELECT image, continuous, requested_by, created FROM image_preloads ORDER BY created').all() as {
-      image: string; continuous: number; requested_by: string; created: string;
-    }[]) {
-      this.preloads.set(row.image, this.fresh(parseImageRef(row.image), row.continuous === 1, row.requested_by, row.created));
+    this.store = new PreloadStore(db);
+    for (const row of this.store.load()) {
+      const p = this.fresh(parseImageRef(row.image), row.continuous, row.requestedBy, row.created);
+      p.finished = row.finished;
+      p.resumed = row.resumed;
+      p.nodes = row.nodes;
+      p.resumePending = !row.continuous && row.finished === null;
+      this.preloads.set(p.ref.ref, p);
     }
   }
 
+  private readonly store: PreloadStore;
+
   private fresh(ref: ImageRef, continuous: boolean, by: string, created: string): Preload {
-    return { ref, continuous, requestedBy: by, created, nodes: new Map(), inflight: new Map() };
+    return { ref, continuous, requestedBy: by, created, nodes: new Map(), inflight: new Map(), finished: null, resumed: null, resumePending: false };
   }
 
   private manager(): Docker {
@@ -106,9 +114,13 @@ export class PreloadManager {
         p.continuous = opts.continuous;
         p.requestedBy = opts.by;
       }
-      this.db.prepare('INSERT INTO image_preloads (image, continuous, requested_by, created) VALUES (?, ?, ?, ?) ON CONFLICT(image) DO UPDATE SET continuous = excluded.continuous, requested_by = excluded.requested_by')
-        .run(ref.ref, opts.continuous ? 1 : 0, opts.by, p.created);
+      // Asked again: a new run, not a resumed one.
+      p.finished = null;
+      p.resumed = null;
+      p.resumePending = false;
+      this.store.request(ref.ref, opts.continuous, opts.by, p.created);
       this.runOn(p, nodes);
+      this.finishIfSettled(p);
     }
     return refs.map((r) => this.view(this.preloads.get(r.ref)!));
   }
@@ -116,7 +128,7 @@ export class PreloadManager {
   /** Stop tracking an image (pulled copies stay on the nodes). */
   forget(image: string): boolean {
     const ref = parseImageRef(image);
-    this.db.prepare('DELETE FROM image_preloads WHERE image = ?').run(ref.ref);
+    this.store.forget(ref.ref);
     return this.preloads.delete(ref.ref);
   }
 
@@ -145,7 +157,9 @@ export class PreloadManager {
    */
   async tick(): Promise<void> {
     const continuous = [...this.preloads.values()].filter((p) => p.continuous);
-    if (continuous.length === 0) return;
+    // One-off preloads a restart interrupted: carried on once (nodes that have it are skipped).
+    const interrupted = [...this.preloads.values()].filter((p) => p.resumePending);
+    if (continuous.length === 0 && interrupted.length === 0) return;
     let nodes: SwarmNode[];
     try {
       nodes = await this.nodes();
@@ -154,6 +168,14 @@ export class PreloadManager {
       return;
     }
     for (const p of continuous) this.runOn(p, nodes, true);
+    for (const p of interrupted) {
+      p.resumePending = false;
+      p.resumed = now();
+      this.store.resumed(p.ref.ref, p.resumed);
+      this.log.info({ image: p.ref.ref }, 'preload: resuming after a hub restart');
+      this.runOn(p, nodes);
+      this.finishIfSettled(p);
+    }
   }
 
   /** Wait until every pull now in flight has ended (tests and the CLI's --wait use the API instead). */
@@ -176,34 +198,54 @@ export class PreloadManager {
 
   private set(p: Preload, n: SwarmNode, patch: Partial<NodeProgress>): NodeProgress {
     const cur = p.nodes.get(n.id) ?? { node: n.id, hostname: n.hostname, status: 'waiting', bytesDone: 0, bytesTotal: 0, message: '', updated: now() };
+    const isNew = !p.nodes.has(n.id);
     const next = { ...cur, ...patch, hostname: n.hostname, updated: now() };
     p.nodes.set(n.id, next);
+    // Status changes are stored; the progress of a pull is not (it comes again from the engine).
+    const progressOnly = cur.status === 'pulling' && next.status === 'pulling';
+    if (isNew || (!progressOnly && (next.status !== cur.status || next.message !== cur.message))) this.store.node(p.ref.ref, next);
     return next;
+  }
+
+  /** A one-off preload whose every node has settled is finished: a restart will not carry it on. */
+  private finishIfSettled(p: Preload): void {
+    if (p.continuous || p.finished || p.inflight.size > 0 || p.nodes.size === 0) return;
+    if ([...p.nodes.values()].some((n) => n.status === 'waiting' || n.status === 'pulling')) return;
+    p.finished = now();
+    this.store.finished(p.ref.ref, p.finished);
   }
 
   private runOn(p: Preload, nodes: SwarmNode[], recheck = false): void {
     const seen = new Set(nodes.map((n) => n.id));
-    for (const id of p.nodes.keys()) if (!seen.has(id)) p.nodes.delete(id); // left the swarm
+    for (const id of p.nodes.keys()) {
+      if (seen.has(id)) continue;
+      p.nodes.delete(id); // left the swarm
+      this.store.dropNode(p.ref.ref, id);
+    }
     for (const n of nodes) {
       if (!n.schedulable) {
         this.set(p, n, { status: 'skipped', message: `not waited for: ${n.reason}` });
         continue;
       }
-      if (!n.engineUrl) {
+      const fallback = !n.engineUrl && this.settings().jobFallback;
+      if (!n.engineUrl && !fallback) {
         this.set(p, n, { status: 'failed', message: `no engine endpoint for node ${n.hostname} (set images.nodeEngineUrl or images.nodeEngines)` });
         continue;
       }
       if (p.inflight.has(n.id)) continue;
       const cur = p.nodes.get(n.id);
-      if (cur?.status === 'done' && !recheck) continue;
-      const job = this.pullOn(p, n).finally(() => p.inflight.delete(n.id));
+      // Without an endpoint a re-check would mean another job: a node that has it keeps it.
+      if (cur?.status === 'done' && (!recheck || fallback)) continue;
+      const job = (fallback ? this.pullThroughJob(p, n) : this.pullOn(p, n)).finally(() => {
+        p.inflight.delete(n.id);
+        this.finishIfSettled(p);
+      });
       p.inflight.set(n.id, job);
     }
   }
 
-  private auth(ref: ImageRef): Record<string, string> | undefined {
-    const login = this.settings().registries.find((r) => r.host === ref.registry);
-    return login ? { username: login.username, password: login.password, serveraddress: login.host } : undefined;
+  private auth(ref: ImageRef): RegistryAuthConfig | undefined {
+    return registryAuthFor(this.settings().registries, ref.ref);
   }
 
   private async pullOn(p: Preload, n: SwarmNode): Promise<void> {
@@ -232,6 +274,38 @@ export class PreloadManager {
     }
   }
 
+  /** A node the hub cannot reach: its own engine pulls, as a Swarm job's task (decision 0021). */
+  private async pullThroughJob(p: Preload, n: SwarmNode): Promise<void> {
+    this.set(p, n, { status: 'pulling', bytesDone: 0, bytesTotal: 0, message: 'through a Swarm job (no engine endpoint): starting' });
+    try {
+      await pullViaJob({
+        manager: this.manager(),
+        image: p.ref.ref,
+        nodeId: n.id,
+        owner: this.settings().owner,
+        auth: this.auth(p.ref),
+        timeoutMs: this.settings().pullTimeoutSeconds * 1000,
+        onState: (state) => this.set(p, n, { status: 'pulling', message: `through a Swarm job (no engine endpoint): task ${state}` }),
+      });
+      this.set(p, n, { status: 'done', message: 'pulled through a Swarm job' });
+      this.log.info({ image: p.ref.ref, node: n.hostname }, 'preload: pulled through a Swarm job');
+    } catch (err) {
+      const reason = engineMessage(err);
+      this.set(p, n, { status: 'failed', message: `Swarm job: ${reason}` });
+      this.log.warn({ image: p.ref.ref, node: n.hostname, reason }, 'preload: job pull failed');
+    }
+  }
+
+  /** At start: remove preload jobs a previous run of this hub left (it died while they ran). */
+  async sweepJobs(): Promise<void> {
+    try {
+      const removed = await sweepPreloadJobs(this.manager(), this.settings().owner);
+      if (removed.length > 0) this.log.warn({ removed }, 'preload: removed jobs a previous hub left behind');
+    } catch (err) {
+      this.log.warn({ err: engineMessage(err) }, 'preload: could not look for leftover preload jobs');
+    }
+  }
+
   private view(p: Preload): PreloadView {
     const nodes = [...p.nodes.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
     const counted = nodes.filter((n) => n.status !== 'skipped');
@@ -244,6 +318,8 @@ export class PreloadManager {
       ready,
       total: counted.length,
       complete: counted.length > 0 && ready === counted.length,
+      finished: p.finished,
+      resumed: p.resumed,
       nodes,
     };
   }

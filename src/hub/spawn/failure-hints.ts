@@ -20,6 +20,12 @@ const ASK_ADMINS = 'If it keeps happening, tell your administrators what this pa
 
 /** Backend words, most specific first. */
 const RULES: Rule[] = [
+  // Swarm spawner (registry-login.ts): the registry refused the configured login. (Refused
+  // without a login falls through to the missing-image hint: it may just not exist.)
+  {
+    test: /The registry \S+ refused the login for /,
+    hint: 'The cluster could not log in to the registry that holds this image, so no node can pull it. Your administrators need to fix the registry credentials (images.registries in the hub configuration); trying again will not help.',
+  },
   // Docker Engine / Swarm: the image is not on the node and cannot be pulled.
   {
     test: /no such image|manifest unknown|pull access denied|repository does not exist|image .{0,200}not found|No such image|reference does not exist/i,

@@ -260,6 +260,7 @@ export class SpawnManager {
           signal: a.abort.signal,
           ownerTag: ownerTag(this.instanceId(), a.serverId, a.attempt!),
           recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
+          registryLogins: this.hub.config.images?.registries ?? [],
         });
         // Runs beside start() and stops by itself when the spawn leaves the 'spawn' phase. Only
         // after the call: every kind opens this attempt's progress log as start() begins, and a

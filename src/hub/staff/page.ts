@@ -42,7 +42,7 @@ const POLL_SCRIPT = (api: string) => `<script>
         var bytes = n.status === 'pulling' ? ' ' + mb(n.bytesDone) + (n.bytesTotal ? ' of ' + mb(n.bytesTotal) : '') : '';
         return '<li data-node="' + esc(n.hostname) + '" data-status="' + esc(n.status) + '">' + esc(n.hostname) + ': <b>' + esc(n.status) + '</b>' + esc(bytes) + (n.status === 'failed' || n.status === 'skipped' ? ' <span class="muted">' + esc(n.message) + '</span>' : '') + '</li>';
       }).join('');
-      return '<tr data-image="' + esc(p.image) + '"><td><code>' + esc(p.image) + '</code>' + (p.continuous ? ' <span class="muted">(continuous)</span>' : '') + '</td><td class="ready">ready on ' + p.ready + '/' + p.total + ' nodes</td><td><ul>' + nodes + '</ul></td></tr>';
+      return '<tr data-image="' + esc(p.image) + '"><td><code>' + esc(p.image) + '</code>' + (p.continuous ? ' <span class="muted">(continuous)</span>' : '') + (p.resumed ? ' <span class="muted resumed">resumed after a hub restart at ' + esc(p.resumed) + '</span>' : '') + '</td><td class="ready">ready on ' + p.ready + '/' + p.total + ' nodes</td><td><ul>' + nodes + '</ul></td></tr>';
     }).join('') || '<tr><td colspan="3" class="muted">No preloads yet.</td></tr>';
   }
   function poll() {

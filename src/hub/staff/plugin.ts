@@ -22,6 +22,8 @@ export async function teachingStaff(app: FastifyInstance): Promise<void> {
         endpoints: { managerUrl: c.dockerUrl, template: c.nodeEngineUrl, perNode: c.nodeEngines },
         registries: c.registries,
         pullTimeoutSeconds: c.pullTimeoutSeconds,
+        jobFallback: c.jobFallback,
+        owner: c.jobLabel,
       };
     }, hub.log.child({ component: 'images' }));
     setPreloads(hub, preloads);
@@ -36,8 +38,9 @@ export async function teachingStaff(app: FastifyInstance): Promise<void> {
     warmOf(hub).startTimer((hub.config.staff?.warmCheckIntervalSeconds ?? 5) * 1000);
     if (preloads) {
       const p = preloads;
-      // Carry on with preloads asked for before a restart, then look for new nodes on a timer.
-      void p.tick();
+      // Remove jobs a dead predecessor left, carry on with preloads asked for before a restart,
+      // then look for new nodes on a timer.
+      void p.sweepJobs().then(() => p.tick());
       tick = setInterval(() => void p.tick(), hub.config.images.continuousIntervalSeconds * 1000);
       tick.unref();
     }

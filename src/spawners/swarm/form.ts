@@ -1,7 +1,10 @@
 /**
  * The spawn options users see, and the server-side check of what they send back. Only admin-listed
- * images pass; CPU and memory requests are clamped to the admin maxima (never trusted from the form
- * or the REST API body).
+ * images pass; a CPU or memory request above the admin maximum is refused with the field and the
+ * limit named (as the Slurm spawner does), so the form comes back and the user knows what they
+ * got. Two callers clamp instead, because nobody could correct the value: an environment of the
+ * catalogue (the hub checked it, its staff set the numbers) and options stored with a server whose
+ * limits an admin lowered since (a restart must not fail over it).
  */
 import { SpawnError, type OptionsForm, type OptionsFormField, type SpawnUser } from '../spawner.js';
 import type { SwarmSpawnerOptions } from './options.js';
@@ -55,8 +58,14 @@ function scalar(v: unknown): unknown {
   return Array.isArray(v) && v.length === 1 ? v[0] : v;
 }
 
-export function parseSwarmOptions(options: SwarmSpawnerOptions, input: Record<string, unknown>, _user: SpawnUser): Record<string, unknown> {
+export type OverLimit = 'refuse' | 'clamp';
+
+export function parseSwarmOptions(options: SwarmSpawnerOptions, input: Record<string, unknown>, _user: SpawnUser, overLimit?: OverLimit): Record<string, unknown> {
   const out: SwarmUserOptions = { image: options.images[0]!.image };
+  // A non-empty `environment` reaches a kind only from the hub's catalogue check, which replaces
+  // the request with the environment's own values (src/hub/environments/spawn.ts).
+  const env = scalar(input.environment);
+  const mode: OverLimit = overLimit ?? (typeof env === 'string' && env !== '' ? 'clamp' : 'refuse');
 
   const image = scalar(input.image);
   if (image !== undefined && image !== '') {
@@ -71,7 +80,9 @@ export function parseSwarmOptions(options: SwarmSpawnerOptions, input: Record<st
   if (cpu !== undefined && cpu !== '') {
     const n = typeof cpu === 'number' ? cpu : typeof cpu === 'string' ? Number(cpu) : NaN;
     if (!Number.isFinite(n) || n <= 0) throw new SpawnError(`cpu: "${String(cpu)}" is not a positive number of cores`);
-    out.cpuLimit = options.maxCpuLimit !== undefined ? Math.min(n, options.maxCpuLimit) : n;
+    const max = options.maxCpuLimit;
+    if (max !== undefined && n > max && mode === 'refuse') throw new SpawnError(`cpu: at most ${max} cores (you asked for ${n})`);
+    out.cpuLimit = max !== undefined ? Math.min(n, max) : n;
   }
 
   const memory = scalar(input.memory);
@@ -84,7 +95,11 @@ export function parseSwarmOptions(options: SwarmSpawnerOptions, input: Record<st
       throw new SpawnError(`memory: "${String(memory)}" is not a size like 2G`);
     }
     if (bytes <= 0) throw new SpawnError('memory: must be more than 0');
-    if (options.maxMemoryLimit !== undefined) bytes = Math.min(bytes, parseSizeBytes(options.maxMemoryLimit));
+    if (options.maxMemoryLimit !== undefined) {
+      const max = parseSizeBytes(options.maxMemoryLimit);
+      if (bytes > max && mode === 'refuse') throw new SpawnError(`memory: at most ${formatSize(max)} (you asked for ${formatSize(bytes)})`);
+      bytes = Math.min(bytes, max);
+    }
     out.memoryLimitBytes = bytes;
   }
 

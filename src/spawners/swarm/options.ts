@@ -97,11 +97,11 @@ export const SwarmSpawnerOptions = Type.Object(
     environment: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra environment for every container (after the hub\'s).' }),
     cpuLimit: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Default CPU limit (cores).' })),
     cpuReservation: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'CPU cores reserved for scheduling.' })),
-    maxCpuLimit: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Largest CPU limit a user may ask for (requests are clamped).' })),
+    maxCpuLimit: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Largest CPU limit a user may ask for (a larger request is refused with this limit named; environments of the catalogue are lowered to it).' })),
     cpuChoices: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { default: [], description: 'CPU limits offered in the spawn form.' }),
     memoryLimit: Type.Optional(Size('Default memory limit.')),
     memoryReservation: Type.Optional(Size('Memory reserved for scheduling.')),
-    maxMemoryLimit: Type.Optional(Size('Largest memory limit a user may ask for (requests are clamped).')),
+    maxMemoryLimit: Type.Optional(Size('Largest memory limit a user may ask for (a larger request is refused with this limit named; environments of the catalogue are lowered to it).')),
     memoryChoices: Type.Array(Type.String(), { default: [], description: 'Memory limits offered in the spawn form, e.g. ["2G", "8G"].' }),
     placementConstraints: Type.Array(Type.String(), { default: [], description: 'Swarm placement constraints, e.g. node.labels.notebooks==true.' }),
     genericResources: Type.Record(Type.String(), Type.Integer({ minimum: 1 }), {
@@ -136,7 +136,7 @@ export const SwarmSpawnerOptions = Type.Object(
     pullProgressEngineUrl: Type.String({
       default: '',
       description:
-        'Engine API of each node, with {hostname}, {address} or {id} filled in (as images.nodeEngineUrl): when set and the image is not on the node a server was placed on, the spawn page shows the pull\'s bytes. Empty: only "pulling the image".',
+        'Engine API of each node, with {hostname}, {address} or {id} filled in (as images.nodeEngineUrl): when set and the image is not on the node a server was placed on, the spawn page shows the pull\'s bytes, and the web shell reaches servers on nodes other than the one dockerUrl talks to. Empty: only "pulling the image", and a shell into a server on another node is refused.',
     }),
     stopTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'Grace period after SIGTERM before the container is killed.' }),
   },

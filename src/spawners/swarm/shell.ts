@@ -1,15 +1,16 @@
 /**
  * The web shell into a Swarm server: `docker exec` with a TTY into the service's running task
  * container, as the container's own user, in its working directory. The engine asked is the
- * configured `dockerUrl`; a task on another node of a multi-node swarm is refused with a clear
- * message (that node's engine is not reachable from here, and its API is not exposed by Swarm).
+ * configured `dockerUrl`; for a task on another node of a multi-node swarm, that node's own engine
+ * (Swarm does not relay exec): the per-node endpoint template `pullProgressEngineUrl` when set,
+ * otherwise the shell is refused with a message that says what is missing.
  */
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
 import { isAtriumError } from '../../shared/errors.js';
 import { SpawnError, type ShellOptions, type ShellSession } from '../spawner.js';
-import { engineMessage } from './docker-client.js';
+import { dockerClient, engineMessage } from './docker-client.js';
 import { latestTask } from './task-watch.js';
 
 /**
@@ -18,7 +19,10 @@ import { latestTask } from './task-watch.js';
  */
 const SCRIPT = 'unset JUPYTERHUB_API_TOKEN JPY_API_TOKEN ATRIUM_SERVER_ID; if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
 
-export async function openSwarmShell(docker: Docker, serviceId: string, engineIsLocal: boolean, opts: ShellOptions): Promise<ShellSession> {
+/** The engine URL of a node (template filled in), or null when none is configured. */
+export type NodeEngineFor = (node: { id: string; hostname: string; address: string }) => string | null;
+
+export async function openSwarmShell(docker: Docker, serviceId: string, engineIsLocal: boolean, opts: ShellOptions, nodeEngine: NodeEngineFor = () => null): Promise<ShellSession> {
   try {
     const task = await latestTask(docker, serviceId);
     const containerId = task?.Status?.ContainerStatus?.ContainerID;
@@ -26,10 +30,23 @@ export async function openSwarmShell(docker: Docker, serviceId: string, engineIs
       throw new SpawnError('The server is not running', `service ${serviceId}: task ${task?.ID ?? 'missing'} is ${task?.Status?.State ?? 'missing'}`);
     }
     const info = (await docker.info()) as { Swarm?: { NodeID?: string } };
+    let engine = docker;
+    let local = engineIsLocal;
     if (task.NodeID && info.Swarm?.NodeID && task.NodeID !== info.Swarm.NodeID) {
-      throw new SpawnError('The shell cannot reach the node this server runs on', `task ${task.ID} runs on node ${task.NodeID}, the hub's engine is node ${info.Swarm.NodeID}`);
+      const node = (await docker.getNode(task.NodeID).inspect()) as { ID: string; Description?: { Hostname?: string }; Status?: { Addr?: string } };
+      const hostname = node.Description?.Hostname ?? node.ID;
+      const url = nodeEngine({ id: node.ID, hostname, address: node.Status?.Addr ?? '' });
+      if (!url) {
+        throw new SpawnError(
+          `The shell cannot reach node ${hostname}, where this server runs: the hub has no engine endpoint for it`,
+          `task ${task.ID} runs on node ${task.NodeID}, the hub's engine is node ${info.Swarm.NodeID}; set spawner.swarm.pullProgressEngineUrl`,
+        );
+      }
+      engine = dockerClient(url);
+      // The hang-up signal needs the exec's PID in this host's namespace: only for a local socket.
+      local = url.startsWith('/') || url.startsWith('unix:');
     }
-    const exec = await docker.getContainer(containerId).exec({
+    const exec = await engine.getContainer(containerId).exec({
       Cmd: ['/bin/sh', '-c', SCRIPT],
       AttachStdin: true,
       AttachStdout: true,
@@ -40,7 +57,7 @@ export async function openSwarmShell(docker: Docker, serviceId: string, engineIs
     });
     if (opts.signal.aborted) throw new SpawnError('The shell was cancelled');
     const stream = await exec.start({ hijack: true, stdin: true, Tty: true });
-    return execSession(exec, stream, containerId, engineIsLocal, opts);
+    return execSession(exec, stream, containerId, local, opts);
   } catch (err) {
     if (isAtriumError(err)) throw err;
     throw new SpawnError('The shell could not be started', `docker exec into service ${serviceId}: ${engineMessage(err)}`);

@@ -13,6 +13,7 @@ import { planMounts } from './mounts.js';
 import type { SwarmMount, SwarmSpawnerOptions } from './options.js';
 import { ProgressLog } from '../progress-log.js';
 import { openSwarmShell } from './shell.js';
+import { createServiceWithLogin, explainPullFailure } from './registry-login.js';
 import { fillEngineTemplate, pullWithProgress } from './pull-progress.js';
 import { buildServiceSpec, describeLimits, hubLabels, LABEL_HUB, LABEL_PORT, serviceNameFor } from './service-spec.js';
 import { FINAL_STATES, latestTask, nodeAddress, waitForListening, watchTask } from './task-watch.js';
@@ -48,8 +49,10 @@ export class SwarmSpawner implements Spawner {
     this.channel = new ProgressLog();
     const serviceName = serviceNameFor(this.options.hubId, this.user.name, this.serverName);
     let port: number | undefined;
+    let image: string | undefined;
     try {
       const userOptions = this.userOptions(ctx.userOptions);
+      image = userOptions.image;
       await this.removeLeftover(serviceName);
       port = this.options.network === 'host' ? await this.pickHostPort() : this.options.port;
       const labels = hubLabels(this.options.hubId, this.user.name, this.serverName, ctx.ownerTag);
@@ -69,7 +72,7 @@ export class SwarmSpawner implements Spawner {
       // The name is a handle too: a hub killed while the create call is in flight finds the
       // service by it (and by its owner label in the sweep).
       ctx.recordHandle(this.state());
-      const created = (await this.docker.createService(spec as Docker.CreateServiceOptions)) as { id?: string; ID?: string };
+      const created = await createServiceWithLogin(this.docker, spec, userOptions.image, ctx.registryLogins);
       this.st.serviceId = created.id ?? created.ID;
       ctx.recordHandle(this.state());
       const { task } = await watchTask({
@@ -88,7 +91,9 @@ export class SwarmSpawner implements Spawner {
       this.st.url = `http://${h}:${port}`;
       this.log.info({ service: serviceName, url: this.st.url, node: task.NodeID }, 'swarm service running');
       return { url: this.st.url };
-    } catch (err) {
+    } catch (caught) {
+      // A node without the image: a refused registry login is named as such (registry-login.ts).
+      const err = image ? await explainPullFailure(this.docker, caught, image, ctx.registryLogins).catch(() => caught) : caught;
       const e = isAtriumError(err) ? err : new SpawnError(`Docker refused the server: ${engineMessage(err)}`, String(err));
       if (!isAtriumError(err) && statusOf(err) === undefined) this.log.error({ err }, 'swarm spawn failed unexpectedly');
       else this.log.warn({ service: serviceName, reason: e.detail ?? e.message }, 'swarm spawn failed');
@@ -144,7 +149,8 @@ export class SwarmSpawner implements Spawner {
   async shell(opts: ShellOptions): Promise<ShellSession> {
     if (!this.st.serviceId) throw new SpawnError('The server is not running', 'no service recorded');
     const url = this.options.dockerUrl;
-    return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts);
+    const template = this.options.pullProgressEngineUrl;
+    return openSwarmShell(this.docker, this.st.serviceId, url.startsWith('/') || url.startsWith('unix:'), opts, (node) => (template ? fillEngineTemplate(template, node) : null));
   }
 
   /**
@@ -194,7 +200,8 @@ export class SwarmSpawner implements Spawner {
     else if (raw.memory !== undefined) input.memory = raw.memory;
     // An environment's image is not on the admin list: the hub checked it against the catalogue.
     const options = typeof raw.environment === 'string' && typeof raw.image === 'string' ? { ...this.options, images: [{ image: raw.image }] } : this.options;
-    return parseSwarmOptions(options, input, this.user) as unknown as SwarmUserOptions;
+    // Clamp, not refuse: the limits may have been lowered since these options were accepted.
+    return parseSwarmOptions(options, input, this.user, 'clamp') as unknown as SwarmUserOptions;
   }
 
   /** A service of this server left by a crashed hub would make createService fail with a name clash. */
