@@ -26,6 +26,8 @@ const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-ht
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+// --cpu-prof DIR: run the Atrium hub under `node --cpu-prof` (one .cpuprofile per hub process in DIR).
+const CPU_PROF = opt('--cpu-prof', '');
 const log = (...a) => console.error('[burst]', ...a);
 const cleanups = [];
 
@@ -86,8 +88,11 @@ spawner:
   startTimeoutSeconds: ${DEADLINE_S}
   httpTimeoutSeconds: ${DEADLINE_S}
 logLevel: warn
+# The bench reads the hub's event-loop delay (prom-client's monitorEventLoopDelay) from /hub/metrics.
+metrics: { authenticate: false }
 `);
-    const hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
+    const profFlags = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+    const hub = start(process.execPath, [...HUB_NODE_FLAGS, ...profFlags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
     const stop = async () => {
       await hub.stop(60_000);
       // By design the proxy and the servers outlive the hub: stop them by the PIDs on record.
@@ -98,7 +103,7 @@ logLevel: warn
     cleanups.push(stop);
     await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 60_000 });
     const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice})`;
-    return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir };
+    return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir, metricsUrl: `http://127.0.0.1:${port}/hub/metrics` };
   };
 }
 
@@ -186,14 +191,27 @@ class Student {
   }
 }
 
+/**
+ * The hub's event-loop delay p99/max in ms since the previous call (prom-client resets its
+ * monitorEventLoopDelay histogram on every scrape), or null for a hub without those metrics.
+ */
+async function loopDelay(s) {
+  if (!s.metricsUrl) return null;
+  const text = await fetch(s.metricsUrl).then((r) => r.text(), () => '');
+  const read = (name) => Number(new RegExp(`^atrium_hub_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: Math.round(read('p99')), max: Math.round(read('max')) };
+}
+
 async function burst(s) {
   const names = Array.from({ length: STUDENTS }, (_, i) => `s${String(i).padStart(3, '0')}`);
+  await loopDelay(s); // resets the histogram: what the next read reports is the burst's
   const cpu0 = cpuMs(s.hubPid);
   const t0 = performance.now();
   const deadline = t0 + DEADLINE_S * 1000;
   const results = await Promise.all(names.map((n) => new Student(s.url, n).run(deadline)));
   const wallMs = performance.now() - t0;
   const cpu = cpuMs(s.hubPid) - cpu0;
+  const loop = await loopDelay(s);
   const ok = results.filter((r) => !r.error);
   const errors = results.filter((r) => r.error);
   for (const e of errors.slice(0, 5)) log(s.name, e.name, e.error);
@@ -219,17 +237,19 @@ async function burst(s) {
     startP95Ms: Math.round(percentile(startL, 95)),
     pendingP50Ms: Math.round(median(pend)),
     pendingP95Ms: Math.round(percentile(pend, 95)),
+    loopDelayP99Ms: loop?.p99 ?? null,
+    loopDelayMaxMs: loop?.max ?? null,
   };
 }
 
 // ---------------------------------------------------------------- report
 
 function table(rows) {
-  const cols = ['subject', 'round', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms'];
+  const cols = ['subject', 'round', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'hub loop delay p99/max ms'];
   const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const m = r.result;
-    lines.push(`| ${r.label} | ${r.round} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} |`);
+    lines.push(`| ${r.label} | ${r.round} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
   }
   return lines.join('\n');
 }
