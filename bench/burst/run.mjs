@@ -5,7 +5,8 @@
 //   jupyterhub     JupyterHub 3.0 + configurable-http-proxy, SimpleLocalProcessSpawner
 //   atrium-noqueue Atrium with the start queue off and servers at the hub's priority (as before)
 //   atrium-queue-nice0  Atrium with the start queue, servers at the hub's priority
-//   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10)
+//   atrium-fork    Atrium with the queue and nice +10, servers forked by the hub itself (before decision 0024)
+//   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10, forked by the launcher)
 // Prints per subject: time to notebook p50/p95/max, errors, hub CPU per spawn, and the latency of
 // the login POST, "Start" and the pending page during the burst (p50/p95).
 // Run: npm run build && node bench/burst/run.mjs [--students 60] [--only a,b] [--rounds 1] [--deadline 240]
@@ -21,7 +22,7 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const STUDENTS = Number(opt('--students', 60));
 const ROUNDS = Number(opt('--rounds', 1));
 const DEADLINE_S = Number(opt('--deadline', 240));
-const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium-queue-nice0,atrium').split(',');
+const ONLY = opt('--only', 'jupyterhub,atrium-fork,atrium').split(',');
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
@@ -71,7 +72,7 @@ c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
   return { name: 'jupyterhub', label: 'JupyterHub 3.0 + CHP', hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop };
 }
 
-function atriumStarter(name, queue, nice) {
+function atriumStarter(name, queue, nice, launcher = true) {
   return async (dir) => {
     const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const stateDir = join(dir, 'state');
@@ -82,7 +83,7 @@ proxy: { ip: 127.0.0.1, port: ${port}, apiUrl: "http://127.0.0.1:${apiPort}" }
 authenticator: { kind: dummy }
 spawner:
   kind: local
-  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice} }
+  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice}, launcher: ${launcher} }
   startQueue: { enabled: ${queue} }
   concurrentSpawnLimit: 0
   startTimeoutSeconds: ${DEADLINE_S}
@@ -102,7 +103,7 @@ metrics: { authenticate: false }
     };
     cleanups.push(stop);
     await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 60_000 });
-    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice})`;
+    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice}${launcher ? '' : ', forks from the hub'})`;
     return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir, metricsUrl: `http://127.0.0.1:${port}/hub/metrics` };
   };
 }
@@ -113,6 +114,8 @@ const SUBJECTS = {
   // The queue alone, servers at the hub's priority: separates the two effects on a shared machine,
   // where nice +10 also yields to everyone else's jobs.
   'atrium-queue-nice0': atriumStarter('atrium-queue-nice0', true, 0),
+  // As shipped before decision 0024: every server forked by the hub process itself.
+  'atrium-fork': atriumStarter('atrium-fork', true, 10, false),
   atrium: atriumStarter('atrium', true, 10),
 };
 
@@ -205,6 +208,7 @@ async function loopDelay(s) {
 async function burst(s) {
   const names = Array.from({ length: STUDENTS }, (_, i) => `s${String(i).padStart(3, '0')}`);
   await loopDelay(s); // resets the histogram: what the next read reports is the burst's
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const cpu0 = cpuMs(s.hubPid);
   const t0 = performance.now();
   const deadline = t0 + DEADLINE_S * 1000;
@@ -223,6 +227,8 @@ async function burst(s) {
   const sorted = [...nb].sort((a, b) => a - b);
   return {
     students: STUDENTS,
+    loadAtStart,
+    loadAtEnd: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     ok: ok.length,
     errors: errors.length,
     firstS: sorted.length ? +sorted[0].toFixed(1) : NaN,
@@ -245,11 +251,11 @@ async function burst(s) {
 // ---------------------------------------------------------------- report
 
 function table(rows) {
-  const cols = ['subject', 'round', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'hub loop delay p99/max ms'];
+  const cols = ['subject', 'round', 'load (1 min) start/end', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'hub loop delay p99/max ms'];
   const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const m = r.result;
-    lines.push(`| ${r.label} | ${r.round} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
+    lines.push(`| ${r.label} | ${r.round} | ${m.loadAtStart} / ${m.loadAtEnd} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
   }
   return lines.join('\n');
 }
