@@ -83,6 +83,8 @@ interface Pending {
   reject: (err: Error) => void;
   exit: (e: ExitInfo) => void;
   pid?: number;
+  /** The launcher asked: a replaced launcher's death concerns only its own requests. */
+  by: ChildProcess;
 }
 
 let launcher: ChildProcess | null = null;
@@ -118,6 +120,7 @@ function started(): ChildProcess {
   const gone = () => {
     if (launcher === child) launcher = null;
     for (const [id, r] of requests) {
+      if (r.by !== child) continue;
       requests.delete(id);
       if (r.pid === undefined) {
         r.reject(new Error('the launcher stopped before answering'));
@@ -150,7 +153,7 @@ function askLauncher(req: LaunchRequest): Promise<Launched> {
   let exit!: (e: ExitInfo) => void;
   const exited = new Promise<ExitInfo>((resolve) => (exit = resolve));
   return new Promise<Launched>((resolve, reject) => {
-    requests.set(id, { resolve: (pid) => resolve({ pid, exited }), reject, exit });
+    requests.set(id, { resolve: (pid) => resolve({ pid, exited }), reject, exit, by: child });
     const ok = child.send({ id, ...req }, (err) => {
       if (!err) return;
       requests.delete(id);
