@@ -5,7 +5,8 @@
 //   jupyterhub     JupyterHub 3.0 + configurable-http-proxy, SimpleLocalProcessSpawner
 //   atrium-noqueue Atrium with the start queue off and servers at the hub's priority (as before)
 //   atrium-queue-nice0  Atrium with the start queue, servers at the hub's priority
-//   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10)
+//   atrium-fork    Atrium with the queue and nice +10, servers forked by the hub itself (before decision 0024)
+//   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10, forked by the launcher)
 // Prints per subject: time to notebook p50/p95/max, errors, hub CPU per spawn, and the latency of
 // the login POST, "Start" and the pending page during the burst (p50/p95).
 // Run: npm run build && node bench/burst/run.mjs [--students 60] [--only a,b] [--rounds 1] [--deadline 240]
@@ -21,11 +22,13 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const STUDENTS = Number(opt('--students', 60));
 const ROUNDS = Number(opt('--rounds', 1));
 const DEADLINE_S = Number(opt('--deadline', 240));
-const ONLY = opt('--only', 'jupyterhub,atrium-noqueue,atrium-queue-nice0,atrium').split(',');
+const ONLY = opt('--only', 'jupyterhub,atrium-fork,atrium').split(',');
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+// --cpu-prof DIR: run the Atrium hub under `node --cpu-prof` (one .cpuprofile per hub process in DIR).
+const CPU_PROF = opt('--cpu-prof', '');
 const log = (...a) => console.error('[burst]', ...a);
 const cleanups = [];
 
@@ -69,7 +72,7 @@ c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
   return { name: 'jupyterhub', label: 'JupyterHub 3.0 + CHP', hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop };
 }
 
-function atriumStarter(name, queue, nice) {
+function atriumStarter(name, queue, nice, launcher = true) {
   return async (dir) => {
     const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const stateDir = join(dir, 'state');
@@ -80,14 +83,17 @@ proxy: { ip: 127.0.0.1, port: ${port}, apiUrl: "http://127.0.0.1:${apiPort}" }
 authenticator: { kind: dummy }
 spawner:
   kind: local
-  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice} }
+  local: { cmd: ["${SINGLEUSER}"], homeTemplate: "${dir}/home/{username}", nice: ${nice}, launcher: ${launcher} }
   startQueue: { enabled: ${queue} }
   concurrentSpawnLimit: 0
   startTimeoutSeconds: ${DEADLINE_S}
   httpTimeoutSeconds: ${DEADLINE_S}
 logLevel: warn
+# The bench reads the hub's event-loop delay (prom-client's monitorEventLoopDelay) from /hub/metrics.
+metrics: { authenticate: false }
 `);
-    const hub = start(process.execPath, [...HUB_NODE_FLAGS, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
+    const profFlags = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+    const hub = start(process.execPath, [...HUB_NODE_FLAGS, ...profFlags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: join(dir, 'hub.log') });
     const stop = async () => {
       await hub.stop(60_000);
       // By design the proxy and the servers outlive the hub: stop them by the PIDs on record.
@@ -97,8 +103,8 @@ logLevel: warn
     };
     cleanups.push(stop);
     await waitHttp(`http://127.0.0.1:${port}/hub/api`, { timeoutMs: 60_000 });
-    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice})`;
-    return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir };
+    const label = `Atrium (${queue ? 'start queue' : 'no queue'}, nice ${nice}${launcher ? '' : ', forks from the hub'})`;
+    return { name, label, hubPid: hub.pid, url: `http://127.0.0.1:${port}`, logFile: join(dir, 'hub.log'), stop, stateDir, metricsUrl: `http://127.0.0.1:${port}/hub/metrics` };
   };
 }
 
@@ -108,6 +114,8 @@ const SUBJECTS = {
   // The queue alone, servers at the hub's priority: separates the two effects on a shared machine,
   // where nice +10 also yields to everyone else's jobs.
   'atrium-queue-nice0': atriumStarter('atrium-queue-nice0', true, 0),
+  // As shipped before decision 0024: every server forked by the hub process itself.
+  'atrium-fork': atriumStarter('atrium-fork', true, 10, false),
   atrium: atriumStarter('atrium', true, 10),
 };
 
@@ -186,14 +194,40 @@ class Student {
   }
 }
 
+/**
+ * The hub's event-loop delay p99/max in ms since the previous call (prom-client resets its
+ * monitorEventLoopDelay histogram on every scrape), or null for a hub without those metrics.
+ */
+async function loopDelay(s) {
+  if (!s.metricsUrl) return null;
+  const text = await fetch(s.metricsUrl).then((r) => r.text(), () => '');
+  const read = (name) => Number(new RegExp(`^atrium_hub_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: Math.round(read('p99')), max: Math.round(read('max')) };
+}
+
+/** Children of the hub whose command line is the launcher's process title. */
+function launcherPids(hubPid) {
+  let kids = [];
+  try { kids = readFileSync(`/proc/${hubPid}/task/${hubPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+  return kids.filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('atrium-launcher'); } catch { return false; }
+  });
+}
+
 async function burst(s) {
   const names = Array.from({ length: STUDENTS }, (_, i) => `s${String(i).padStart(3, '0')}`);
+  await loopDelay(s); // resets the histogram: what the next read reports is the burst's
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const cpu0 = cpuMs(s.hubPid);
   const t0 = performance.now();
   const deadline = t0 + DEADLINE_S * 1000;
   const results = await Promise.all(names.map((n) => new Student(s.url, n).run(deadline)));
   const wallMs = performance.now() - t0;
   const cpu = cpuMs(s.hubPid) - cpu0;
+  // The launcher forks for the hub (decision 0024): its CPU belongs to the hub's cost. It starts
+  // with the first spawn, so all of its CPU time is the burst's.
+  const launcherCpu = launcherPids(s.hubPid).reduce((sum, pid) => sum + cpuMs(pid), 0);
+  const loop = await loopDelay(s);
   const ok = results.filter((r) => !r.error);
   const errors = results.filter((r) => r.error);
   for (const e of errors.slice(0, 5)) log(s.name, e.name, e.error);
@@ -205,6 +239,8 @@ async function burst(s) {
   const sorted = [...nb].sort((a, b) => a - b);
   return {
     students: STUDENTS,
+    loadAtStart,
+    loadAtEnd: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     ok: ok.length,
     errors: errors.length,
     firstS: sorted.length ? +sorted[0].toFixed(1) : NaN,
@@ -212,24 +248,27 @@ async function burst(s) {
     p95S: q(nb, 95),
     maxS: sorted.length ? +sorted.at(-1).toFixed(1) : NaN,
     wallS: +(wallMs / 1000).toFixed(1),
-    hubCpuMsPerSpawn: Math.round(cpu / STUDENTS),
+    hubCpuMsPerSpawn: Math.round((cpu + launcherCpu) / STUDENTS),
+    launcherCpuMsPerSpawn: Math.round(launcherCpu / STUDENTS),
     loginP50Ms: Math.round(median(login)),
     loginP95Ms: Math.round(percentile(login, 95)),
     startP50Ms: Math.round(median(startL)),
     startP95Ms: Math.round(percentile(startL, 95)),
     pendingP50Ms: Math.round(median(pend)),
     pendingP95Ms: Math.round(percentile(pend, 95)),
+    loopDelayP99Ms: loop?.p99 ?? null,
+    loopDelayMaxMs: loop?.max ?? null,
   };
 }
 
 // ---------------------------------------------------------------- report
 
 function table(rows) {
-  const cols = ['subject', 'round', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms'];
+  const cols = ['subject', 'round', 'load (1 min) start/end', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'hub loop delay p99/max ms'];
   const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const m = r.result;
-    lines.push(`| ${r.label} | ${r.round} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} |`);
+    lines.push(`| ${r.label} | ${r.round} | ${m.loadAtStart} / ${m.loadAtEnd} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn}${m.launcherCpuMsPerSpawn ? ` (launcher ${m.launcherCpuMsPerSpawn})` : ''} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
   }
   return lines.join('\n');
 }

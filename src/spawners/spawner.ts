@@ -144,6 +144,13 @@ export interface SpawnContext {
    * (Swarm services carry them so every node can pull a private image). Secrets: never log them.
    */
   registryLogins?: readonly RegistryLogin[];
+  /**
+   * The backend node this start was admitted on, when the hub's start queue admits per node
+   * (`spawner.startQueue.perNode` and a kind with `admissionNodes`): one of the IDs that function
+   * listed. The spawner must place the server on that node (Swarm: a `node.id==` constraint).
+   * Absent otherwise.
+   */
+  node?: string;
 }
 
 /** Environment variable carrying `ctx.ownerTag` for process-based backends (local, SSH). */
@@ -374,6 +381,14 @@ export interface SpawnerKind<Options = unknown> {
    * the backend cannot be asked (the hub answers 503).
    */
   resources?(options: Options, user: SpawnUser): Promise<ResourceTable>;
+  /**
+   * Optional: the backend nodes a new server can be placed on now (stable IDs), for the start
+   * queue's per-node admission (`spawner.startQueue.perNode`). The hub calls it when the first
+   * start comes and then every `nodeRefreshSeconds`; a start is admitted onto one of them and gets
+   * it in `ctx.node`. Rejects when the backend cannot be asked (the hub keeps the last list, or
+   * admits for the whole backend until a first list arrives).
+   */
+  admissionNodes?(options: Options): Promise<string[]>;
 }
 
 /** A small table of free resources (see `SpawnerKind.resources`): column titles and rows. */

@@ -166,7 +166,19 @@ export const SpawnerSection = Obj(
           default: 0,
           minimum: 0,
           description:
-            'Starts running at once. 0 = automatic: the number of CPU cores when servers run on the hub machine (local spawner), no limit for remote backends (set it to nodes × starts per node for Swarm). Browser users always queue; API clients get 429 + Retry-After beyond concurrentSpawnLimit pending spawns.',
+            'Starts running at once. 0 = automatic: the number of CPU cores when servers run on the hub machine (local spawner), no limit for remote backends (or use perNode for Swarm). Browser users always queue; API clients get 429 + Retry-After beyond concurrentSpawnLimit pending spawns.',
+        }),
+        // Per-node admission (issue 15 item 2, decision 0024).
+        perNode: Type.Integer({
+          default: 0,
+          minimum: 0,
+          description:
+            'Starts running at once on each backend node, for spawner kinds that place servers on nodes (Swarm): the hub lists the nodes that can take a server (active, ready, matching the placement constraints), admits a start onto the least busy node with room and pins the server there. 0 = off (admission for the whole backend by slots only). With slots > 0 as well, both limits hold.',
+        }),
+        nodeRefreshSeconds: Type.Integer({
+          default: 30,
+          minimum: 5,
+          description: 'How often the node list for perNode is read again from the backend (nodes joining, drained or down).',
         }),
       },
       'The start queue (admission control for a class starting at once).',

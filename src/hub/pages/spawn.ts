@@ -109,10 +109,11 @@ export async function spawnPages(app: FastifyInstance): Promise<void> {
    */
   async function startAndRedirect(req: FastifyRequest, reply: FastifyReply, me: UserRow, user: UserRow, server: string, options: Record<string, unknown> | null, next: string | null) {
     try {
-      const p = hub.spawns.spawn(user, server, options, { from: 'browser' });
-      // Don't hold the browser for the slow-spawn timeout: the pending page shows progress.
-      p.catch(() => undefined);
-      await Promise.race([p, new Promise((r) => setTimeout(r, 50))]);
+      // Answer as soon as the spawn is accepted (or refused): the pending page shows its progress.
+      // Not a fixed wait: under a class-start burst every millisecond here is on each click.
+      await new Promise<void>((resolve, reject) => {
+        hub.spawns.spawn(user, server, options, { from: 'browser', accepted: resolve }).then(() => resolve(), reject);
+      });
     } catch (err) {
       // A start that began and failed is recorded by the manager: the pending page shows it.
       if (!hub.spawns.failures.has(`${user.name}/${server}`)) {

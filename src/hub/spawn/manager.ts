@@ -25,7 +25,8 @@ import { isValidServerName, SERVER_NAME_RULE } from '../../shared/names.js';
 import { RestoreGate } from './restore-gate.js';
 import { ownerTag, restoreServers, type RestoreResult } from './restore.js';
 import { randomBytes } from 'node:crypto';
-import { StartQueue, resolveSlots, queueMessage } from './start-queue.js';
+import { StartQueue, resolveSlots, queueMessage, type Slot } from './start-queue.js';
+import { NodeAdmission } from './node-admission.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
 import { abortError, cancelSpawn, startSettled, wasCancelled } from './cancel.js';
 import { environmentChoice } from '../environments/spawn.js';
@@ -43,12 +44,15 @@ export class SpawnManager {
 
   /** Admission control for starts (start-queue.ts); slots follow the config, also after a reload. */
   readonly queue: StartQueue;
+  /** Keeps the queue's node list current when it admits per node (startQueue.perNode). */
+  private readonly nodeAdmission: NodeAdmission;
 
   constructor(private readonly hub: SpawnDeps) {
     this.queue = new StartQueue(this.queueSlots(), {
       queueLength: (n) => hub.metrics.startQueueLength.set(n),
       waited: (s) => hub.metrics.startQueueWait.observe(s),
     });
+    this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log);
   }
 
   private queueSlots(): number {
@@ -127,18 +131,23 @@ export class SpawnManager {
    * `from: 'browser'`: a person clicking Start; with the start queue on they always queue (and see
    * their place on the pending page) instead of getting the API clients' 429.
    */
-  async spawn(user: UserRow, server: string, options: Record<string, unknown> | null, opts: { from?: 'browser' | 'api' } = {}): Promise<'started' | 'pending'> {
+  async spawn(user: UserRow, server: string, options: Record<string, unknown> | null, opts: { from?: 'browser' | 'api'; accepted?: () => void } = {}): Promise<'started' | 'pending'> {
     const { config, stores } = this.hub;
     this.checkServerName(server);
     await this.gate.enter();
     const key = `${user.name}/${server}`;
     const existing = this.active.get(key);
-    if (existing?.phase === 'spawn') return 'pending';
+    if (existing?.phase === 'spawn') {
+      opts.accepted?.();
+      return 'pending';
+    }
     if (existing?.phase === 'running') throw atriumError('ATRIUM_ERR_SERVER_RUNNING', `${key} is already running`);
     if (existing?.phase === 'stop') throw atriumError('ATRIUM_ERR_SERVER_PENDING', `${key} is pending stop`);
     const limits = config.spawner;
     checkNamedLimit(this.hub, user, server);
     this.queue.resize(this.queueSlots());
+    const q = config.spawner.startQueue;
+    await this.nodeAdmission.configure(q.enabled ? q.perNode : 0, q.nodeRefreshSeconds);
     const queued = this.queue.enabled && opts.from === 'browser';
     if (!queued && limits.concurrentSpawnLimit > 0 && this.pendingCount() >= limits.concurrentSpawnLimit) {
       // With the queue on, the wait is known: tell API clients when a slot is likely free.
@@ -170,6 +179,8 @@ export class SpawnManager {
       user_options: JSON.stringify(userOptions),
     });
     a.done = this.runSpawn(a, user, userOptions);
+    // Past every refusal: the spawn page may answer now (its progress is on the pending page).
+    opts.accepted?.();
     const slow = config.spawner.slowSpawnTimeoutSeconds * 1000;
     const finished = await Promise.race([a.done.then(() => true), sleep(slow).then(() => false)]);
     if (!finished) return 'pending';
@@ -188,7 +199,7 @@ export class SpawnManager {
     const token = newToken();
     const clientId = oauthClientId(a.userName, a.serverName);
     let stage = 'prepare';
-    let release: (() => void) | null = null;
+    let release: Slot | null = null;
     let starting: Promise<{ url: string }> | null = null;
     try {
       stores.db.transaction(() => {
@@ -259,6 +270,7 @@ export class SpawnManager {
           log: slog,
           signal: a.abort.signal,
           ownerTag: ownerTag(this.instanceId(), a.serverId, a.attempt!),
+          ...(release.node !== undefined ? { node: release.node } : {}),
           recordHandle: (state) => void stores.servers.recordHandle(a.serverId, a.attempt!, JSON.stringify(state)),
           registryLogins: this.hub.config.images?.registries ?? [],
         });
@@ -469,6 +481,7 @@ export class SpawnManager {
   /** Leave every server running; just stop timers (graceful hub shutdown). */
   detach(): void {
     this.stopped = true;
+    this.nodeAdmission.close();
     for (const a of this.active.values()) if (a.pollTimer) clearTimeout(a.pollTimer);
   }
 

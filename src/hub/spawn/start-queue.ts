@@ -22,10 +22,16 @@ export interface QueuePosition {
   estimateSeconds: number | null;
 }
 
+/**
+ * What a granted start holds: call it exactly once when the start is over. `node` is the backend
+ * node the slot belongs to when the queue admits per node (the start must be placed there).
+ */
+export type Slot = (() => void) & { readonly node?: string };
+
 interface Waiter {
   key: string;
   enqueued: number;
-  grant: (release: () => void) => void;
+  grant: (release: Slot) => void;
   fail: (err: unknown) => void;
   onUpdate: (p: QueuePosition) => void;
   lastPosition: number;
@@ -39,6 +45,14 @@ const UPDATE_INTERVAL_MS = 250;
 export class StartQueue {
   private readonly waiters: Waiter[] = [];
   private inUse = 0;
+  /**
+   * Per-node admission (setNodes): starts holding a slot on each node, for the nodes the backend
+   * listed last plus nodes that left the list while starts still held slots there (draining, never
+   * granted again). null: the queue admits for the whole backend only.
+   */
+  private nodes: Map<string, number> | null = null;
+  private listed = new Set<string>();
+  private perNode = 0;
   private avgHoldMs: number | null = null;
   private updateTimer: NodeJS.Timeout | null = null;
   private lastUpdate = 0;
@@ -50,7 +64,63 @@ export class StartQueue {
   ) {}
 
   get enabled(): boolean {
-    return this.slots > 0;
+    return this.slots > 0 || this.nodes !== null;
+  }
+
+  /**
+   * Admit per backend node: at most `perNode` starts at once on each of `nodes` (the backend's
+   * current list; a start is granted with the least busy node that has room). Called again with
+   * every refresh of the list; a node that left keeps its running starts until they release.
+   * `null` turns per-node admission off again (the whole-backend `slots` rule alone).
+   */
+  setNodes(nodes: readonly string[] | null, perNode = this.perNode): void {
+    if (nodes === null) {
+      this.nodes = null;
+      this.listed = new Set();
+    } else {
+      const next = new Map<string, number>();
+      for (const n of nodes) next.set(n, this.nodes?.get(n) ?? 0);
+      for (const [n, used] of this.nodes ?? []) if (used > 0 && !next.has(n)) next.set(n, used);
+      this.nodes = next;
+      this.listed = new Set(nodes);
+      this.perNode = Math.max(1, perNode);
+    }
+    this.admit();
+    this.scheduleUpdates();
+  }
+
+  /** Starts holding a slot per node (per-node admission only), for the status line and tests. */
+  nodeUsage(): Map<string, number> | null {
+    return this.nodes ? new Map(this.nodes) : null;
+  }
+
+  /** Starts that can run at once: `slots`, or nodes × per node (capped by `slots` when both are set). */
+  private capacity(): number {
+    if (this.nodes === null) return this.slots;
+    const nodeSlots = this.listed.size * this.perNode;
+    return this.slots > 0 ? Math.min(this.slots, nodeSlots) : nodeSlots;
+  }
+
+  /** The node a start granted now would get: the listed node with the fewest starts and room. */
+  private freeNode(): string | undefined {
+    let best: string | undefined;
+    let bestUsed = Infinity;
+    for (const n of this.listed) {
+      const used = this.nodes!.get(n) ?? 0;
+      if (used < this.perNode && used < bestUsed) {
+        best = n;
+        bestUsed = used;
+      }
+    }
+    return best;
+  }
+
+  /** Room for one more start now (and, per node, where). */
+  private room(): { ok: boolean; node?: string } {
+    if (this.slots > 0 && this.inUse >= this.slots) return { ok: false };
+    if (this.nodes === null) return { ok: true };
+    const node = this.freeNode();
+    return node === undefined ? { ok: false } : { ok: true, node };
   }
 
   /** Starts waiting for a slot. */
@@ -71,9 +141,10 @@ export class StartQueue {
 
   /** Seconds until a start at `position` would begin, from recent hold times. */
   estimateSeconds(position: number): number | null {
-    if (this.avgHoldMs === null || !this.enabled) return null;
-    // `position` starts must finish before this one gets a slot; `slots` of them run side by side.
-    return Math.max(1, Math.round((Math.ceil(position / this.slots) * this.avgHoldMs) / 1000));
+    const capacity = this.capacity();
+    if (this.avgHoldMs === null || !this.enabled || capacity <= 0) return null;
+    // `position` starts must finish before this one gets a slot; `capacity` of them run side by side.
+    return Math.max(1, Math.round((Math.ceil(position / capacity) * this.avgHoldMs) / 1000));
   }
 
   /**
@@ -81,12 +152,10 @@ export class StartQueue {
    * over); rejects with the signal's reason if `signal` aborts while waiting. `onUpdate` is
    * called when the position changes (at once with the first position if the start must wait).
    */
-  acquire(key: string, signal: AbortSignal, onUpdate: (p: QueuePosition) => void): Promise<() => void> {
+  acquire(key: string, signal: AbortSignal, onUpdate: (p: QueuePosition) => void): Promise<Slot> {
     if (signal.aborted) return Promise.reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_CANCELLED'));
-    if (!this.enabled || (this.inUse < this.slots && this.waiters.length === 0)) {
-      this.inUse++;
-      return Promise.resolve(this.releaser(performance.now()));
-    }
+    const room = this.enabled && this.waiters.length === 0 ? this.room() : { ok: !this.enabled };
+    if (room.ok) return Promise.resolve(this.take(room.node));
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         key,
@@ -109,7 +178,7 @@ export class StartQueue {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       // Drop the listener once granted, so a later abort (e.g. start timeout) does not touch us.
-      w.grant = (release) => {
+      w.grant = (release: Slot) => {
         signal.removeEventListener('abort', onAbort);
         resolve(release);
       };
@@ -122,25 +191,37 @@ export class StartQueue {
     this.admit();
   }
 
-  private releaser(started: number): () => void {
+  /** Occupy a slot (on `node` when admitting per node) and hand out its release function. */
+  private take(node: string | undefined): Slot {
+    this.inUse++;
+    if (node !== undefined) this.nodes!.set(node, (this.nodes!.get(node) ?? 0) + 1);
+    const started = performance.now();
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       this.inUse--;
+      if (node !== undefined && this.nodes?.has(node)) {
+        const left = this.nodes.get(node)! - 1;
+        // A node that left the backend's list is forgotten once its last start is over.
+        if (left === 0 && !this.listed.has(node)) this.nodes.delete(node);
+        else this.nodes.set(node, Math.max(0, left));
+      }
       const held = performance.now() - started;
       this.avgHoldMs = this.avgHoldMs === null ? held : this.avgHoldMs * (1 - EWMA_WEIGHT) + held * EWMA_WEIGHT;
       this.admit();
     };
+    return node === undefined ? release : Object.assign(release, { node });
   }
 
   private admit(): void {
     let moved = false;
-    while (this.waiters.length && (!this.enabled || this.inUse < this.slots)) {
+    while (this.waiters.length) {
+      const room = this.enabled ? this.room() : { ok: true };
+      if (!room.ok) break;
       const w = this.waiters.shift()!;
-      this.inUse++;
       this.observe.waited?.((performance.now() - w.enqueued) / 1000);
-      w.grant(this.releaser(performance.now()));
+      w.grant(this.take(room.node));
       moved = true;
     }
     if (moved) {

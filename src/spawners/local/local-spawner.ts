@@ -5,7 +5,6 @@
  * hub exiting; stop() signals the whole group so kernels and other children go with it. Output
  * goes to a per-server log file (see files.ts), whose tail is the detail of a failed start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { ProgressLog } from '../progress-log.js';
 import { closeSync, existsSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -32,6 +31,7 @@ import type { LocalSpawnerOptions } from './options.js';
 import { releasePort, reservePort } from './ports.js';
 import { openLocalShell } from './shell.js';
 import { groupExists, isAlive, procStat, signalGroup, waitUntilGone } from './proc.js';
+import { launch, launchHere, type ExitInfo, type Launched, type LaunchRequest } from './launcher.js';
 
 /** What state() stores; enough to find, check and stop the process from another hub process. */
 export interface LocalSpawnerState {
@@ -45,19 +45,13 @@ export interface LocalSpawnerState {
   logPath: string;
 }
 
-interface ExitInfo {
-  code: number | null;
-  signal: string | null;
-  error?: string;
-}
-
 const SETPRIV = '/usr/bin/setpriv';
 /** ctx.env keys with this prefix are instructions to the spawner, never passed to the server. */
 const DIRECTIVE_PREFIX = 'ATRIUM_SPAWNER_';
 
 export class LocalSpawner implements Spawner {
   private info: LocalSpawnerState | null = null;
-  private child: ChildProcess | null = null;
+  private child: Launched | null = null;
   private exit: ExitInfo | null = null;
   private starting = false;
   private progressLog = ProgressLog.ended();
@@ -96,31 +90,26 @@ export class LocalSpawner implements Spawner {
       }
       writeSync(opened.fd, `[atrium] ${new Date().toISOString()} starting ${JSON.stringify(argv)} as uid ${who.effectiveUid} on ${this.options.ip}:${port}\n`);
       const useSetpriv = who.uid !== null && argv[0] === SETPRIV;
+      const req: LaunchRequest = {
+        file: argv[0]!,
+        args: argv.slice(1),
+        env,
+        cwd: who.home,
+        logPath,
+        ...(who.uid !== null && !useSetpriv ? { uid: who.uid, gid: who.gid! } : {}),
+      };
+      let child: Launched;
       try {
-        this.child = spawn(argv[0]!, argv.slice(1), {
-          env,
-          cwd: who.home,
-          detached: true,
-          stdio: ['ignore', opened.fd, opened.fd],
-          ...(who.uid !== null && !useSetpriv ? { uid: who.uid, gid: who.gid! } : {}),
-        });
+        child = await this.launchProcess(req, opened.fd, ctx.log);
       } finally {
-        closeSync(opened.fd); // the child has its own copy
+        closeSync(opened.fd); // the child has its own copy (or the launcher opened the file itself)
       }
-      const child = this.child;
+      this.child = child;
       if (child.pid !== undefined && this.options.nice > 0) lowerPriority(child.pid, this.options.nice, ctx.log);
-      const exited = new Promise<void>((resolve) => {
-        // A late event from an earlier run's child must not mark a newer run as exited.
-        child.once('exit', (code, signal) => {
-          if (this.child === child) this.exit = { code, signal };
-          resolve();
-        });
-        child.once('error', (err) => {
-          if (this.child === child) this.exit = { code: null, signal: null, error: err.message };
-          resolve();
-        });
+      // A late exit of an earlier run's child must not mark a newer run as exited.
+      const exited = child.exited.then((e) => {
+        if (this.child === child) this.exit = e;
       });
-      child.unref();
       if (child.pid === undefined) {
         await exited;
         throw new SpawnError('The server could not be started', `${argv[0]}: ${(this.exit as ExitInfo | null)?.error ?? 'spawn failed'}`);
@@ -258,6 +247,21 @@ export class LocalSpawner implements Spawner {
     env.HOME = who.home;
     env.SHELL = who.shell;
     return env;
+  }
+
+  /**
+   * Fork the server: through the launcher (launcher.ts) unless turned off, so the hub's event loop
+   * never waits for a fork; in this process if the launcher is off or not available.
+   */
+  private async launchProcess(req: LaunchRequest, fd: number, log: Logger): Promise<Launched> {
+    if (this.options.launcher) {
+      try {
+        return await launch(req);
+      } catch (err) {
+        log.warn({ err: String(err) }, 'the launcher is not available; starting the server from the hub process');
+      }
+    }
+    return launchHere(req, fd);
   }
 
   private emit(progress: number, message: string): void {

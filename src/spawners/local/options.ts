@@ -32,6 +32,11 @@ export const LocalSpawnerOptions = Type.Object(
       description:
         'CPU priority of the server processes (Unix nice, inherited by kernels). Above 0 (the default 10) a class starting at once cannot starve the hub and the proxy, which stay at their own priority; 0 = same as the hub.',
     }),
+    launcher: Type.Boolean({
+      default: true,
+      description:
+        'Start servers through a small helper process (atrium-launcher, a child of the hub) instead of forking the hub itself: a fork of the hub stalls it for tens of milliseconds per server, growing with its memory, which a class starting at once feels as slow pages. false = fork from the hub (as before). The servers are detached either way and outlive the hub.',
+    }),
     stopGraceSeconds: Type.Number({ default: 5, minimum: 0, description: 'Time between SIGTERM and SIGKILL on stop.' }),
     envKeep: Type.Array(Type.String(), {
       default: ['PATH', 'PYTHONPATH', 'CONDA_ROOT', 'CONDA_DEFAULT_ENV', 'VIRTUAL_ENV', 'LANG', 'LC_ALL', 'JUPYTERHUB_SINGLEUSER_APP'],

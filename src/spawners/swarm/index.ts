@@ -4,6 +4,7 @@ import { parseSwarmOptions, swarmOptionsForm } from './form.js';
 import type { SwarmSpawnerOptions } from './options.js';
 import { SwarmSpawner } from './swarm-spawner.js';
 import { sweepSwarm } from './sweep.js';
+import { admissionNodes } from './nodes.js';
 
 export const swarmSpawnerKind: SpawnerKind<SwarmSpawnerOptions> = {
   kind: 'swarm',
@@ -11,6 +12,7 @@ export const swarmSpawnerKind: SpawnerKind<SwarmSpawnerOptions> = {
   optionsForm: swarmOptionsForm,
   parseOptions: parseSwarmOptions,
   sweep: ({ options, ownerPrefix }) => sweepSwarm(options, ownerPrefix),
+  admissionNodes,
 };
 
 export { SwarmSpawner } from './swarm-spawner.js';

@@ -1,0 +1,109 @@
+/**
+ * Per-node admission for the start queue (issue 15 item 2, decision 0024): for a kind that places
+ * servers on nodes and lists them (`SpawnerKind.admissionNodes`, e.g. Swarm), keep the queue's node
+ * list current so that at most `startQueue.perNode` starts run on each node at once.
+ *
+ * The list is read when the first start comes (that start waits for it, a few seconds at most) and
+ * then every `nodeRefreshSeconds` while the hub runs. A failed read keeps the last list; before any
+ * list arrived the queue admits for the whole backend, so an unreachable engine shows its own error
+ * on the first start instead of every start waiting in a queue that never moves.
+ */
+import type { Logger } from 'pino';
+import type { SpawnerKind } from '../../spawners/spawner.js';
+import type { StartQueue } from './start-queue.js';
+
+/** How long the first start waits for the first node list. */
+const FIRST_LIST_WAIT_MS = 5000;
+
+export class NodeAdmission {
+  private timer: NodeJS.Timeout | null = null;
+  private first: Promise<void> | null = null;
+  private closed = false;
+  private perNode = 0;
+  private refreshMs = 30_000;
+  private firstDone = false;
+  private firstDeadline = 0;
+
+  constructor(
+    private readonly queue: StartQueue,
+    private readonly kind: SpawnerKind,
+    private readonly kindOptions: () => unknown,
+    private readonly log: Logger,
+  ) {}
+
+  /** True when the kind can list nodes at all. */
+  get supported(): boolean {
+    return typeof this.kind.admissionNodes === 'function';
+  }
+
+  /**
+   * Follow the config (called before every start): perNode 0 or an unsupported kind turns
+   * per-node admission off; otherwise the first call starts the refresh loop and waits (bounded)
+   * for the first list.
+   */
+  async configure(perNode: number, refreshSeconds: number): Promise<void> {
+    if (perNode <= 0 || !this.supported || this.closed) {
+      if (this.perNode > 0) this.stop();
+      return;
+    }
+    const changed = perNode !== this.perNode;
+    this.perNode = perNode;
+    this.refreshMs = refreshSeconds * 1000;
+    if (!this.first) {
+      this.first = this.refresh();
+      this.firstDeadline = Date.now() + FIRST_LIST_WAIT_MS;
+    }
+    // Every start that comes before the first list waits for it: admitted without it, it would
+    // escape the per-node limit.
+    if (!this.firstDone) {
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([this.first, new Promise<void>((r) => (timeout = setTimeout(r, Math.max(0, this.firstDeadline - Date.now()))))]);
+      clearTimeout(timeout);
+    }
+    if (changed && this.queue.nodeUsage()) this.queue.setNodes([...this.listed], perNode);
+  }
+
+  private listed = new Set<string>();
+  /** Bumped by stop(): a refresh still in flight from before must not revive the loop. */
+  private generation = 0;
+
+  private async refresh(): Promise<void> {
+    const generation = this.generation;
+    try {
+      const nodes = await this.kind.admissionNodes!(this.kindOptions());
+      if (this.closed || generation !== this.generation) return;
+      const before = this.listed;
+      this.listed = new Set(nodes);
+      if (nodes.length === 0) this.log.warn('start queue: the backend lists no node that can take a server; starts wait until one appears');
+      else if (before.size !== this.listed.size || nodes.some((n) => !before.has(n))) this.log.info({ nodes: nodes.length, perNode: this.perNode }, 'start queue: admitting per node');
+      this.queue.setNodes(nodes, this.perNode);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'start queue: could not list the backend nodes; keeping the last list');
+    } finally {
+      if (generation === this.generation) this.firstDone = true;
+      if (!this.closed && generation === this.generation) {
+        this.timer = setTimeout(() => void this.refresh(), this.refreshMs);
+        this.timer.unref();
+      }
+    }
+  }
+
+  /** Back to whole-backend admission (perNode set to 0 by a config reload). */
+  private stop(): void {
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.first = null;
+    this.firstDone = false;
+    this.perNode = 0;
+    this.listed = new Set();
+    this.queue.setNodes(null);
+  }
+
+  /** Stop refreshing (hub shutdown); starts already admitted keep their slots. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
