@@ -11,10 +11,10 @@ import type { SshSpawnerOptions } from './options.js';
 import { controlCommand } from './remote-scripts.js';
 
 export async function sweepSsh(options: SshSpawnerOptions, ownerPrefix: string, log: Logger): Promise<OwnedObject[]> {
-  if (options.login === 'user-key') {
+  if (options.login !== 'admin-sudo') {
     // No login sees every user's processes: the database handles (recorded before the launcher
     // runs, found again by tag through the user's own login) cover the servers.
-    log.info('ssh sweep skipped: login is user-key (no admin login on the hosts); servers are restored from the database records');
+    log.info(`ssh sweep skipped: login is ${options.login} (no admin login on the hosts); servers are restored from the database records`);
     return [];
   }
   const perHost = await Promise.all(
