@@ -8,7 +8,12 @@ import { SshSpawnerOptions } from './options.js';
 import { regexError } from '../../shared/regex.js';
 import { CERT_PATCH_FIX, certLoginUnsupported, readCaKey } from './cert-support.js';
 
-export function checkSshOptions(options: unknown, active: boolean): OptionProblem[] {
+/**
+ * `files: false` (the spawner's constructor): skip what reads files or probes ssh2 — checked at
+ * config check and start, and the CA key again at every signing, where a problem is a spawn
+ * message rather than a constructor throw.
+ */
+export function checkSshOptions(options: unknown, active: boolean, files = true): OptionProblem[] {
   const o = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
   const problems: OptionProblem[] = [];
   const hosts = Array.isArray(o.hosts) ? (o.hosts as Record<string, unknown>[]) : [];
@@ -36,7 +41,7 @@ export function checkSshOptions(options: unknown, active: boolean): OptionProble
   if (o.dataMount && (o.login === 'user-key' || o.login === 'user-cert')) {
     problems.push({ segments: ['dataMount'], message: 'the sshfs data mount is made by root through adminPrefix, which needs login: admin-sudo' });
   }
-  if (active && o.login === 'user-cert') problems.push(...checkCertLogin(o));
+  if (active && files && o.login === 'user-cert') problems.push(...checkCertLogin(o));
   const cmd = o.cmd;
   if (Array.isArray(cmd) && cmd.length === 0) problems.push({ segments: ['cmd'], message: 'must name the server command' });
   return problems;

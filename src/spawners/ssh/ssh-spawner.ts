@@ -64,7 +64,7 @@ export class SshSpawner implements Spawner {
     /** Reads the user's auth_state on demand: restore() needs the per-user key, which no state holds. */
     private readonly readAuthState: () => Record<string, unknown> | null = () => null,
   ) {
-    assertNoOptionProblems('spawner.ssh', checkSshOptions(options, true));
+    assertNoOptionProblems('spawner.ssh', checkSshOptions(options, true, false));
   }
 
   private login(): SshLogin {
