@@ -57,6 +57,8 @@ export interface TestHosts {
   knownHostsFile: string;
   /** A host key that belongs to no host. */
   wrongHostKey: string;
+  /** With `userCa`: the user CA's private key file (0600) every sshd trusts (TrustedUserCAKeys). */
+  userCaKeyFile?: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -84,7 +86,7 @@ function freeSubnet(): number {
   throw new Error('no free /30 in 192.0.2.0/24');
 }
 
-async function startHost(dir: string, index: number, adminPub: string, user: { name: string; pub: string }): Promise<{ host: TestHost; remove: () => void; proc: Started }> {
+async function startHost(dir: string, index: number, adminPub: string, user: { name: string; pub: string }, userCaPub?: string): Promise<{ host: TestHost; remove: () => void; proc: Started }> {
   const id = randomBytes(3).toString('hex');
   const ns = `atrium-t-${id}`;
   const vethHub = `atr${id}h`;
@@ -131,7 +133,8 @@ async function startHost(dir: string, index: number, adminPub: string, user: { n
       'Port 22',
       `HostKey ${join(hdir, 'host_ed25519')}`,
       `PidFile ${join(hdir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${keysDir}/%u`,
+      // With a user CA: certificates only, as a site that adopts them would run it.
+      ...(userCaPub ? [`TrustedUserCAKeys ${userCaPub}`, 'AuthorizedKeysFile none'] : [`AuthorizedKeysFile ${keysDir}/%u`]),
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'UsePAM no',
@@ -179,7 +182,8 @@ async function startHost(dir: string, index: number, adminPub: string, user: { n
   return { host, remove, proc };
 }
 
-export async function startTestHosts(count: number): Promise<TestHosts> {
+/** `userCa`: every sshd trusts a fresh user CA (TrustedUserCAKeys) and no authorized_keys at all. */
+export async function startTestHosts(count: number, opts: { userCa?: boolean } = {}): Promise<TestHosts> {
   if (!exitHook) {
     exitHook = true;
     const cleanup = () => { for (const r of [...live].reverse()) r(); live.clear(); };
@@ -195,6 +199,8 @@ export async function startTestHosts(count: number): Promise<TestHosts> {
   const userPub = keygen(join(dir, 'user_ed25519'), 'atrium-test-user');
   keygen(join(dir, 'stranger_ed25519'), 'atrium-test-stranger');
   const userKey = readFileSync(join(dir, 'user_ed25519'), 'utf8');
+  const userCaKeyFile = opts.userCa ? join(dir, 'user_ca') : undefined;
+  if (userCaKeyFile) keygen(userCaKeyFile, 'atrium-test-user-ca');
   const strangerKey = readFileSync(join(dir, 'stranger_ed25519'), 'utf8');
   const user = `atrn${randomBytes(3).toString('hex')}`;
   const home = join(dir, 'home');
@@ -228,12 +234,12 @@ export async function startTestHosts(count: number): Promise<TestHosts> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < count; i++) started.push(await startHost(dir, i, adminPub, { name: user, pub: userPub }));
+    for (let i = 0; i < count; i++) started.push(await startHost(dir, i, adminPub, { name: user, pub: userPub }, userCaKeyFile && `${userCaKeyFile}.pub`));
   } catch (err) {
     await stop();
     throw err;
   }
   const knownHostsFile = join(dir, 'known_hosts');
   writeFileSync(knownHostsFile, started.map((s) => `${s.host.address} ${s.host.hostKey}\n`).join(''));
-  return { hosts: started.map((s) => s.host), user, uid, home, adminKeyFile, userKey, strangerKey, knownHostsFile, wrongHostKey, dir, stop };
+  return { hosts: started.map((s) => s.host), user, uid, home, adminKeyFile, userKey, strangerKey, knownHostsFile, wrongHostKey, userCaKeyFile, dir, stop };
 }

@@ -143,6 +143,28 @@ describe('SSH spawner: the user\'s data over sshfs', () => {
     expect(readFileSync(join(data.storageDir, 'from-notebook.txt'), 'utf8').trim()).toBe(word);
   }, 120_000);
 
+  it('the sweep finds an orphan (its record lost) with its data mount; stopping the orphan unmounts it', async () => {
+    const run = await start(options([data.hostKey]), mountData());
+    await run.started;
+    const mp = `${ROOT}/${th.user}/_default`;
+    expect(mounts()).toContain(mp);
+    const prefix = run.rec.ownerTag.slice(0, run.rec.ownerTag.indexOf(':') + 1);
+    // A restarted hub with no row for this server: what restore.ts does with a swept object.
+    await closeSshConnections();
+    const o = options([data.hostKey]);
+    const swept = await sshSpawnerKind.sweep!({ options: o, ownerPrefix: prefix, log: silentLog });
+    expect(swept).toHaveLength(1);
+    expect(swept[0]!.state).toMatchObject({ host: 'h0', remoteUser: th.user, tag: run.rec.ownerTag, dataMount: mp });
+    expect(swept[0]!.description).toContain(`(data mount ${mp})`);
+    const orphan = sshSpawnerKind.create({ options: o, user: { name: '', admin: false, groups: [] }, serverName: '', log: silentLog });
+    orphan.restore(swept[0]!.state);
+    expect(await orphan.poll()).toBeNull();
+    await orphan.stop({ immediate: true });
+    expect(mounts()).not.toContain(mp);
+    expect(host.execInSshdMounts('sh', ['-c', `ls -A ${ROOT}/.keys; test -e ${mp} && echo still-there || true`]).trim()).toBe('');
+    expect(await sshSpawnerKind.sweep!({ options: o, ownerPrefix: prefix, log: silentLog })).toEqual([]);
+  }, 120_000);
+
   it('a wrong data-server host key is refused with a clear message; no mount, no server, no key left', async () => {
     const run = await start(options([th.wrongHostKey]), mountData());
     const err = (await run.started.then(() => null, (e: unknown) => e)) as Error;

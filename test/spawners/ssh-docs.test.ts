@@ -19,3 +19,17 @@ describe('docs/spawners/ssh.md', () => {
     expect(() => parseConfig('spawner:\n  kind: ssh\n  ssh: {}\n', 'x.yaml', {})).toThrow(/spawner\.ssh\.hosts.*at least one host/);
   });
 });
+
+describe('docs/spawners/ssh.md, certificate logins', () => {
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((y) => y.includes('login: user-cert'));
+  it('both copy-paste configs are there; the auth-state one passes the config check', () => {
+    expect(blocks).toHaveLength(2);
+    const authState = blocks.find((y) => y.includes('source: auth-state'))!;
+    const config = parseConfig(authState, 'docs/spawners/ssh.md', {}) as unknown as { spawner: { ssh: { userCert: { source: string } } } };
+    expect(config.spawner.ssh.userCert.source).toBe('auth-state');
+  });
+  it('the hub-ca one is refused only because this machine has no CA key at the documented path', () => {
+    const hubCa = blocks.find((y) => y.includes('source: hub-ca'))!;
+    expect(() => parseConfig(hubCa, 'docs/spawners/ssh.md', {})).toThrow(/spawner\.ssh\.userCert\.caKeyFile.*the CA key \/etc\/atrium\/ssh\/user_ca is not readable \(ENOENT\)/);
+  });
+});

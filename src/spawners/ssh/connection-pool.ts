@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import type { Logger } from 'pino';
-import { Client, type ClientChannel } from 'ssh2';
+import { Client, type ClientChannel, type ParsedKey, type PublicKeyAuthMethod, type AuthMethod } from 'ssh2';
 import { hostVerifier } from './host-keys.js';
 import type { SshHost, SshSpawnerOptions } from './options.js';
 
@@ -26,9 +26,14 @@ export interface SshLogin {
   username: string;
   /** Pool key part: the key file for the admin, a hash of the key for a user (never the key). */
   id: string;
-  /** The private key, read when a connection is opened (a file may be replaced meanwhile). */
-  key(): Buffer | string;
+  /**
+   * The private key, read when a connection is opened (a file may be replaced meanwhile); a parsed
+   * key is a certificate login (certificate.ts certifiedKey), minted or checked per connection.
+   */
+  key(): Buffer | string | ParsedKey;
   perUser: boolean;
+  /** Added to "authentication methods failed": what the host probably did not accept. */
+  refusedHint?: string;
 }
 
 export function adminLogin(options: SshSpawnerOptions): SshLogin {
@@ -103,7 +108,7 @@ export class HostConnection {
   private open(): Promise<Client> {
     const { host, options } = this;
     let refused: string | null = null;
-    let key: Buffer | string;
+    let key: Buffer | string | ParsedKey;
     try {
       key = this.login.key();
     } catch (err) {
@@ -132,8 +137,9 @@ export class HostConnection {
       });
       c.on('error', (err) => {
         if (!ready) {
-          const as = this.login.perUser ? ` as ${this.login.username} with the key from your login` : '';
-          reject(refused ? new HostUnavailable(refused, true) : new HostUnavailable(`cannot connect to ${host.name} (${host.address}:${host.port})${as}: ${err.message}`));
+          const as = this.login.perUser ? ` as ${this.login.username} with ${this.login.refusedHint ? 'your SSH certificate' : 'the key from your login'}` : '';
+          const hint = this.login.refusedHint && /authentication methods failed/i.test(err.message) ? ` (${this.login.refusedHint})` : '';
+          reject(refused ? new HostUnavailable(refused, true) : new HostUnavailable(`cannot connect to ${host.name} (${host.address}:${host.port})${as}: ${err.message}${hint}`));
         } else this.log.warn({ host: host.name, err: err.message }, 'ssh connection error');
       });
       c.on('close', () => {
@@ -148,7 +154,8 @@ export class HostConnection {
         host: host.address,
         port: host.port,
         username: this.login.username,
-        privateKey: key,
+        // A certificate key object goes through authHandler: `privateKey` takes text or bytes only.
+        ...(typeof key === 'string' || Buffer.isBuffer(key) ? { privateKey: key } : { authHandler: [certAuth(this.login.username, key)] }),
         readyTimeout: options.connectTimeoutSeconds * 1000,
         keepaliveInterval: options.keepaliveIntervalSeconds * 1000,
         keepaliveCountMax: options.keepaliveCountMax,
@@ -305,6 +312,11 @@ export class HostConnection {
     this.client?.end();
     this.client = null;
   }
+}
+
+function certAuth(username: string, key: ParsedKey): AuthMethod {
+  const m: PublicKeyAuthMethod = { type: 'publickey', username, key };
+  return m;
 }
 
 const pool = new Map<string, HostConnection>();

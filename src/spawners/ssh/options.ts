@@ -81,11 +81,29 @@ export const SshSpawnerOptions = Type.Object(
         'Which hosts a user may get, checked in order: the first rule whose users pattern and groups match decides the host subset (fewest sessions first within it; no fallback to other hosts). A user no rule matches gets any host, fewest sessions first. Checked at config load: every host named exists, every pattern compiles.',
     }),
     knownHostsFile: Type.String({ default: '/etc/ssh/ssh_known_hosts', pattern: '^/', description: 'known_hosts file for hosts without pinned keys (hashed entries and [host]:port work).' }),
-    login: Type.Union([Type.Literal('admin-sudo'), Type.Literal('user-key')], {
+    login: Type.Union([Type.Literal('admin-sudo'), Type.Literal('user-key'), Type.Literal('user-cert')], {
       default: 'admin-sudo',
       description:
-        '"admin-sudo": the hub logs in as adminUser with adminKeyFile (one connection per host for everybody) and starts the server through userPrefix; "user-key": it logs in as the user with the private key in auth_state[userKeyAuthStateKey] (one connection per host and user).',
+        '"admin-sudo": the hub logs in as adminUser with adminKeyFile (one connection per host for everybody) and starts the server through userPrefix; "user-key": it logs in as the user with the private key in auth_state[userKeyAuthStateKey] (one connection per host and user); "user-cert": it logs in as the user with an OpenSSH certificate (see userCert; needs the ssh2 patch that `npm ci` applies, checked at start).',
     }),
+    userCert: Type.Object(
+      {
+        source: Type.Union([Type.Literal('hub-ca'), Type.Literal('auth-state')], {
+          default: 'hub-ca',
+          description:
+            '"hub-ca": the hub signs a short-lived certificate for a fresh key at every connection with caKeyFile (hosts trust the CA with TrustedUserCAKeys); "auth-state": the authenticator or front proxy stored the user\'s private key in auth_state[userKeyAuthStateKey] and its certificate in auth_state[authStateKey].',
+        }),
+        authStateKey: Type.String({ default: 'ssh_certificate', description: 'auth-state: auth_state key holding the OpenSSH certificate line ("ssh-ed25519-cert-v01@openssh.com AAAA…").' }),
+        caKeyFile: Type.String({
+          default: '/etc/atrium/ssh/user_ca',
+          pattern: '^/',
+          description: 'hub-ca: the CA private key (OpenSSH format, no passphrase; ed25519, RSA or ECDSA). Refused when group or others may read it (chmod 600).',
+        }),
+        lifetimeSeconds: Type.Integer({ default: 300, minimum: 30, maximum: 86400, description: 'hub-ca: how long a certificate is valid after it is signed (it only has to outlive the login).' }),
+        backdateSeconds: Type.Integer({ default: 120, minimum: 0, maximum: 3600, description: 'hub-ca: valid-after lies this far in the past, for hosts whose clock is behind the hub\'s.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'login: user-cert — where the user\'s certificate comes from. The principal is the user\'s account on the host (remoteUser); the key id names the Atrium user and server.' },
+    ),
     adminUser: Type.String({ default: 'atrium', description: 'Login of the hub on every host (admin-sudo).' }),
     adminKeyFile: Type.String({ default: '/etc/atrium/ssh/id_ed25519', pattern: '^/', description: 'Private key file of adminUser, readable by the hub only.' }),
     userPrefix: Type.Array(Type.String(), {
@@ -96,11 +114,11 @@ export const SshSpawnerOptions = Type.Object(
       default: ['sudo', '-n', '--'],
       description: 'admin-sudo: prefix of the sweep at hub start, which reads every process\'s environment ([] when adminUser is root).',
     }),
-    userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key: auth_state key holding the user\'s OpenSSH private key.' }),
+    userKeyAuthStateKey: Type.String({ default: 'ssh_private_key', description: 'user-key, and user-cert with source auth-state: auth_state key holding the user\'s OpenSSH private key.' }),
     userIdleCloseSeconds: Type.Number({
       default: 30,
       minimum: 0.1,
-      description: 'user-key: a user\'s connection with no server (no reverse tunnel) and no command running is closed after this long.',
+      description: 'user-key and user-cert: a user\'s connection with no server (no reverse tunnel) and no command running is closed after this long.',
     }),
     remoteUser: Type.String({ default: '{username}', description: 'Unix user on the hosts; {username} is the hub user name.' }),
     cmd: Type.Array(Type.String(), { default: ['jupyterhub-singleuser'], description: 'The server command on the host.' }),

@@ -155,7 +155,10 @@ elif op in ("sweep", "find"):
         if t is None or not (t == prefix if op == "find" else t.startswith(prefix)): continue
         try: user = pwd.getpwuid(os.stat("/proc/" + d).st_uid).pw_name
         except KeyError: user = str(os.stat("/proc/" + d).st_uid)
-        print(json.dumps({"pgid": int(d), "tag": t, "user": user}))
+        # The server's data mount (its env names it): an orphan's mount is unmounted with it.
+        try: data = [e[16:].decode() for e in open("/proc/%s/environ" % d, "rb").read().split(b"\0") if e.startswith(b"ATRIUM_DATA_DIR=")]
+        except OSError: data = []
+        print(json.dumps({"pgid": int(d), "tag": t, "user": user, "data": data[0] if data else None}))
 `;
 
 /** POSIX shell quoting for one word. */

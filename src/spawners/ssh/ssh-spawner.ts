@@ -17,6 +17,7 @@ import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
 import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from './connection-pool.js';
 import { userLoginFrom } from './user-login.js';
+import { certLoginFor } from './cert-login.js';
 import { dataMountRequest, mountData, mountpointFor, unmountData } from './data-mount.js';
 import { ForwardTunnel } from './forward-tunnel.js';
 import { addSession, hostOrder, hostsFor, removeSession } from './host-choice.js';
@@ -51,7 +52,7 @@ export class SshSpawner implements Spawner {
   private final: PollResult = null;
   private progressQ: ProgressLog | null = null;
 
-  /** user-key mode: the user's own login; null until known (admin-sudo: always the admin login). */
+  /** user-key / user-cert: the user's own login; null until known (admin-sudo: always the admin login). */
   private userLogin: SshLogin | null = null;
   private loginError: string | null = null;
 
@@ -63,7 +64,7 @@ export class SshSpawner implements Spawner {
     /** Reads the user's auth_state on demand: restore() needs the per-user key, which no state holds. */
     private readonly readAuthState: () => Record<string, unknown> | null = () => null,
   ) {
-    assertNoOptionProblems('spawner.ssh', checkSshOptions(options, true));
+    assertNoOptionProblems('spawner.ssh', checkSshOptions(options, true, false));
   }
 
   private login(): SshLogin {
@@ -104,8 +105,10 @@ export class SshSpawner implements Spawner {
     const apiUrl = new URL(ctx.env.JUPYTERHUB_API_URL ?? '');
     this.remoteUser = remoteUser;
     this.tag = ctx.ownerTag;
-    if (this.options.login === 'user-key') {
-      const got = userLoginFrom(ctx.authState, this.options.userKeyAuthStateKey, remoteUser);
+    if (this.options.login !== 'admin-sudo') {
+      // Checked before any connection: a missing key, an expired certificate or a wrong principal
+      // fails the spawn at once with its own message, and nothing is started on a host.
+      const got = this.perUserLogin(ctx.authState, remoteUser);
       if ('error' in got) throw new SpawnError(got.error);
       this.userLogin = got.login;
     }
@@ -269,9 +272,15 @@ export class SshSpawner implements Spawner {
     return openSshShell(this.conn(), this.userPrefix(), opts);
   }
 
+  /** user-key / user-cert: the user's own login (from auth_state, or signed by the hub's CA). */
+  private perUserLogin(authState: Record<string, unknown> | null, remoteUser: string): { login: SshLogin } | { error: string } {
+    if (this.options.login === 'user-cert') return certLoginFor(this.options, authState, this.user.name, this.serverName, remoteUser);
+    return userLoginFrom(authState, this.options.userKeyAuthStateKey, remoteUser);
+  }
+
   /** How commands run as the user: through userPrefix (admin-sudo), or as they are (logged in as the user). */
   private userPrefix(): string[] {
-    if (this.options.login === 'user-key') return [];
+    if (this.options.login !== 'admin-sudo') return [];
     return this.options.userPrefix.map((w) => fill(w, this.remoteUser));
   }
 
@@ -353,13 +362,13 @@ export class SshSpawner implements Spawner {
     this.api = api && typeof api.host === 'string' && int(api.port) ? { host: api.host, port: api.port as number } : null;
     this.final = null;
     this.attachError = null;
-    if (this.options.login === 'user-key' && !this.userLogin) {
-      const got = userLoginFrom(this.readAuthState(), this.options.userKeyAuthStateKey, this.remoteUser);
+    if (this.options.login !== 'admin-sudo' && !this.userLogin) {
+      const got = this.perUserLogin(this.readAuthState(), this.remoteUser);
       if ('error' in got) {
         // Without the key this hub cannot reach the server: reported as not running by poll().
         this.loginError = got.error;
         this.attachError = `cannot log in to ${host.name} as ${this.remoteUser}: ${got.error}`;
-        this.log.error({ host: host.name, err: got.error }, 'ssh restore: no per-user key; the server cannot be re-attached');
+        this.log.error({ host: host.name, err: got.error }, 'ssh restore: no per-user login; the server cannot be re-attached');
       } else this.userLogin = got.login;
     }
     if (!this.counted) addSession(host.name);

@@ -11,10 +11,10 @@ import type { SshSpawnerOptions } from './options.js';
 import { controlCommand } from './remote-scripts.js';
 
 export async function sweepSsh(options: SshSpawnerOptions, ownerPrefix: string, log: Logger): Promise<OwnedObject[]> {
-  if (options.login === 'user-key') {
+  if (options.login !== 'admin-sudo') {
     // No login sees every user's processes: the database handles (recorded before the launcher
     // runs, found again by tag through the user's own login) cover the servers.
-    log.info('ssh sweep skipped: login is user-key (no admin login on the hosts); servers are restored from the database records');
+    log.info(`ssh sweep skipped: login is ${options.login} (no admin login on the hosts); servers are restored from the database records`);
     return [];
   }
   const perHost = await Promise.all(
@@ -25,11 +25,14 @@ export async function sweepSsh(options: SshSpawnerOptions, ownerPrefix: string, 
         return res.stdout
           .split('\n')
           .filter((l) => l.trim())
-          .map((l) => JSON.parse(l) as { pgid: number; tag: string; user: string })
+          .map((l) => JSON.parse(l) as { pgid: number; tag: string; user: string; data?: string | null })
+          .map((p) => ({ ...p, data: ownMount(options, p.user, p.data) }))
           .map((p): OwnedObject => ({
             tag: p.tag,
-            state: { host: host.name, remoteUser: p.user, tag: p.tag, pgid: p.pgid },
-            description: `process group ${p.pgid} of ${p.user} on ${host.name}`,
+            // dataMount: stopping an orphan also unmounts its data (restore() accepts only a path
+            // under dataMount.root), instead of leaving it to that user's next start on the host.
+            state: { host: host.name, remoteUser: p.user, tag: p.tag, pgid: p.pgid, ...(p.data ? { dataMount: p.data } : {}) },
+            description: `process group ${p.pgid} of ${p.user} on ${host.name}${p.data ? ` (data mount ${p.data})` : ''}`,
           }));
       } catch (err) {
         log.warn({ host: host.name, err: (err as Error).message }, 'ssh sweep: host skipped; its servers are restored from the database only');
@@ -38,4 +41,16 @@ export async function sweepSsh(options: SshSpawnerOptions, ownerPrefix: string, 
     }),
   );
   return perHost.flat();
+}
+
+/**
+ * The data mount an orphan's environment names, if it is one of that process owner's own mount
+ * points (<root>/<owner>/<server>): the environment is the user's to rewrite, the owner (from
+ * the process's uid) is not, so a server cannot get another user's mount unmounted.
+ */
+function ownMount(options: SshSpawnerOptions, owner: string, data: string | null | undefined): string | null {
+  const root = options.dataMount?.root.replace(/\/+$/, '');
+  if (!root || !data) return null;
+  const rest = data.startsWith(`${root}/${owner}/`) ? data.slice(root.length + owner.length + 2) : '';
+  return /^[A-Za-z0-9_.-]+$/.test(rest) && rest !== '.' && rest !== '..' ? data : null;
 }
