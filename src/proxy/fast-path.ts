@@ -7,9 +7,10 @@
  * the few header edits CHP semantics need, the answer's head and first body bytes in one write.
  *
  * Everything else is handed to node's HTTP server unchanged, with the bytes already read, at a
- * request boundary: other methods and bodies, upgrades, Expect, `Connection: close`, HTTP/1.0,
- * anything unusual in the head (obs-fold, control bytes, duplicate Host, no Host, oversize),
- * unknown routes (404 pages), /_chp_healthz, https targets. From then on that connection is
+ * request boundary: other methods and bodies, upgrades, Expect, HTTP/1.0, anything unusual in
+ * the head (obs-fold, control bytes, no Host, oversize, a repeated header that node keeps only
+ * once, such as Host or Authorization), unknown routes (404 pages), /_chp_healthz, https
+ * targets, and every connection of an HTTPS listener. From then on that connection is
  * node's for good, so the slow path stays the single authority for every edge case, and the
  * conformance suite (run against CHP and atrium-proxy alike) guards both.
  *
@@ -32,6 +33,14 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const ODD_TARGET = /[^\x21-\x7e]/;
 const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Request headers node's server keeps only the first of (the rest it drops); a request repeating
+ * one goes to node, so the target sees what the node path would send. One bit each.
+ */
+const SINGLE = new Map<string, number>();
+['content-type', 'user-agent', 'referer', 'authorization', 'proxy-authorization', 'if-modified-since',
+  'if-unmodified-since', 'from', 'location', 'max-forwards', 'retry-after', 'etag', 'last-modified',
+  'server', 'age', 'expires'].forEach((name, i) => SINGLE.set(name, 1 << i));
 const DOWN_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
 /** A client that keeps a request head incomplete this long is closed (node's headersTimeout). */
 const HEAD_TIMEOUT_MS = 60_000;
@@ -128,6 +137,8 @@ class ClientConn implements UpstreamOwner {
   private route: Route | null = null;
   private url = '';
   private isHead = false;
+  /** The client sent `Connection: close`: answer with it, then end the connection. */
+  private closeAfter = false;
   private upHead = '';
   private upKey = '';
   private upHost = '';
@@ -145,6 +156,14 @@ class ClientConn implements UpstreamOwner {
 
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   private readonly onClose = (): void => this.closed();
+  /**
+   * The client half-closed (node's server allows half-open sockets): an answer in flight is
+   * still written, then the connection ends; nothing in flight, it ends now.
+   */
+  private readonly onEnd = (): void => {
+    if (this.inFlight) this.closeAfter = true;
+    else this.socket.end();
+  };
   private readonly onError = (): void => undefined; // 'close' follows and does the cleanup
   private readonly resumeUpstream = (): void => {
     this.up?.socket.resume();
@@ -154,6 +173,7 @@ class ClientConn implements UpstreamOwner {
     socket.on('data', this.onData);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
+    socket.on('end', this.onEnd);
   }
 
   private receive(chunk: Buffer): void {
@@ -188,6 +208,7 @@ class ClientConn implements UpstreamOwner {
     socket.off('data', this.onData);
     socket.off('close', this.onClose);
     socket.off('error', this.onError);
+    socket.off('end', this.onEnd);
     this.s.conns.delete(this);
     if (socket.isPaused()) socket.resume();
     const pending = this.buf;
@@ -220,6 +241,8 @@ class ClientConn implements UpstreamOwner {
     let xfport: string | undefined;
     let xfproto: string | undefined;
     let hasXfHost = false;
+    let closeAfter = false;
+    let singles = 0;
     const xForward = options.xForward;
     while (eol >= 0) {
       const from = eol + 2;
@@ -242,9 +265,12 @@ class ClientConn implements UpstreamOwner {
           continue;
         case 'transfer-encoding': case 'upgrade': case 'expect':
           return false;
-        case 'connection':
-          if (/close|upgrade/i.test(line.slice(colon + 1))) return false;
+        case 'connection': {
+          const v = line.slice(colon + 1);
+          if (/upgrade/i.test(v)) return false;
+          if (/close/i.test(v)) closeAfter = true;
           continue;
+        }
         case 'keep-alive': case 'proxy-connection': case 'te': case 'trailer': case PROOF_HEADER:
           continue;
         case 'cookie': {
@@ -265,6 +291,13 @@ class ClientConn implements UpstreamOwner {
         case 'x-forwarded-host':
           hasXfHost = true;
           break;
+        default: {
+          const bit = SINGLE.get(name);
+          if (bit !== undefined) {
+            if ((singles & bit) !== 0) return false;
+            singles |= bit;
+          }
+        }
       }
       if (customNames.size > 0 && customNames.has(name)) continue;
       kept += line + '\r\n';
@@ -303,6 +336,7 @@ class ClientConn implements UpstreamOwner {
     this.route = route;
     this.url = target;
     this.isHead = method === 'HEAD';
+    this.closeAfter = closeAfter;
     this.upHead = `${method} ${outPath} HTTP/1.1\r\n${kept}Connection: keep-alive\r\n\r\n`;
     this.upKey = route.target.host;
     this.upHost = route.target.hostname.startsWith('[') ? route.target.hostname.slice(1, -1) : route.target.hostname;
@@ -455,7 +489,7 @@ class ClientConn implements UpstreamOwner {
       out += 'Transfer-Encoding: chunked\r\n';
     }
     if (!hasDate) out += `Date: ${httpDate(this.upActive)}\r\n`;
-    return out + this.s.keepAliveHeader + '\r\n';
+    return out + (this.closeAfter ? 'Connection: close\r\n' : this.s.keepAliveHeader) + '\r\n';
   }
 
   /** How many of `b`'s bytes belong to the answer (the rest would be the target misbehaving). */
@@ -569,6 +603,13 @@ class ClientConn implements UpstreamOwner {
   }
 
   private endExchange(): void {
+    if (this.closeAfter) {
+      // whatever else the client sent after `Connection: close` is not answered (as node does)
+      this.socket.off('data', this.onData);
+      this.buf = null;
+      this.socket.end();
+      return;
+    }
     this.inFlight = false;
     this.lastActive = Date.now();
     if (this.socket.isPaused()) this.socket.resume();
@@ -613,7 +654,7 @@ class ClientConn implements UpstreamOwner {
       if (this.socket.destroyed) return;
       let head = `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nContent-Type: ${page.contentType}\r\n`;
       if (page.contentEncoding) head += `Content-Encoding: ${page.contentEncoding}\r\n`;
-      head += `Content-Length: ${page.body.length}\r\nDate: ${httpDate(Date.now())}\r\n${this.s.keepAliveHeader}\r\n`;
+      head += `Content-Length: ${page.body.length}\r\nDate: ${httpDate(Date.now())}\r\n${this.closeAfter ? 'Connection: close\r\n' : this.s.keepAliveHeader}\r\n`;
       this.socket.write(isHead ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), page.body]));
       this.endExchange();
     }, () => this.socket.destroy());

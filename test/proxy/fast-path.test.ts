@@ -230,6 +230,17 @@ describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as con
     agent.destroy();
   });
 
+  it('Connection: close is answered with Connection: close, then the proxy ends the connection', async () => {
+    const before = await fastPathCount(metricsPort);
+    const t0 = Date.now();
+    const out = await rawExchange(proxy.port, 'GET /user/a/length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+    expect(Date.now() - t0).toBeLessThan(4000); // closed by the proxy, not by our 5 s quiet timer
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    expect(out.toLowerCase()).toContain('\r\nconnection: close\r\n');
+    expect(out).toMatch(/\r\n\r\nhello$/);
+    expect(await fastPathCount(metricsPort)).toBe(before + (lean ? 1 : 0));
+  });
+
   it('pipelined GETs are answered in order on one connection', async () => {
     const out = await rawExchange(proxy.port, ['/user/a/length', '/user/a/chunked', '/user/a/early'].map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
     const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
@@ -260,5 +271,13 @@ describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as con
     expect(await rawExchange(proxy.port, `GET /user/a/length HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
     expect(await rawExchange(proxy.port, `GET http://x/user/a/length HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200 [^]*hello$/);
     expect(await rawExchange(proxy.port, 'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 404 /);
+    // node keeps the first of a repeated Authorization; so must the request that reaches the target
+    const before = target.heads.length;
+    const count = await fastPathCount(metricsPort);
+    expect(await rawExchange(proxy.port, 'GET /user/a/echo HTTP/1.1\r\nHost: x\r\nAuthorization: token first\r\nAuthorization: token second\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+    const seen = target.heads.slice(before).join('\n').toLowerCase();
+    expect(seen).toContain('authorization: token first');
+    expect(seen).not.toContain('second');
+    expect(await fastPathCount(metricsPort)).toBe(count);
   });
 });
