@@ -219,6 +219,23 @@ describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as con
     agent.destroy();
   });
 
+  it('a refused connection gives the --error-target page with status 503 (HEAD: no body)', async () => {
+    const p = await startProxy('atrium', [...flags, '--error-target', `${target.url}/err`]);
+    try {
+      await p.addRoute('/user/dead', { target: `http://127.0.0.1:${await freePort()}` });
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const r = await get(agent, p.port, '/user/dead/tree?x=1');
+      expect(r.status).toBe(503);
+      expect(r.headers['content-type']).toBe('text/plain');
+      expect(r.body.toString()).toMatch(/^GET \/err\/503\?url=%2Fuser%2Fdead%2Ftree%3Fx%3D1 HTTP\/1\.1\r\n/);
+      const h = await get(agent, p.port, '/user/dead/tree', { method: 'HEAD' });
+      expect([h.status, h.body.length, h.reused]).toEqual([503, 0, true]);
+      agent.destroy();
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('a pooled target connection that closes instead of answering: the GET is sent again on a new one', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const first = await get(agent, proxy.port, '/user/a/stale');
