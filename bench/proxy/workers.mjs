@@ -2,7 +2,8 @@
 // and atrium-proxy --workers 2 (and nginx as a reverse proxy when /usr/sbin/nginx exists), in
 // interleaved wrk rounds. Reports req/s, p50/p99 and proxy CPU per request (utime+stime of the
 // proxy's whole process tree from /proc, so the primary and the workers both count).
-// Run: npm run build && node bench/proxy/workers.mjs [--seconds 6] [--rounds 3] [--threads 1] [--workers 2]
+// "atrium --no-fast-path" is the node:http + undici path alone (the figures before the lean path).
+// Run: npm run build && node bench/proxy/workers.mjs [--seconds 6] [--rounds 3] [--threads 1] [--workers 2] [--no-before]
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,8 @@ async function main() {
     subjects.push({ name, port, pid: p.pid });
   };
   await launch('chp', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...flags(p, a)]);
+  // "before": the node:http server + undici client path for every request (issue 15's baseline)
+  if (!args.includes('--no-before')) await launch('atrium --no-fast-path', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--no-fast-path']);
   await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)]);
   await launch(`atrium --workers ${workers}`, (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--workers', String(workers)]);
   let nginxDir = null;

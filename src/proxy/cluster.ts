@@ -121,7 +121,9 @@ export async function startPrimary(options: ProxyOptions, log: Logger): Promise<
   });
 
   // Round-robin by the primary: even spread over the workers (the kernel's accept spread is not).
-  cluster.schedulingPolicy = cluster.SCHED_RR;
+  // Node's own NODE_CLUSTER_SCHED_POLICY=none still selects the kernel's spread (measured in
+  // bench/proxy/RESULTS.md: with keep-alive clients the hand-off costs nothing per request).
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_RR;
   for (let i = 0; i < options.workers; i++) fork();
 
   const applyActivity = async () => {

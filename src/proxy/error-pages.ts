@@ -36,6 +36,55 @@ export class ErrorPages {
     else this.plain(code, res);
   }
 
+  /**
+   * The same page as `send`, as one buffer, for the lean path (fast-path.ts), which writes raw
+   * sockets rather than a ServerResponse. Error pages are small; a target's is cut at 1 MB.
+   */
+  async render(code: number, url: string): Promise<{ contentType: string; contentEncoding?: string; body: Buffer }> {
+    const plain = () => ({ contentType: 'text/plain; charset=utf-8', body: Buffer.from(STATUS_CODES[code] ?? 'Error') });
+    if (this.errorPath) {
+      for (const name of [`${code}.html`, 'error.html']) {
+        try {
+          return { contentType: 'text/html', body: await readFile(join(this.errorPath, name)) };
+        } catch {
+          /* try the next file */
+        }
+      }
+      return plain();
+    }
+    if (!this.errorTarget) return plain();
+    const target = new URL(this.errorTarget.href);
+    target.pathname += String(code);
+    target.searchParams.set('url', url);
+    return new Promise((resolve) => {
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      const upstream = send(target, { method: 'GET', agent: target.protocol === 'https:' ? undefined : this.agent, timeout: 10_000 }, (er) => {
+        const parts: Buffer[] = [];
+        let size = 0;
+        er.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 1 << 20) {
+            er.destroy();
+            return resolve(plain());
+          }
+          parts.push(c);
+        });
+        er.on('end', () => {
+          const type = er.headers['content-type'];
+          const enc = er.headers['content-encoding'];
+          resolve({ contentType: typeof type === 'string' ? type : 'text/html', ...(typeof enc === 'string' ? { contentEncoding: enc } : {}), body: Buffer.concat(parts) });
+        });
+        er.on('error', () => resolve(plain()));
+      });
+      upstream.on('timeout', () => upstream.destroy(new Error('error target timed out')));
+      upstream.on('error', (err) => {
+        this.log.warn({ err: err.message, url: target.origin + target.pathname }, 'error page request failed');
+        resolve(plain());
+      });
+      upstream.end();
+    });
+  }
+
   private plain(code: number, res: ServerResponse): void {
     if (res.headersSent || res.destroyed) return;
     const body = STATUS_CODES[code] ?? 'Error';

@@ -10,6 +10,7 @@ export class ProxyMetrics {
   readonly wsRequests;
   readonly apiRequests;
   readonly openWebsockets;
+  readonly fastPathRequests;
   private readonly upstreamErrors;
   private readonly errorChildren = new Map<string, { inc: () => void }>();
 
@@ -24,6 +25,11 @@ export class ProxyMetrics {
     this.webRequests = requests.labels('web');
     this.wsRequests = requests.labels('ws');
     this.apiRequests = requests.labels('api');
+    this.fastPathRequests = new Counter({
+      name: 'atrium_proxy_fast_path_requests_total',
+      help: 'Requests on the public port proxied by the lean raw-socket path (plain-HTTP GET/HEAD; also counted in atrium_proxy_requests_total)',
+      registers,
+    });
     this.upstreamErrors = new Counter({
       name: 'atrium_proxy_errors_total',
       help: 'Requests answered with a proxy error, by status (404 no route, 502, 503, 504)',

@@ -36,6 +36,8 @@ export interface ProxyOptions {
   proxyProof?: string;
   /** Processes serving the public port (cluster.ts); 1 = this process does everything. */
   workers: number;
+  /** Plain-HTTP GET/HEAD on raw sockets (fast-path.ts); false = node's server for everything. */
+  fastPath: boolean;
 }
 
 export interface ParsedArgs {
@@ -120,6 +122,7 @@ const SWITCHES: Record<string, Setter> = {
   '--host-routing': (o) => { o.hostRouting = true; },
   '--no-include-prefix': (o) => { o.includePrefix = false; },
   '--no-prepend-path': (o) => { o.prependPath = false; },
+  '--no-fast-path': (o) => { o.fastPath = false; },
 };
 
 /** CHP flags we accept so a CHP command line still starts us; each one logs a warning. */
@@ -153,6 +156,7 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env): ProxyOptio
     authToken: env.CONFIGPROXY_AUTH_TOKEN ?? '',
     proxyProof: env.ATRIUM_PROXY_PROOF?.trim() || undefined,
     workers: 1,
+    fastPath: true,
   };
 }
 
@@ -215,5 +219,7 @@ A configurable-http-proxy compatible proxy. The API token comes from CONFIGPROXY
                           (X-Atrium-Proxy-Proof; env ATRIUM_PROXY_PROOF also works)
   --workers N|auto        Atrium only: serve the public port from N processes (auto =
                           one per core) sharing one route table; default 1
+  --no-fast-path          Atrium only: proxy every request through node's HTTP server and
+                          undici (default: plain-HTTP GET/HEAD take the lean raw-socket path)
   --log-level debug|info|warn|error
 `;

@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createApiHandler } from './api.js';
 import { ErrorPages } from './error-pages.js';
+import { createLeanPath, type LeanPath } from './fast-path.js';
 import { createAgents, handleWeb, type Context } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from './options.js';
@@ -60,6 +61,23 @@ export function createPublicServer(options: ProxyOptions, table: RouteTable, met
       }, onRequest)
     : createHttpServer(onRequest);
   proxyServer.on('upgrade', handleUpgrade.bind(null, ctx));
+  // The lean path sees every plain-HTTP connection first and hands node's server the ones (and
+  // the bytes) it does not take; see fast-path.ts.
+  let lean: LeanPath | undefined;
+  if (!encrypted && options.fastPath) {
+    const nodeConnection = proxyServer.listeners('connection')[0] as (socket: Socket) => void;
+    proxyServer.removeListener('connection', nodeConnection);
+    lean = createLeanPath(ctx, (socket, pending) => {
+      nodeConnection.call(proxyServer, socket);
+      if (pending !== null) socket.emit('data', pending);
+    });
+    proxyServer.on('connection', lean.accept);
+    const closeAll = proxyServer.closeAllConnections.bind(proxyServer);
+    proxyServer.closeAllConnections = () => {
+      closeAll();
+      lean?.closeAll();
+    };
+  }
   proxyServer.keepAliveTimeout = options.keepAliveTimeoutMs;
   if (options.timeoutMs > 0) proxyServer.timeout = options.timeoutMs;
   // Slow or stuck clients must not hold sockets forever; node's defaults stay for headers.
@@ -73,6 +91,7 @@ export function createPublicServer(options: ProxyOptions, table: RouteTable, met
   return {
     server: proxyServer,
     async closeAgents() {
+      lean?.closeAll();
       agents.httpAgent.destroy();
       agents.httpsAgent.destroy();
       await agents.upstream.destroy().catch(() => undefined);

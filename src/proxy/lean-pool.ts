@@ -1,0 +1,109 @@
+/**
+ * Keep-alive connections to targets for the lean path (fast-path.ts): raw TCP sockets, one LIFO
+ * stack of idle ones per target host:port. LIFO keeps a few hot sockets busy and lets the rest
+ * age out. There is no cap per target, for the same reason as the undici pool: a notebook's
+ * long-polls must never queue behind each other.
+ *
+ * Each socket gets its listeners once, at connect; an `owner` field says which client exchange
+ * its bytes belong to, so a request costs no listener churn and no timer (idle sockets are
+ * swept by one interval, not one timer each).
+ */
+import { connect, type Socket } from 'node:net';
+
+/** What a pooled connection reports to the exchange that holds it. */
+export interface UpstreamOwner {
+  onUpstreamData(conn: UpstreamConn, chunk: Buffer): void;
+  onUpstreamClose(conn: UpstreamConn): void;
+}
+
+/** An idle socket older than this is closed (undici's default keep-alive is 4 s, node's server 5 s). */
+const IDLE_MS = 4_000;
+const SWEEP_MS = 1_000;
+
+export class UpstreamConn {
+  owner: UpstreamOwner | null = null;
+  /** Responses completed on this socket: > 0 means it was reused, so a failure may be staleness. */
+  served = 0;
+  idleSince = 0;
+  /** The error the socket died with, if any (its code picks 502/503/504). */
+  error: (Error & { code?: string }) | null = null;
+  /** Bytes received while the current owner held it: 0 at close means "nothing answered". */
+  received = 0;
+  readonly socket: Socket;
+
+  constructor(readonly key: string, host: string, port: number, pool: UpstreamPool) {
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.received += chunk.length;
+      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
+      else socket.destroy(); // bytes nobody asked for: the connection is out of step
+    });
+    socket.on('error', (err) => {
+      this.error = err;
+    });
+    socket.on('close', () => {
+      pool.forget(this);
+      const owner = this.owner;
+      this.owner = null;
+      owner?.onUpstreamClose(this);
+    });
+  }
+}
+
+export class UpstreamPool {
+  private readonly idle = new Map<string, UpstreamConn[]>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** An idle connection to host:port (the most recently used), or a new one. */
+  acquire(key: string, host: string, port: number, owner: UpstreamOwner): UpstreamConn {
+    const stack = this.idle.get(key);
+    let conn = stack !== undefined && stack.length > 0 ? stack.pop()! : undefined;
+    if (conn === undefined || conn.socket.destroyed) conn = new UpstreamConn(key, host, port, this);
+    conn.owner = owner;
+    conn.received = 0;
+    return conn;
+  }
+
+  /** Back to the pool after a complete response. */
+  release(conn: UpstreamConn): void {
+    conn.owner = null;
+    conn.served++;
+    if (conn.socket.destroyed) return;
+    conn.idleSince = Date.now();
+    let stack = this.idle.get(conn.key);
+    if (stack === undefined) {
+      stack = [];
+      this.idle.set(conn.key, stack);
+    }
+    stack.push(conn);
+  }
+
+  /** A closed socket leaves the idle stack (if it was there). */
+  forget(conn: UpstreamConn): void {
+    const stack = this.idle.get(conn.key);
+    if (stack === undefined) return;
+    const i = stack.indexOf(conn);
+    if (i >= 0) stack.splice(i, 1);
+    if (stack.length === 0) this.idle.delete(conn.key);
+  }
+
+  private sweep(): void {
+    const old = Date.now() - IDLE_MS;
+    for (const stack of this.idle.values()) {
+      // oldest first: LIFO leaves the longest-idle sockets at the bottom
+      while (stack.length > 0 && stack[0]!.idleSince < old) stack.shift()!.socket.destroy();
+    }
+  }
+
+  destroy(): void {
+    clearInterval(this.sweeper);
+    for (const stack of this.idle.values()) for (const c of stack) c.socket.destroy();
+    this.idle.clear();
+  }
+}

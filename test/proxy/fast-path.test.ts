@@ -1,0 +1,300 @@
+/**
+ * The lean raw-socket path (src/proxy/fast-path.ts) at the byte level, where the conformance
+ * suite's fetch-based cases cannot look: body framings (Content-Length, chunked split across
+ * writes with extensions and trailers, close-delimited, 204, HEAD), 1xx heads, answers that must
+ * become 502, a pooled target connection that died, pipelining, hop-by-hop headers, and the
+ * hand-over of a connection to node's server in the middle of a keep-alive session. The target
+ * is a raw TCP server so it can send exactly these bytes; every case also runs with
+ * --no-fast-path, the node:http + undici path, which must give the client the same answers.
+ */
+import { createHash } from 'node:crypto';
+import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../services/util.js';
+import { ensureBuilt, startProxy, type ProxyHandle } from './helpers.js';
+
+beforeAll(ensureBuilt);
+
+const BIG = Buffer.alloc(1 << 20);
+for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 7919) & 0xff;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+interface RawTarget {
+  url: string;
+  server: Server;
+  /** Request heads received, in order (latin1). */
+  heads: string[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A target that answers by path with exact bytes; bodies (Content-Length only) are skipped. */
+async function startRawTarget(): Promise<RawTarget> {
+  const t: RawTarget = { url: '', server: undefined as unknown as Server, heads: [], connections: 0, close: async () => undefined };
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    t.connections++;
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    let served = 0;
+    let skip = 0;
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (skip > 0) {
+          const n = Math.min(skip, buf.length);
+          skip -= n;
+          buf = buf.subarray(n);
+          if (skip > 0) return;
+        }
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1');
+        buf = buf.subarray(end + 4);
+        skip = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        t.heads.push(head);
+        answer(sock, head, served++);
+      }
+    });
+  });
+  const answer = (sock: Socket, head: string, served: number): void => {
+    const [method, path] = head.split(' ') as [string, string];
+    const isHead = method === 'HEAD';
+    const p = path.replace(/^\/user\/[^/]+/, '');
+    if (p.startsWith('/length')) sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Up: cl\r\n\r\n${isHead ? '' : 'hello'}`);
+    else if (p.startsWith('/chunked')) {
+      sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\nConnection: keep-alive\r\nKeep-Alive: timeout=30\r\n\r\n5\r\nhe');
+      setTimeout(() => sock.write('llo\r\n6;ext=1\r'), 15);
+      setTimeout(() => sock.write('\n world\r\n0\r\nx-t: 1\r\n\r\n'), 30);
+    } else if (p.startsWith('/close')) {
+      sock.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbye ');
+      setTimeout(() => sock.end('now'), 15);
+    } else if (p.startsWith('/early')) sock.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    else if (p.startsWith('/nocontent')) sock.write('HTTP/1.1 204 No Content\r\nX-Up: 204\r\n\r\n');
+    else if (p.startsWith('/garbage')) sock.write('HTTX/9 what\r\n\r\n');
+    else if (p.startsWith('/ambiguous')) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    else if (p.startsWith('/stale')) {
+      // a kept-alive connection the target has given up on: it closes instead of answering
+      if (served > 0) sock.destroy();
+      else sock.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nstale-ok');
+    } else if (p.startsWith('/big')) {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG.length}\r\n\r\n`);
+      if (!isHead) sock.write(BIG);
+    } else {
+      const body = Buffer.from(head, 'latin1');
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`);
+      if (!isHead) sock.write(body);
+    }
+  };
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  t.url = `http://127.0.0.1:${port}`;
+  t.server = server;
+  t.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return t;
+}
+
+interface Got { status: number; headers: IncomingMessage['headers']; body: Buffer; trailers: NodeJS.Dict<string>; reused: boolean }
+
+function get(agent: Agent, port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent, method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), trailers: res.trailers, reused: req.reusedSocket }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Raw bytes in, everything the proxy sent until it has been quiet for `quietMs`. */
+function rawExchange(port: number, bytes: string, quietMs = 300): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    let timer = setTimeout(() => s.destroy(), quietMs * 4);
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), quietMs);
+    });
+    s.on('close', () => resolve(got));
+    s.on('error', () => undefined);
+    s.write(bytes);
+  });
+}
+
+async function fastPathCount(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Number(/^atrium_proxy_fast_path_requests_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as const)('atrium-proxy %s: byte-level answers', (label, flags) => {
+  let target: RawTarget;
+  let proxy: ProxyHandle;
+  let metricsPort: number;
+  const lean = label === 'lean path';
+
+  beforeAll(async () => {
+    target = await startRawTarget();
+    metricsPort = await freePort();
+    proxy = await startProxy('atrium', [...flags, '--metrics-ip', '127.0.0.1', '--metrics-port', String(metricsPort)]);
+    await proxy.addRoute('/user/a', { target: target.url });
+  }, 30_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await target?.close();
+  });
+
+  it('one keep-alive connection carries every framing, a 1xx, a handed-over POST and more GETs', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const before = await fastPathCount(metricsPort);
+    const cl = await get(agent, proxy.port, '/user/a/length');
+    expect([cl.status, cl.body.toString(), cl.headers['x-up'], cl.headers['content-length']]).toEqual([200, 'hello', 'cl', '5']);
+
+    const ch = await get(agent, proxy.port, '/user/a/chunked');
+    expect([ch.status, ch.body.toString()]).toEqual([200, 'hello world']);
+    expect(ch.headers['transfer-encoding']).toBe('chunked');
+    expect(ch.headers['keep-alive']).not.toBe('timeout=30'); // the target's hop-by-hop header stays behind
+    expect(ch.reused).toBe(true);
+
+    const close = await get(agent, proxy.port, '/user/a/close');
+    expect([close.status, close.body.toString()]).toEqual([200, 'bye now']);
+    expect(close.headers.connection).toBe('keep-alive'); // the client keeps its connection
+
+    const early = await get(agent, proxy.port, '/user/a/early');
+    expect([early.status, early.body.toString(), early.reused]).toEqual([200, 'ok', true]);
+    const none = await get(agent, proxy.port, '/user/a/nocontent');
+    expect([none.status, none.body.length, none.headers['x-up']]).toEqual([204, 0, '204']);
+    const head = await get(agent, proxy.port, '/user/a/length', { method: 'HEAD' });
+    expect([head.status, head.body.length, head.headers['content-length']]).toEqual([200, 0, '5']);
+
+    const afterGets = await fastPathCount(metricsPort);
+    expect(afterGets - before).toBe(lean ? 6 : 0);
+
+    // a POST with a body is node's: the connection is handed over, and keeps working
+    const post = await get(agent, proxy.port, '/user/a/echo', { method: 'POST', body: 'x=1' });
+    expect(post.status).toBe(200);
+    expect(post.body.toString()).toMatch(/^POST \/user\/a\/echo HTTP\/1\.1/);
+    const again = await get(agent, proxy.port, '/user/a/length');
+    expect([again.status, again.body.toString(), again.reused]).toEqual([200, 'hello', true]);
+    expect(await fastPathCount(metricsPort)).toBe(afterGets); // node's connection from then on
+    agent.destroy();
+  });
+
+  it('a 1 MB body arrives whole through a slow reader; HEAD of it has no body', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxy.port, path: '/user/a/big', agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.pause();
+        const t = setInterval(() => {
+          let c: Buffer | null;
+          while ((c = res.read(16_384) as Buffer | null) !== null) chunks.push(c);
+        }, 5);
+        res.on('end', () => { clearInterval(t); resolve(Buffer.concat(chunks)); });
+        res.on('error', reject);
+      });
+      req.end();
+    });
+    expect(sha(body)).toBe(sha(BIG));
+    const head = await get(agent, proxy.port, '/user/a/big', { method: 'HEAD' });
+    expect([head.status, head.headers['content-length'], head.body.length, head.reused]).toEqual([200, String(BIG.length), 0, true]);
+    agent.destroy();
+  });
+
+  it('a malformed or ambiguous answer is a 502; the connection keeps serving', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await get(agent, proxy.port, '/user/a/garbage')).status).toBe(502);
+    expect((await get(agent, proxy.port, '/user/a/ambiguous')).status).toBe(502);
+    expect((await get(agent, proxy.port, '/user/a/length')).body.toString()).toBe('hello');
+    agent.destroy();
+  });
+
+  it('a refused connection gives the --error-target page with status 503 (HEAD: no body)', async () => {
+    const p = await startProxy('atrium', [...flags, '--error-target', `${target.url}/err`]);
+    try {
+      await p.addRoute('/user/dead', { target: `http://127.0.0.1:${await freePort()}` });
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const r = await get(agent, p.port, '/user/dead/tree?x=1');
+      expect(r.status).toBe(503);
+      expect(r.headers['content-type']).toBe('text/plain');
+      expect(r.body.toString()).toMatch(/^GET \/err\/503\?url=%2Fuser%2Fdead%2Ftree%3Fx%3D1 HTTP\/1\.1\r\n/);
+      const h = await get(agent, p.port, '/user/dead/tree', { method: 'HEAD' });
+      expect([h.status, h.body.length, h.reused]).toEqual([503, 0, true]);
+      agent.destroy();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('a pooled target connection that closes instead of answering: the GET is sent again on a new one', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await get(agent, proxy.port, '/user/a/stale');
+    expect(first.body.toString()).toBe('stale-ok');
+    const conns = target.connections;
+    const second = await get(agent, proxy.port, '/user/a/stale');
+    expect([second.status, second.body.toString()]).toEqual([200, 'stale-ok']);
+    expect(target.connections).toBeGreaterThan(conns);
+    agent.destroy();
+  });
+
+  it('Connection: close is answered with Connection: close, then the proxy ends the connection', async () => {
+    const before = await fastPathCount(metricsPort);
+    const t0 = Date.now();
+    const out = await rawExchange(proxy.port, 'GET /user/a/length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+    expect(Date.now() - t0).toBeLessThan(4000); // closed by the proxy, not by our 5 s quiet timer
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    expect(out.toLowerCase()).toContain('\r\nconnection: close\r\n');
+    expect(out).toMatch(/\r\n\r\nhello$/);
+    expect(await fastPathCount(metricsPort)).toBe(before + (lean ? 1 : 0));
+  });
+
+  it('pipelined GETs are answered in order on one connection', async () => {
+    const out = await rawExchange(proxy.port, ['/user/a/length', '/user/a/chunked', '/user/a/early'].map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual(['200', '200', '200']);
+    expect(out.indexOf('hello')).toBeLessThan(out.indexOf('world'));
+    expect(out).toMatch(/\r\n\r\nok$/);
+  });
+
+  it('hop-by-hop request headers stay behind; X-Forwarded-* is appended; a forged proof is dropped', async () => {
+    const before = target.heads.length;
+    const out = await rawExchange(proxy.port, 'GET /user/a/echo?q=1 HTTP/1.1\r\nHost: example.org:8443\r\nConnection: keep-alive, x-secret\r\nKeep-Alive: timeout=9\r\nTE: trailers\r\n'
+      + 'X-Forwarded-For: 192.0.2.7\r\nX-Atrium-Proxy-Proof: forged-forged-forged\r\nX-Other: kept\r\nX-Other: twice\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 200 /);
+    const seen = target.heads.slice(before).join('\n').toLowerCase();
+    expect(seen).toMatch(/^get \/user\/a\/echo\?q=1 http\/1\.1/);
+    expect(seen).toContain('host: example.org:8443');
+    expect(seen).toMatch(/x-forwarded-for: 192\.0\.2\.7, ?127\.0\.0\.1/);
+    expect(seen).toContain('x-forwarded-port: 8443');
+    expect(seen).toContain('x-forwarded-proto: http');
+    expect(seen).toContain('x-forwarded-host: example.org:8443');
+    expect(seen).toMatch(/x-other: kept(\r\nx-other: twice|, twice)/);
+    for (const gone of ['keep-alive: timeout=9', 'te: trailers', 'x-atrium-proxy-proof']) expect(seen).not.toContain(gone);
+  });
+
+  it('requests the lean path leaves to node get node\'s answers: HTTP/1.0, no Host, oversize head, absolute form', async () => {
+    expect(await rawExchange(proxy.port, 'GET /user/a/length HTTP/1.0\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 [^]*hello$/);
+    expect(await rawExchange(proxy.port, 'GET /user/a/length HTTP/1.1\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await rawExchange(proxy.port, `GET /user/a/length HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect(await rawExchange(proxy.port, `GET http://x/user/a/length HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200 [^]*hello$/);
+    expect(await rawExchange(proxy.port, 'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 404 /);
+    // node keeps the first of a repeated Authorization; so must the request that reaches the target
+    const before = target.heads.length;
+    const count = await fastPathCount(metricsPort);
+    expect(await rawExchange(proxy.port, 'GET /user/a/echo HTTP/1.1\r\nHost: x\r\nAuthorization: token first\r\nAuthorization: token second\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+    const seen = target.heads.slice(before).join('\n').toLowerCase();
+    expect(seen).toContain('authorization: token first');
+    expect(seen).not.toContain('second');
+    expect(await fastPathCount(metricsPort)).toBe(count);
+  });
+});
