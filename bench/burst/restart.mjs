@@ -17,7 +17,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
+import { alive, cpuMs, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
@@ -26,8 +26,19 @@ const SERVERS = Number(opt('--servers', 1_000));
 const RESTARTS = Number(opt('--restarts', 3));
 const HEAP = opt('--heap-snapshot', '');
 const COMPARE = argv.includes('--compare-bundle');
+const PROBE = argv.includes('--probe');
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+// Variants compared in one run, interleaved: --variant 'NAME|ENV=V ENV2=V|--node-flag ...' (repeatable;
+// flags replace --node-flags for that variant). --compare-bundle = the bundle and ATRIUM_NO_BUNDLE=1.
+const parseVariant = (spec) => {
+  const [name, envs = '', flags] = spec.split('|');
+  return { name, env: Object.fromEntries(envs.split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), flags: flags === undefined ? HUB_NODE_FLAGS : flags.split(' ').filter(Boolean) };
+};
+const VARIANTS = argv.flatMap((a, i) => (a === '--variant' ? [parseVariant(argv[i + 1])] : []));
+if (COMPARE) VARIANTS.push(parseVariant('bundle'), parseVariant('unbundled|ATRIUM_NO_BUNDLE=1'));
+if (!VARIANTS.length) VARIANTS.push(parseVariant('default'));
+const LATE_RSS_S = Number(opt('--late-rss', 0));
 const log = (...a) => console.error('[restart]', ...a);
 
 // The stand-in: this same file, run with --stand-in PORT..., answers 200 on every port.
@@ -45,7 +56,8 @@ if (argv[0] === '--stand-in') {
   });
 }
 
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const statusMb = (pid, key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMb = (pid) => statusMb(pid, 'VmRSS');
 const startTicks = (pid) => {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]);
@@ -84,15 +96,17 @@ logLevel: info
 
   const logFile = (i) => join(dir, `hub-${i}.log`);
   /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
-  const startOnce = async (i, variant = 'default') => {
+  const startOnce = async (i, v = VARIANTS[0]) => {
     const t0 = Date.now();
-    const flags = HEAP ? [...HUB_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2'] : HUB_NODE_FLAGS;
-    const env = variant === 'unbundled' ? { ATRIUM_NO_BUNDLE: '1' } : {};
+    const probeFile = join(dir, `probe-${i}.json`);
+    const flags = [...v.flags, ...(HEAP ? ['--heapsnapshot-signal=SIGUSR2'] : []), ...(PROBE ? ['--import', join(repo, 'bench/burst/mem-probe.mjs')] : [])];
+    const env = { ...v.env, ...(PROBE ? { ATRIUM_MEM_PROBE: probeFile } : {}) };
     hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir, env });
     let answerMs = NaN;
+    let answerCpuMs = NaN;
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
-      if (ok) { answerMs = Date.now() - t0; break; }
+      if (ok) { answerMs = Date.now() - t0; answerCpuMs = cpuMs(hub.pid); break; }
       if (Date.now() - t0 > 60_000) throw new Error('hub did not answer');
       await sleep(5);
     }
@@ -103,12 +117,19 @@ logLevel: info
       else await sleep(20);
       if (Date.now() - t0 > 60_000) throw new Error('no restore line');
     }
+    const confirmedCpuMs = cpuMs(hub.pid);
     await sleep(2000);
+    const mem = { rssMb: +rssMb(hub.pid).toFixed(1), anonMb: +statusMb(hub.pid, 'RssAnon').toFixed(1), fileMb: +statusMb(hub.pid, 'RssFile').toFixed(1) };
+    if (LATE_RSS_S) {
+      await sleep(LATE_RSS_S * 1000);
+      mem.lateRssMb = +rssMb(hub.pid).toFixed(1);
+    }
+    const probe = PROBE && existsSync(probeFile) ? JSON.parse(readFileSync(probeFile, 'utf8')) : undefined;
     const lines = readFileSync(logFile(i), 'utf8').split('\n');
     const proxy = lines.map((l) => /"how":"(\w+)"/.exec(l)?.[1]).find(Boolean) ?? '?';
     const token = readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim();
     const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${token}` } }).then((r) => r.json()).then((o) => Object.keys(o).length, () => -1);
-    return { variant, proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
+    return { variant: v.name, proxy, routes, answerMs, answerCpuMs, confirmedMs: restored.time - t0, confirmedCpuMs, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, ...mem, probe };
   };
 
   const empty = await startOnce(0);
@@ -137,12 +158,12 @@ logLevel: info
   // With --compare-bundle every restart runs both ways, the order alternating (ABBA...), so load
   // changes on a shared machine hit both variants alike.
   const plan = [];
-  for (let i = 0; i < RESTARTS; i++) plan.push(...(!COMPARE ? ['default'] : i % 2 ? ['unbundled', 'bundle'] : ['bundle', 'unbundled']));
+  for (let i = 0; i < RESTARTS; i++) plan.push(...(i % 2 ? [...VARIANTS].reverse() : VARIANTS));
   for (const [i, variant] of plan.entries()) {
     await hub.stop(30_000);
     await sleep(1000);
     const r = await startOnce(2 + i, variant);
-    log(`restart ${i + 1} (${variant})`, JSON.stringify(r));
+    log(`restart ${i + 1} (${variant.name})`, JSON.stringify(r));
     runs.push(r);
   }
   if (HEAP) {
@@ -182,12 +203,13 @@ logLevel: info
   console.log(`| restart: process start → all servers confirmed | ${median(runs.map((r) => r.confirmedMs))} ms (${range((r) => r.confirmedMs)}) |`);
   console.log(`| servers restored / stopped (per restart) | ${runs.map((r) => `${r.restored}/${r.stopped}`).join(', ')} |`);
   console.log(`| routes in the proxy at the end | ${out.proxyRoutes} |`);
-  if (COMPARE) {
-    console.log('\n| variant | RSS MB | start → answers ms | start → all confirmed ms |\n|---|---|---|---|');
-    for (const v of ['bundle', 'unbundled']) {
-      const rs = runs.filter((r) => r.variant === v);
+  if (VARIANTS.length > 1 || PROBE) {
+    console.log('\n| variant | RSS MB | anon / file MB | start → answers ms | hub CPU to answer ms | start → all confirmed ms |\n|---|---|---|---|---|---|');
+    for (const v of VARIANTS) {
+      const rs = runs.filter((r) => r.variant === v.name);
       const cell = (f) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
-      console.log(`| ${v} | ${cell((r) => r.rssMb)} | ${cell((r) => r.answerMs)} | ${cell((r) => r.confirmedMs)} |`);
+      console.log(`| ${v.name} | ${cell((r) => r.rssMb)}${LATE_RSS_S ? `; ${LATE_RSS_S} s later ${cell((r) => r.lateRssMb)}` : ''} | ${median(rs.map((r) => r.anonMb))} / ${median(rs.map((r) => r.fileMb))} | ${cell((r) => r.answerMs)} | ${cell((r) => r.answerCpuMs)} | ${cell((r) => r.confirmedMs)} |`);
+      if (PROBE) for (const r of rs) console.log(`|  probe | ${JSON.stringify(r.probe)} |`);
     }
   }
 }
