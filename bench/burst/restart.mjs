@@ -141,9 +141,13 @@ logLevel: info
     return { variant: v.name, proxy, routes, answerMs, answerCpuMs, confirmedMs: restored.time - t0, confirmedCpuMs, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, ...mem, probe };
   };
 
-  const empty = await startOnce(0);
-  log('empty hub', JSON.stringify(empty));
-  await hub.stop(30_000);
+  const empties = {};
+  for (const [k, v] of VARIANTS.entries()) {
+    empties[v.name] = await startOnce(k === 0 ? 0 : 800 + k, v);
+    log(`empty hub (${v.name})`, JSON.stringify(empties[v.name]));
+    await hub.stop(30_000);
+  }
+  const empty = empties[VARIANTS[0].name];
   const jhEmpty = jh ? await jh.startOnce('empty') : null;
   if (jh) {
     log('JupyterHub, empty', JSON.stringify(jhEmpty));
@@ -221,7 +225,7 @@ logLevel: info
 
   const range = (f, rs = runs) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   const meta = { date: new Date().toISOString(), cpus: cpus().length, node: process.version, users: USERS, servers: SERVERS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
-  const out = { meta, empty, warm, runs, proxyRoutes: Object.keys(routes).length, jupyterhub: jh ? { empty: jhEmpty, runs: jhRuns } : undefined };
+  const out = { meta, empty, empties, warm, runs, proxyRoutes: Object.keys(routes).length, jupyterhub: jh ? { empty: jhEmpty, runs: jhRuns } : undefined };
   mkdirSync(join(repo, 'bench/burst'), { recursive: true });
   writeFileSync(join(repo, 'bench/burst/restart-last-run.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`\n${meta.date}  ${meta.cpus} cores  node ${meta.node}  load ${meta.loadavg}\n`);
@@ -238,7 +242,7 @@ logLevel: info
     console.log(`| JupyterHub 3.0 | ${jhEmpty.rssMb} | ${cell((r) => r.rssMb, jhRuns)} | ${cell((r) => r.answerMs, jhRuns)} | ${cell((r) => r.confirmedMs, jhRuns)} | ${cell((r) => r.confirmedCpuMs, jhRuns)} | ${jhRuns.map((r) => r.stopped).join(', ')} |`);
     for (const v of VARIANTS) {
       const rs = runs.filter((r) => r.variant === v.name);
-      console.log(`| Atrium ${v.name} | ${v === VARIANTS[0] ? empty.rssMb : ''} | ${cell((r) => r.rssMb, rs)} | ${cell((r) => r.answerMs, rs)} | ${cell((r) => r.confirmedMs, rs)} | ${cell((r) => r.confirmedCpuMs, rs)} | ${rs.map((r) => r.stopped).join(', ')} |`);
+      console.log(`| Atrium ${v.name} | ${empties[v.name].rssMb} | ${cell((r) => r.rssMb, rs)} | ${cell((r) => r.answerMs, rs)} | ${cell((r) => r.confirmedMs, rs)} | ${cell((r) => r.confirmedCpuMs, rs)} | ${rs.map((r) => r.stopped).join(', ')} |`);
       const ratio = (f) => (median(rs.map(f)) / median(jhRuns.map(f))).toFixed(2);
       console.log(`|  ratio Atrium ${v.name} / JupyterHub | | ${ratio((r) => r.rssMb)} | ${ratio((r) => r.answerMs)} | ${ratio((r) => r.confirmedMs)} | ${ratio((r) => r.confirmedCpuMs)} | |`);
     }
@@ -265,7 +269,7 @@ async function jupyterHubSubject(dir, ports, standInPid) {
   const jdir = join(dir, 'jupyterhub');
   mkdirSync(jdir);
   const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const token = randomBytes(16).toString('hex');
+  const token = randomBytes(16).toString('hex'); // the bench service's token (admin role)
   writeFileSync(join(jdir, 'jupyterhub_config.py'), `
 c = get_config()  # noqa
 c.JupyterHub.ip = '127.0.0.1'
@@ -311,8 +315,12 @@ c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
       }
       const confirmedCpuMs = cpuMs(proc.pid);
       await sleep(2000);
-      const users = await fetch(`http://127.0.0.1:${hubPort}/hub/api/users?limit=100000`, { headers: { authorization: `token ${token}` } }).then((r) => r.json());
-      const running = (Array.isArray(users) ? users : users.items ?? []).filter((u) => u.server).length;
+      // Running = spawners that still have a server row (JupyterHub clears server_id when it
+      // decides a server is gone); its API pages users 200 at a time, so the database is simpler.
+      const { default: Database } = await import('better-sqlite3');
+      const jdb = new Database(join(jdir, 'jupyterhub.sqlite'), { readonly: true });
+      const running = jdb.prepare('SELECT count(*) AS n FROM spawners WHERE server_id IS NOT NULL').get().n;
+      jdb.close();
       const rss = +rssMb(proc.pid).toFixed(1);
       return { answerMs, confirmedMs, confirmedCpuMs, running, stopped: self.seeded ? self.seeded - running : 0, rssMb: rss, anonMb: +statusMb(proc.pid, 'RssAnon').toFixed(1), fileMb: +statusMb(proc.pid, 'RssFile').toFixed(1) };
     },
