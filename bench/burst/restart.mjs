@@ -15,9 +15,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSy
 import { createServer } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
+import { alive, cpuMs, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
@@ -26,8 +27,21 @@ const SERVERS = Number(opt('--servers', 1_000));
 const RESTARTS = Number(opt('--restarts', 3));
 const HEAP = opt('--heap-snapshot', '');
 const COMPARE = argv.includes('--compare-bundle');
+const PROBE = argv.includes('--probe');
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
+// Variants compared in one run, interleaved: --variant 'NAME|ENV=V ENV2=V|--node-flag ...' (repeatable;
+// flags replace --node-flags for that variant). --compare-bundle = the bundle and ATRIUM_NO_BUNDLE=1.
+const parseVariant = (spec) => {
+  const [name, envs = '', flags] = spec.split('|');
+  return { name, env: Object.fromEntries(envs.split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), flags: flags === undefined ? HUB_NODE_FLAGS : flags.split(' ').filter(Boolean) };
+};
+const VARIANTS = argv.flatMap((a, i) => (a === '--variant' ? [parseVariant(argv[i + 1])] : []));
+if (COMPARE) VARIANTS.push(parseVariant('bundle'), parseVariant('unbundled|ATRIUM_NO_BUNDLE=1'));
+if (!VARIANTS.length) VARIANTS.push(parseVariant('default'));
+const LATE_RSS_S = Number(opt('--late-rss', 0));
+const WITH_JH = argv.includes('--jupyterhub');
+const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const log = (...a) => console.error('[restart]', ...a);
 
 // The stand-in: this same file, run with --stand-in PORT..., answers 200 on every port.
@@ -45,7 +59,8 @@ if (argv[0] === '--stand-in') {
   });
 }
 
-const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const statusMb = (pid, key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const rssMb = (pid) => statusMb(pid, 'VmRSS');
 const startTicks = (pid) => {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]);
@@ -72,7 +87,9 @@ logLevel: info
   const standIn = fork(new URL(import.meta.url).pathname, ['--stand-in', ...ports.map(String)], { stdio: 'ignore', detached: true });
   await new Promise((r) => standIn.once('message', r));
   let hub = null;
+  const cleanupsFirst = [];
   const stopAll = async () => {
+    for (const c of cleanupsFirst) await c().catch((err) => log('cleanup failed', String(err)));
     if (hub) await hub.stop(30_000);
     const pidFile = join(stateDir, 'proxy.pid');
     const proxyPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
@@ -83,16 +100,22 @@ logLevel: info
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => void stopAll().then(() => process.exit(130)));
 
   const logFile = (i) => join(dir, `hub-${i}.log`);
+  const jh = WITH_JH ? await jupyterHubSubject(dir, ports, standIn.pid) : null;
+  if (jh) cleanupsFirst.push(() => jh.stopAll());
   /** Start the hub; resolve with ms to first answer, ms to "servers restored", the restore record and RSS. */
-  const startOnce = async (i, variant = 'default') => {
+  const startOnce = async (i, v = VARIANTS[0]) => {
     const t0 = Date.now();
-    const flags = HEAP ? [...HUB_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2'] : HUB_NODE_FLAGS;
-    const env = variant === 'unbundled' ? { ATRIUM_NO_BUNDLE: '1' } : {};
-    hub = start(process.execPath, [...flags, join(repo, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir, env });
+    const probeFile = join(dir, `probe-${i}.json`);
+    const flags = [...v.flags, ...(HEAP ? ['--heapsnapshot-signal=SIGUSR2'] : []), ...(PROBE ? ['--import', join(repo, 'bench/burst/mem-probe.mjs')] : [])];
+    const env = { ...v.env, ...(PROBE ? { ATRIUM_MEM_PROBE: probeFile } : {}) };
+    // ROOT=DIR in a variant's env runs another build of Atrium (e.g. the commit before a change).
+    const root = v.env.ROOT ?? repo;
+    hub = start(process.execPath, [...flags, join(root, 'bin/atrium.js'), 'hub', '--config', yaml], { logFile: logFile(i), cwd: dir, env });
     let answerMs = NaN;
+    let answerCpuMs = NaN;
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
-      if (ok) { answerMs = Date.now() - t0; break; }
+      if (ok) { answerMs = Date.now() - t0; answerCpuMs = cpuMs(hub.pid); break; }
       if (Date.now() - t0 > 60_000) throw new Error('hub did not answer');
       await sleep(5);
     }
@@ -103,17 +126,36 @@ logLevel: info
       else await sleep(20);
       if (Date.now() - t0 > 60_000) throw new Error('no restore line');
     }
+    const confirmedCpuMs = cpuMs(hub.pid);
     await sleep(2000);
+    const mem = { rssMb: +rssMb(hub.pid).toFixed(1), anonMb: +statusMb(hub.pid, 'RssAnon').toFixed(1), fileMb: +statusMb(hub.pid, 'RssFile').toFixed(1) };
+    if (LATE_RSS_S) {
+      await sleep(LATE_RSS_S * 1000);
+      mem.lateRssMb = +rssMb(hub.pid).toFixed(1);
+    }
+    const probe = PROBE && existsSync(probeFile) ? JSON.parse(readFileSync(probeFile, 'utf8')) : undefined;
     const lines = readFileSync(logFile(i), 'utf8').split('\n');
     const proxy = lines.map((l) => /"how":"(\w+)"/.exec(l)?.[1]).find(Boolean) ?? '?';
     const token = readFileSync(join(stateDir, 'proxy-token'), 'utf8').trim();
     const routes = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { authorization: `token ${token}` } }).then((r) => r.json()).then((o) => Object.keys(o).length, () => -1);
-    return { variant, proxy, routes, answerMs, confirmedMs: restored.time - t0, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, rssMb: +rssMb(hub.pid).toFixed(1) };
+    return { variant: v.name, proxy, routes, answerMs, answerCpuMs, confirmedMs: restored.time - t0, confirmedCpuMs, restoreMs: restored.ms, restored: restored.restored, stopped: restored.stopped, ...mem, probe };
   };
 
-  const empty = await startOnce(0);
-  log('empty hub', JSON.stringify(empty));
-  await hub.stop(30_000);
+  const empties = {};
+  for (const [k, v] of VARIANTS.entries()) {
+    empties[v.name] = await startOnce(k === 0 ? 0 : 800 + k, v);
+    log(`empty hub (${v.name})`, JSON.stringify(empties[v.name]));
+    await hub.stop(30_000);
+  }
+  const empty = empties[VARIANTS[0].name];
+  const jhEmpty = jh ? await jh.startOnce('empty') : null;
+  if (jh) {
+    log('JupyterHub, empty', JSON.stringify(jhEmpty));
+    await jh.stop();
+    jh.seed(USERS, SERVERS);
+    log('JupyterHub, first start with the rows', JSON.stringify(await jh.startOnce('warm')));
+    await jh.stop();
+  }
 
   // 10k users, 1k of them with a running server pointing at the stand-in.
   const { default: Database } = await import('better-sqlite3');
@@ -134,18 +176,30 @@ logLevel: info
   const warm = await startOnce(1); // adds the 1k routes to the proxy
   log('first start with the rows (routes added)', JSON.stringify(warm));
   const runs = [];
+  const jhRuns = [];
   // With --compare-bundle every restart runs both ways, the order alternating (ABBA...), so load
   // changes on a shared machine hit both variants alike.
   const plan = [];
-  for (let i = 0; i < RESTARTS; i++) plan.push(...(!COMPARE ? ['default'] : i % 2 ? ['unbundled', 'bundle'] : ['bundle', 'unbundled']));
+  for (let i = 0; i < RESTARTS; i++) plan.push(...(i % 2 ? [...VARIANTS].reverse() : VARIANTS));
   for (const [i, variant] of plan.entries()) {
-    await hub.stop(30_000);
+    if (hub) await hub.stop(30_000);
     await sleep(1000);
     const r = await startOnce(2 + i, variant);
-    log(`restart ${i + 1} (${variant})`, JSON.stringify(r));
+    log(`restart ${i + 1} (${variant.name})`, JSON.stringify(r));
     runs.push(r);
+    // JupyterHub restarts once after each round of the Atrium variants, with the Atrium hub stopped.
+    if (jh && (i + 1) % VARIANTS.length === 0) {
+      await hub.stop(30_000);
+      await sleep(1000);
+      const j = await jh.startOnce(`r${i}`);
+      log(`JupyterHub restart`, JSON.stringify(j));
+      jhRuns.push(j);
+      await jh.stop();
+      await sleep(1000);
+      hub = null;
+    }
   }
-  if (HEAP) {
+  if (HEAP && hub) {
     // A heap snapshot of the last restarted hub, summarised by constructor (heap-summary.mjs).
     process.kill(hub.pid, 'SIGUSR2');
     let file;
@@ -171,7 +225,7 @@ logLevel: info
 
   const range = (f, rs = runs) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   const meta = { date: new Date().toISOString(), cpus: cpus().length, node: process.version, users: USERS, servers: SERVERS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
-  const out = { meta, empty, warm, runs, proxyRoutes: Object.keys(routes).length };
+  const out = { meta, empty, empties, warm, runs, proxyRoutes: Object.keys(routes).length, jupyterhub: jh ? { empty: jhEmpty, runs: jhRuns } : undefined };
   mkdirSync(join(repo, 'bench/burst'), { recursive: true });
   writeFileSync(join(repo, 'bench/burst/restart-last-run.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`\n${meta.date}  ${meta.cpus} cores  node ${meta.node}  load ${meta.loadavg}\n`);
@@ -182,12 +236,124 @@ logLevel: info
   console.log(`| restart: process start → all servers confirmed | ${median(runs.map((r) => r.confirmedMs))} ms (${range((r) => r.confirmedMs)}) |`);
   console.log(`| servers restored / stopped (per restart) | ${runs.map((r) => `${r.restored}/${r.stopped}`).join(', ')} |`);
   console.log(`| routes in the proxy at the end | ${out.proxyRoutes} |`);
-  if (COMPARE) {
-    console.log('\n| variant | RSS MB | start → answers ms | start → all confirmed ms |\n|---|---|---|---|');
-    for (const v of ['bundle', 'unbundled']) {
-      const rs = runs.filter((r) => r.variant === v);
-      const cell = (f) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
-      console.log(`| ${v} | ${cell((r) => r.rssMb)} | ${cell((r) => r.answerMs)} | ${cell((r) => r.confirmedMs)} |`);
+  if (jh && jhRuns.length) {
+    const cell = (f, rs) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
+    console.log('\n| subject | RSS MB, empty hub | RSS MB after restart | start → answers ms | start → all confirmed ms | hub CPU to confirmed ms | stopped |\n|---|---|---|---|---|---|---|');
+    console.log(`| JupyterHub 3.0 | ${jhEmpty.rssMb} | ${cell((r) => r.rssMb, jhRuns)} | ${cell((r) => r.answerMs, jhRuns)} | ${cell((r) => r.confirmedMs, jhRuns)} | ${cell((r) => r.confirmedCpuMs, jhRuns)} | ${jhRuns.map((r) => r.stopped).join(', ')} |`);
+    for (const v of VARIANTS) {
+      const rs = runs.filter((r) => r.variant === v.name);
+      console.log(`| Atrium ${v.name} | ${empties[v.name].rssMb} | ${cell((r) => r.rssMb, rs)} | ${cell((r) => r.answerMs, rs)} | ${cell((r) => r.confirmedMs, rs)} | ${cell((r) => r.confirmedCpuMs, rs)} | ${rs.map((r) => r.stopped).join(', ')} |`);
+      const ratio = (f) => (median(rs.map(f)) / median(jhRuns.map(f))).toFixed(2);
+      console.log(`|  ratio Atrium ${v.name} / JupyterHub | | ${ratio((r) => r.rssMb)} | ${ratio((r) => r.answerMs)} | ${ratio((r) => r.confirmedMs)} | ${ratio((r) => r.confirmedCpuMs)} | |`);
     }
   }
+  if (VARIANTS.length > 1 || PROBE) {
+    console.log('\n| variant | RSS MB | anon / file MB | start → answers ms | hub CPU to answer ms | start → all confirmed ms |\n|---|---|---|---|---|---|');
+    for (const v of VARIANTS) {
+      const rs = runs.filter((r) => r.variant === v.name);
+      const cell = (f) => `${+median(rs.map(f)).toFixed(1)} (${range(f, rs)})`;
+      console.log(`| ${v.name} | ${cell((r) => r.rssMb)}${LATE_RSS_S ? `; ${LATE_RSS_S} s later ${cell((r) => r.lateRssMb)}` : ''} | ${median(rs.map((r) => r.anonMb))} / ${median(rs.map((r) => r.fileMb))} | ${cell((r) => r.answerMs)} | ${cell((r) => r.answerCpuMs)} | ${cell((r) => r.confirmedMs)} |`);
+      if (PROBE) for (const r of rs) console.log(`|  probe | ${JSON.stringify(r.probe)} |`);
+    }
+  }
+}
+
+/**
+ * JupyterHub 3.0 (Debian) on the same stand-in: SimpleLocalProcessSpawner, whose restored state is
+ * the pid (the stand-in's) and whose servers answer on the stand-in's ports. cleanup_servers and
+ * cleanup_proxy off, so a restart keeps servers as Atrium's does. "answers" = first 200 from
+ * /hub/api on the hub port; "confirmed" = its "Initialized N spawners" log line (every running
+ * server polled and checked over HTTP); stopped = servers it no longer lists as running.
+ */
+async function jupyterHubSubject(dir, ports, standInPid) {
+  const jdir = join(dir, 'jupyterhub');
+  mkdirSync(jdir);
+  const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const token = randomBytes(16).toString('hex'); // the bench service's token (admin role)
+  writeFileSync(join(jdir, 'jupyterhub_config.py'), `
+c = get_config()  # noqa
+c.JupyterHub.ip = '127.0.0.1'
+c.JupyterHub.port = ${port}
+c.JupyterHub.hub_ip = '127.0.0.1'
+c.JupyterHub.hub_port = ${hubPort}
+c.JupyterHub.db_url = 'sqlite:///${jdir}/jupyterhub.sqlite'
+c.JupyterHub.cookie_secret_file = '${jdir}/cookie_secret'
+c.JupyterHub.pid_file = '${jdir}/jupyterhub.pid'
+c.JupyterHub.log_level = 'INFO'
+c.JupyterHub.cleanup_servers = False
+c.JupyterHub.cleanup_proxy = False
+c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
+c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
+c.JupyterHub.services = [{'name': 'bench', 'api_token': '${token}'}]
+c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]
+c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
+c.ConfigurableHTTPProxy.pid_file = '${jdir}/proxy.pid'
+c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
+`);
+  let proc = null;
+  let n = 0;
+  const self = {
+    async startOnce(tag) {
+      const logPath = join(jdir, `jupyterhub-${tag}-${n++}.log`);
+      const t0 = Date.now();
+      proc = start('/usr/bin/jupyterhub', ['-f', join(jdir, 'jupyterhub_config.py'), '--no-ssl'], { cwd: jdir, logFile: logPath });
+      let answerMs = NaN;
+      for (;;) {
+        const ok = await fetch(`http://127.0.0.1:${hubPort}/hub/api`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
+        if (ok) { answerMs = Date.now() - t0; break; }
+        if (Date.now() - t0 > 300_000) throw new Error('JupyterHub did not answer');
+        await sleep(5);
+      }
+      let confirmedMs = NaN;
+      for (;;) {
+        const text = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
+        const m = /\[I (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) JupyterHub app:\d+\] Initialized (\d+) spawners/.exec(text);
+        if (m) { confirmedMs = Date.parse(`${m[1].replace(' ', 'T')}Z`) - t0; break; }
+        if (Date.now() - t0 > 300_000) throw new Error('JupyterHub: no "Initialized N spawners" line');
+        await sleep(20);
+      }
+      const confirmedCpuMs = cpuMs(proc.pid);
+      await sleep(2000);
+      // Running = spawners that still have a server row (JupyterHub clears server_id when it
+      // decides a server is gone); its API pages users 200 at a time, so the database is simpler.
+      const { default: Database } = await import('better-sqlite3');
+      const jdb = new Database(join(jdir, 'jupyterhub.sqlite'), { readonly: true });
+      const running = jdb.prepare('SELECT count(*) AS n FROM spawners WHERE server_id IS NOT NULL').get().n;
+      jdb.close();
+      const rss = +rssMb(proc.pid).toFixed(1);
+      return { answerMs, confirmedMs, confirmedCpuMs, running, stopped: self.seeded ? self.seeded - running : 0, rssMb: rss, anonMb: +statusMb(proc.pid, 'RssAnon').toFixed(1), fileMb: +statusMb(proc.pid, 'RssFile').toFixed(1) };
+    },
+    seeded: 0,
+    async stop() {
+      if (proc) await proc.stop(30_000);
+      proc = null;
+    },
+    /** Users, servers and spawners rows the way JupyterHub 3.0 writes them for a running local server. */
+    seed(users, servers) {
+      const py = `
+import sqlite3, json, uuid, datetime, sys
+db = sqlite3.connect(${JSON.stringify(join(jdir, 'jupyterhub.sqlite'))})
+now = datetime.datetime.utcnow().isoformat(sep=' ')
+ports = json.loads(sys.argv[1])
+with db:
+    for i in range(${users}):
+        db.execute("INSERT INTO users (name, admin, created, last_activity, cookie_id, state) VALUES (?, 0, ?, ?, ?, '{}')", (f"user{i:05d}", now, now, uuid.uuid4().hex))
+    for i in range(${servers}):
+        name = f"user{i:05d}"
+        uid = db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()[0]
+        sid = db.execute("INSERT INTO servers (proto, ip, port, base_url, cookie_name) VALUES ('http', '127.0.0.1', ?, ?, ?)", (ports[i], f"/user/{name}/", f"jupyterhub-user-{name}")).lastrowid
+        db.execute("INSERT INTO spawners (user_id, server_id, state, name, started, last_activity, user_options) VALUES (?, ?, ?, '', ?, ?, '{}')", (uid, sid, json.dumps({"pid": ${standInPid}}), now, now))
+`;
+      execFileSync('python3', ['-c', py, JSON.stringify(ports.slice(0, servers))]);
+      self.seeded = servers;
+    },
+    async stopAll() {
+      await self.stop();
+      const pidFile = join(jdir, 'proxy.pid');
+      const chp = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+      if (chp && alive(chp)) await stopPid(chp);
+    },
+  };
+  return self;
 }

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { atriumError, hasCode, type AtriumError } from './errors.js';
+import { httpCall, type HttpAnswer } from './http-call.js';
 
 export interface ProxyClientOptions {
   /** e.g. http://127.0.0.1:8001 */
@@ -111,26 +112,24 @@ export class ProxyClient {
   private async once(method: string, url: string, body?: string): Promise<string> {
     await this.acquire();
     try {
-      let res: Response;
+      let res: HttpAnswer;
       try {
-        res = await fetch(url, {
+        res = await httpCall(url, {
           method,
           headers: {
             authorization: `token ${this.authToken}`,
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
           body,
-          signal: AbortSignal.timeout(this.timeoutMs),
+          timeoutMs: this.timeoutMs,
         });
       } catch (err) {
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw atriumError('ATRIUM_ERR_PROXY_UNAVAILABLE', undefined, { detail: `proxy API ${url} unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}` });
+        throw atriumError('ATRIUM_ERR_PROXY_UNAVAILABLE', undefined, { detail: `proxy API ${url} unreachable: ${(err as { code?: string }).code ?? (err as Error).message}` });
       }
-      const text = await res.text();
-      if (!res.ok) {
-        throw answerError(method, url, res.status, text);
+      if (res.status < 200 || res.status > 299) {
+        throw answerError(method, url, res.status, res.text);
       }
-      return text;
+      return res.text;
     } finally {
       this.release();
     }

@@ -8,6 +8,7 @@ import { connectHost } from '../shared/address.js';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { httpCall } from './http-call.js';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 
@@ -141,11 +142,10 @@ export class ProxyProcess {
 
   private async answersWithOurToken(): Promise<boolean> {
     try {
-      const res = await fetch(`http://${connectHost(this.opts.apiIp)}:${this.opts.apiPort}/api/routes`, {
+      const res = await httpCall(`http://${connectHost(this.opts.apiIp)}:${this.opts.apiPort}/api/routes`, {
         headers: { authorization: `token ${this.opts.authToken}` },
-        signal: AbortSignal.timeout(3000),
+        timeoutMs: 3000,
       });
-      await res.arrayBuffer();
       return res.status === 200;
     } catch {
       return false;

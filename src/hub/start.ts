@@ -19,6 +19,7 @@ import { RouteKeeper } from './spawn/routes.js';
 import { buildApp } from './app.js';
 import { loadAuthenticator, loadHooks, loadSpawnerKind } from './registry.js';
 import { ProxyClient, routespecToPath } from './proxy-client.js';
+import { httpCall } from './http-call.js';
 import { classifyError, logClassified } from './error-classify.js';
 import { ProxyProcess } from './proxy-process.js';
 import { checkedUsername } from './auth/pipeline.js';
@@ -247,11 +248,10 @@ async function routeTableLost(hub: HubContext, proxy: ProxyClient, apiUrl: strin
     return probe !== null && !routes[routespecToPath(probe.spec)];
   }
   for (const spec of probe ? [hub.urls.base, probe.spec] : [hub.urls.base]) {
-    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(spec)}`, {
+    const res = await httpCall(`${apiUrl.replace(/\/+$/, '')}/api/routes${routespecToPath(spec)}`, {
       headers: { Authorization: `token ${token}` },
-      signal: AbortSignal.timeout(5000),
+      timeoutMs: 5000,
     });
-    await res.arrayBuffer();
     if (res.status === 404) return true;
   }
   return false;

@@ -1,6 +1,7 @@
 /** Hub-level API: version, info, health, metrics, shutdown, proxy sync (contracts §2.4). */
 import type { FastifyInstance } from 'fastify';
 import { atriumError } from '../errors.js';
+import { httpCall } from '../http-call.js';
 import { needsScope, pageOf, paged } from './guard.js';
 import { jsonBody, objectBody } from './body.js';
 import { JUPYTERHUB_COMPAT_VERSION } from '../context.js';
@@ -122,9 +123,7 @@ async function checkProxyApi(o: { apiUrl: string; authToken: string }): Promise<
   const url = `${o.apiUrl.replace(/\/+$/, '')}/api/routes`;
   let status: number;
   try {
-    const res = await fetch(url, { headers: { Authorization: `token ${o.authToken}` }, signal: AbortSignal.timeout(5000) });
-    await res.arrayBuffer();
-    status = res.status;
+    status = (await httpCall(url, { headers: { Authorization: `token ${o.authToken}` }, timeoutMs: 5000 })).status;
   } catch (err) {
     throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `The proxy API at ${url} did not answer (${(err as Error).message}); settings unchanged`);
   }

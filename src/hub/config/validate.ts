@@ -11,10 +11,14 @@ import { AtriumConfigSchema } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { RawProblem, Segment } from './yaml-source.js';
 
-let compiled: ValidateFunction | undefined;
+// Held weakly: the compiled validator (generated code, ajv's caches) is several MB of heap that
+// a running hub needs again only on a config reload, where compiling it anew takes a fraction of
+// a second; tests and `config check` that validate many times in a row still reuse it (decision 0022).
+let compiled: WeakRef<ValidateFunction> | undefined;
 
 function validator(): ValidateFunction {
-  if (compiled) return compiled;
+  const cached = compiled?.deref();
+  if (cached) return cached;
   // strict off: TypeBox emits unions of literals and defaults inside anyOf, which strict mode
   // rejects; verbose gives parentSchema and data for the messages below. validateSchema off:
   // checking our own schema against the JSON Schema meta-schema cost ~60 ms of every hub start
@@ -22,8 +26,9 @@ function validator(): ValidateFunction {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, validateSchema: false });
   // Only "uri" is used (hub.publicUrl); defined here rather than pulling in ajv-formats.
   ajv.addFormat('uri', (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i.test(s) && URL.canParse(s));
-  compiled = ajv.compile(AtriumConfigSchema);
-  return compiled;
+  const fn = ajv.compile(AtriumConfigSchema);
+  compiled = new WeakRef(fn);
+  return fn;
 }
 
 type Schema = Record<string, unknown>;

@@ -5,6 +5,7 @@
  * server from counting the question as API activity (notebook's APIHandler honours it), so a
  * probe never makes an idle server look used.
  */
+import { httpCall } from '../http-call.js';
 
 export interface ServerBusyness {
   /** Some kernel is executing (execution_state "busy" or "starting"). */
@@ -35,14 +36,9 @@ export class ProbeRefused extends Error {
 }
 
 async function getJson(url: string, token: string, timeoutMs: number): Promise<unknown> {
-  const res = await fetch(url, {
-    headers: { Authorization: `token ${token}`, Accept: 'application/json' },
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
+  const res = await httpCall(url, { headers: { Authorization: `token ${token}`, Accept: 'application/json' }, timeoutMs, maxBytes: 16 * 1024 * 1024 });
   if (res.status !== 200) throw new ProbeRefused(url.replace(/\?.*$/, ''), res.status);
-  return JSON.parse(text) as unknown;
+  return JSON.parse(res.text) as unknown;
 }
 
 const isoOrNull = (v: unknown): string | null => {
