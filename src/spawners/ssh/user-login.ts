@@ -6,7 +6,7 @@
  * be used (the hub has nobody to ask).
  */
 import { utils } from 'ssh2';
-import { userLogin, type SshLogin } from './connection-pool.js';
+import { userLogin, type SshLogin } from '../../shared/ssh/connection-pool.js';
 
 export function userLoginFrom(authState: Record<string, unknown> | null, key: string, remoteUser: string): { login: SshLogin } | { error: string } {
   const raw = authState?.[key];
