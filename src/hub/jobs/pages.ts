@@ -4,7 +4,7 @@
  * user's sessions and jobs on one page, with their URLs, time left and stop buttons).
  * Forms post with the session's XSRF token; a user sees only their own jobs (admins everyone's).
  */
-import { shellLink } from '../shell/link.js';
+import { loginHostLinks, shellLink } from '../shell/link.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
 import { pageUser, redirectToLogin } from '../pages/login.js';
@@ -184,7 +184,7 @@ export function jobsPages(svc: JobService) {
       const sessionTable = sessions.length
         ? `<table><thead><tr><th>Session</th><th>State</th><th>URL</th><th>Ends</th><th></th></tr></thead><tbody>${sessions.join('')}</tbody></table>`
         : `<p class="muted">No session running. <a href="${esc(h)}home">Start one</a>.</p>`;
-      return page(reply, me, 'My work', `<div class="card"><h1>My work</h1>${notifyButton()}<h2>Sessions</h2>${sessionTable}</div>
+      return page(reply, me, 'My work', `<div class="card"><h1>My work</h1>${notifyButton()}<h2>Sessions</h2>${sessionTable}</div>${loginHostLinks(hub, me)}
         <div class="card"><h2>Jobs queued or running</h2>${jobRows(h, xsrf, jobs, false)}<p><a href="${esc(h)}jobs">All jobs and submit</a></p></div>
         <script>(function () {
           // Time left counts down in the page; the end time itself comes from Slurm.
