@@ -115,6 +115,8 @@ export const catalogue = {
   ATRIUM_ERR_SHELL_LOGIN_HOST_FORBIDDEN: { status: 403, message: 'This login host is not open to you', when: 'The login host has a groups list and the user is in none of those groups.' },
   ATRIUM_ERR_SHELL_ACCOUNT_NAME: { status: 403, message: 'Your user name cannot be used as an account on this host', when: 'The login host\'s remoteUser, filled with the hub user name, is not a valid Unix account name, so it never reaches a command line.' },
   ATRIUM_ERR_SHELL_HOST_KEY: { status: 502, message: 'The host\'s key does not match the configured one; no shell was opened', when: 'The login host offered a host key that is not pinned or in its known_hosts file (or one marked @revoked); the fingerprints go to the log.', level: 'error' },
+  // Slurm job arrays in the portal (issue 14, src/hub/jobs/array.ts).
+  ATRIUM_ERR_JOB_ARRAY_SPEC: { status: 400, message: 'Invalid job array spec', when: 'A job\'s --array spec (the array field, or an #SBATCH --array line) is malformed, runs backwards, or names more than jobs.maxArrayTasks tasks; or a task id that is not in the array was asked for.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;
