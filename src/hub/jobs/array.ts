@@ -108,13 +108,14 @@ export function arrayState(tasks: Tasks): string {
 }
 
 /**
- * The file of one task from the path Slurm resolved for the array (`…/slurm-1234_4294967294.out`
- * or an unresolved `%A_%a` pattern): the array id and the task id filled in.
+ * The file of one task from a path Slurm resolved for the array (`…/slurm-1234_4294967294.out`),
+ * for another of its tasks (`…/slurm-1234_3.out`), or an unresolved `%A_%a` pattern.
  */
 export function taskPath(path: string | null, arrayId: string, task: number): string | null {
   if (!path) return null;
   return path
     .replace(/%A/g, arrayId)
     .replace(/%a/g, String(task))
-    .replace(new RegExp(`${arrayId}_(4294967294|\\*|\\[[^\\]]*\\])`, 'g'), `${arrayId}_${task}`);
+    // The array's own record says 4294967294 (no task yet); a task's record says its own id.
+    .replace(new RegExp(`${arrayId}_(\\d+|\\*|\\[[^\\]]*\\])`, 'g'), `${arrayId}_${task}`);
 }

@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSlurmPollers } from '../../../src/spawners/slurm/index.js';
 import { startSlurm, type Slurm } from '../../services/slurm.js';
-import { STUB_NODE, startTestHub, waitFor, type TestHub } from '../harness.js';
+import { Browser, STUB_NODE, startTestHub, waitFor, type TestHub } from '../harness.js';
 import { tempHome } from '../../spawners/slurm-fixture.js';
 
 let slurm: Slurm;
@@ -89,7 +89,7 @@ describe('job arrays (REST API, real Slurm)', () => {
     // Each task's own output and error file.
     for (const t of [0, 1, 2]) {
       const out = (await th.api('GET', `/jobs/${job.id}/output?task=${t}`, { token: alice }).then((r) => r.json())) as { text: string; path: string };
-      expect(out.text).toBe(`task ${t} of ${job.id}\n`);
+      expect(out.text, JSON.stringify(out)).toBe(`task ${t} of ${job.id}\n`);
       expect(out.path).toBe(`${home}/slurm-${job.id}_${t}.out`);
       const err = (await th.api('GET', `/jobs/${job.id}/output?task=${t}&stream=stderr`, { token: alice }).then((r) => r.json())) as { text: string; path: string };
       expect(err).toMatchObject({ text: `oops ${t}\n`, path: `${home}/err-${job.id}_${t}.txt` });
@@ -122,4 +122,37 @@ describe('job arrays (REST API, real Slurm)', () => {
       expect(((await r.json()) as { message: string }).message).toMatch(re);
     }
   }, 60_000);
+
+  it('pages: the array field submits an array, the job page has the task table and one task\'s output, a task is cancelled by form; another user gets 404', async () => {
+    const b = new Browser(th.url);
+    await b.login('alice');
+    const jobs = await (await b.follow('/hub/jobs')).res.text();
+    expect(jobs).toContain('id="job-array"');
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(jobs)![1]!;
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const script = '#!/bin/bash\n#SBATCH --time=5\n#SBATCH --mem=20M\necho "page task $SLURM_ARRAY_TASK_ID"\nsleep 2\n';
+    const sub = await b.request('POST', '/hub/jobs', { body: new URLSearchParams({ _xsrf: xsrf, name: 'paged', script, array: '0-2%1' }).toString(), headers: form });
+    expect(sub.status).toBe(303);
+    const id = /\/hub\/jobs\/(\d+)$/.exec(sub.headers.get('location') ?? '')![1]!;
+    // Task 2 waits behind %1: cancel it with the task form of the page.
+    const page = await (await b.follow(`/hub/jobs/${id}`)).res.text();
+    expect(page).toContain('array 0-2%1: 3 queued');
+    expect(page).toMatch(/<tr data-task="2">.*name="task" value="2"/s);
+    const cancel = await b.request('POST', `/hub/jobs/${id}/cancel`, { body: new URLSearchParams({ _xsrf: xsrf, task: '2' }).toString(), headers: form });
+    expect(cancel.status).toBe(303);
+    const alice = th.token('alice');
+    const done = await waitFor(async () => {
+      const j = await get(alice, id);
+      return j.active ? null : j;
+    }, 90_000, 500);
+    expect(done.array!.counts).toMatchObject({ done: 2, cancelled: 1 });
+    const task1 = await (await b.follow(`/hub/jobs/${id}?task=1`)).res.text();
+    expect(task1).toContain('Output of task 1');
+    expect(task1).toContain(`output?task=1&stream=`);
+    // Bob: not found, page and task page alike.
+    const bob = new Browser(th.url);
+    await bob.login('bob');
+    expect((await bob.follow(`/hub/jobs/${id}`)).res.status).toBe(404);
+    expect((await bob.follow(`/hub/jobs/${id}?task=1`)).res.status).toBe(404);
+  }, 150_000);
 });
