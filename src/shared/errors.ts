@@ -110,6 +110,13 @@ export const catalogue = {
   ATRIUM_ERR_ENV_NOT_AVAILABLE: { status: 403, message: 'This environment is not available to you now', when: 'A spawn (form or API) asked for an environment the user is not offered, or outside its time window.' },
   ATRIUM_ERR_STAFF_NOT_YOURS: { status: 403, message: 'That group is not one of your course groups', when: 'Teaching staff acted on a group, environment or server outside their own course groups.' },
   ATRIUM_ERR_WARM_INVALID: { status: 400, message: 'Invalid warm start', when: 'A warm-start request has no group, a time that is not ISO 8601, or names an unknown environment.' },
+  // Web shell into configured login hosts (issue 14, shell.loginHosts, src/hub/shell/login-host*.ts).
+  ATRIUM_ERR_SHELL_LOGIN_HOST_UNKNOWN: { status: 404, message: 'No such login host', when: 'A login-host shell page or socket named a host that is not in shell.loginHosts.' },
+  ATRIUM_ERR_SHELL_LOGIN_HOST_FORBIDDEN: { status: 403, message: 'This login host is not open to you', when: 'The login host has a groups list and the user is in none of those groups.' },
+  ATRIUM_ERR_SHELL_ACCOUNT_NAME: { status: 403, message: 'Your user name cannot be used as an account on this host', when: 'The login host\'s remoteUser, filled with the hub user name, is not a valid Unix account name, so it never reaches a command line.' },
+  ATRIUM_ERR_SHELL_HOST_KEY: { status: 502, message: 'The host\'s key does not match the configured one; no shell was opened', when: 'The login host offered a host key that is not pinned or in its known_hosts file (or one marked @revoked); the fingerprints go to the log.', level: 'error' },
+  // Slurm job arrays in the portal (issue 14, src/hub/jobs/array.ts).
+  ATRIUM_ERR_JOB_ARRAY_SPEC: { status: 400, message: 'Invalid job array spec', when: 'A job\'s --array spec (the array field, or an #SBATCH --array line) is malformed, runs backwards, or names more than jobs.maxArrayTasks tasks; or a task id that is not in the array was asked for.' },
 } as const satisfies Record<`ATRIUM_ERR_${string}`, Entry>;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -36,3 +36,16 @@ export function userNameProblem(name: string): string | null {
   if (/^\.+$/.test(name)) return 'user name may not consist only of dots';
   return null;
 }
+
+/**
+ * A Unix account name that may be put on a remote command line (sudo -u NAME, runuser -u NAME):
+ * the portable POSIX-ish form useradd accepts by default. Hub user names allow far more (spaces,
+ * quotes, non-ASCII), so anything that becomes an account on a host is checked against this.
+ */
+const UNIX_ACCOUNT = /^[a-z_][a-z0-9_.-]{0,31}$/i;
+
+export const UNIX_ACCOUNT_RULE = 'A Unix account name is 1 to 32 characters: letters, digits, "_", "." and "-", starting with a letter or "_".';
+
+export function isValidUnixAccount(name: string): boolean {
+  return UNIX_ACCOUNT.test(name);
+}

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkHostKey, fingerprint } from '../../src/spawners/ssh/host-keys.js';
+import { checkHostKey, fingerprint } from '../../src/shared/ssh/host-keys.js';
 import type { SshHost } from '../../src/spawners/ssh/options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atrium-hostkeys-'));

@@ -8,6 +8,7 @@ import { regexError } from '../../shared/regex.js';
 import { kindProblems } from './kind-checks.js';
 import { serviceProblems } from '../services/config-check.js';
 import { jobsProblems } from '../jobs/config.js';
+import { loginHostProblems } from '../shell/login-host-config.js';
 import type { RawProblem } from './yaml-source.js';
 
 type Obj = Record<string, unknown>;
@@ -57,5 +58,6 @@ export function crossChecks(data: unknown): RawProblem[] {
   out.push(...serviceProblems(root.services));
   out.push(...kindProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
   out.push(...jobsProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
+  out.push(...loginHostProblems(root).map((p) => ({ ...p, segments: p.segments.map(String) })));
   return out.map((p) => ({ ...p, segments: p.segments.map((s) => (/^\d+$/.test(String(s)) ? Number(s) : s)) }));
 }

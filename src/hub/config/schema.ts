@@ -14,6 +14,7 @@ import { hookKinds } from '../../hooks/kinds.js';
 import { spawnerKinds } from '../../spawners/kinds.js';
 import { JobsSection } from '../jobs/config.js';
 import { ImagesSection, StaffSection } from '../images/config.js';
+import { LoginHosts } from '../shell/login-host-config.js';
 
 const Obj = <T extends Record<string, TSchema>>(props: T, description: string, extra: object = {}) =>
   Type.Object(props, { additionalProperties: false, description, default: {}, ...extra });
@@ -264,6 +265,7 @@ export const ShellSection = Obj(
       default: false,
       description: "Admins may open shells into other users' servers. Off: a shell is only ever opened into one's own servers.",
     }),
+    loginHosts: LoginHosts,
   },
   'Web shell: xterm.js over a websocket, authorised by the hub session and the shell scope.',
 );

@@ -183,6 +183,17 @@ export const migrations: { version: number; name: string; sql: string }[] = [
     `,
   },
   {
+    // Slurm job arrays in the portal (issue 14, src/hub/jobs/array.ts).
+    version: 6,
+    name: 'portal-job-arrays',
+    sql: `
+      -- An array is one row: its --array spec, and each task's last known state as JSON
+      -- ({"0": {"state": "COMPLETED", "exit": "0:0"}, …}); NULL / '{}' for a plain job.
+      ALTER TABLE jobs ADD COLUMN array_spec TEXT;
+      ALTER TABLE jobs ADD COLUMN tasks TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
+  {
     // Preloads resume after a hub restart (issue 13, leftovers): per-node status is stored.
     version: 7,
     name: 'preload-resume',

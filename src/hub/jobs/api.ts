@@ -78,20 +78,21 @@ export function jobsApi(svc: JobService) {
 
     app.get<IdParams>('/api/jobs/:id', async (req) => jobModel(jobFor(req, 'read:jobs').job, true));
 
-    app.delete<IdParams>('/api/jobs/:id', async (req, reply) => {
+    // ?task=N cancels one task of a job array; without it, the whole job or array.
+    app.delete<IdParams & { Querystring: { task?: string } }>('/api/jobs/:id', async (req, reply) => {
       const { job, ident } = jobFor(req, 'jobs');
       xsrfIfCookie(req, ident.via);
-      await svc.cancel(job);
+      await svc.cancel(job, req.query.task ?? null);
       return reply.code(204).send();
     });
 
-    app.get<IdParams & { Querystring: { stream?: string; offset?: string } }>('/api/jobs/:id/output', async (req) => {
+    app.get<IdParams & { Querystring: { stream?: string; offset?: string; task?: string } }>('/api/jobs/:id/output', async (req) => {
       const { job } = jobFor(req, 'read:jobs');
       const stream = req.query.stream ?? 'stdout';
       if (stream !== 'stdout' && stream !== 'stderr') throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'stream must be "stdout" or "stderr"');
       const raw = req.query.offset;
       if (raw !== undefined && raw !== '' && !/^\d{1,15}$/.test(raw)) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'offset must be a byte count');
-      const chunk = await svc.output(job, stream, raw === undefined || raw === '' ? null : Number(raw));
+      const chunk = await svc.output(job, stream, raw === undefined || raw === '' ? null : Number(raw), req.query.task ?? null);
       return { stream, path: chunk.path, size: chunk.size, offset: chunk.offset, next_offset: chunk.offset + Buffer.byteLength(chunk.text), text: chunk.text, active: job.finished === 0 };
     });
 

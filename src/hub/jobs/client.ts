@@ -83,10 +83,10 @@ export function portalScript(hubPrefix: string): string {
 }
 
 /** Tail and follow one output file of a job (the file is read as the job's user by the hub). */
-export function outputScript(hubPrefix: string, jobId: string, active: boolean): string {
+export function outputScript(hubPrefix: string, jobId: string, active: boolean, task: number | null = null): string {
   return `<script>
 (function () {
-  var base = ${JSON.stringify(hubPrefix)} + 'api/jobs/' + ${JSON.stringify(jobId)} + '/output?stream=';
+  var base = ${JSON.stringify(hubPrefix)} + 'api/jobs/' + ${JSON.stringify(jobId)} + '/output?${task === null ? '' : `task=${task}&`}stream=';
   var active = ${active ? 'true' : 'false'};
   ['stdout', 'stderr'].forEach(function (stream) {
     var pre = document.getElementById('out-' + stream);

@@ -46,6 +46,11 @@ export const JobsSection = Type.Object(
     maxScriptBytes: Type.Integer({ default: 65536, minimum: 256, description: 'Largest script accepted.' }),
     outputMaxBytes: Type.Integer({ default: 262144, minimum: 1024, description: 'Most bytes of an output or error file sent at once (the tail when no offset is given).' }),
     historyLimit: Type.Integer({ default: 200, minimum: 1, description: 'Finished jobs kept per user in the history (older ones are forgotten, their files stay).' }),
+    maxArrayTasks: Type.Integer({
+      default: 1000,
+      minimum: 1,
+      description: 'Most tasks in one job array (an #SBATCH --array line or the array field); a larger spec is refused before sbatch. Slurm\'s own MaxArraySize still applies.',
+    }),
   },
   { additionalProperties: false, default: {}, description: 'HPC portal: batch jobs from the browser and the API (Slurm).' },
 );

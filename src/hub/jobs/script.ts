@@ -6,6 +6,7 @@
  * on a login node). Either way the script must start with a shebang, as sbatch demands.
  */
 import { atriumError } from '../errors.js';
+import { parseArraySpec, scriptArraySpec, type ArraySpec } from './array.js';
 import { ADMIN_VARIABLES, type JobFieldConfig, type JobsConfig, type JobTemplateConfig } from './config.js';
 
 export interface JobRequest {
@@ -15,6 +16,25 @@ export interface JobRequest {
   script: string;
   /** Job name shown in the lists (sanitised; also passed as --job-name). */
   name: string;
+  /** A job array: the checked spec (from an #SBATCH --array line or the request's array field). */
+  array: ArraySpec | null;
+}
+
+/**
+ * The array of a script: its #SBATCH --array line, or `given` (the request's array field) written
+ * into the script as that line — sbatch then reads one source, and the history shows it.
+ */
+export function withArray(cfg: JobsConfig, script: string, given: unknown): { script: string; array: ArraySpec | null } {
+  const inScript = scriptArraySpec(script);
+  if (given === undefined || given === null || given === '') {
+    return { script, array: inScript === null ? null : parseArraySpec(inScript, cfg.maxArrayTasks) };
+  }
+  if (typeof given !== 'string') throw atriumError('ATRIUM_ERR_JOB_ARRAY_SPEC', '"array" must be a string such as "0-9%2"');
+  if (inScript !== null) throw atriumError('ATRIUM_ERR_JOB_ARRAY_SPEC', 'The script has its own #SBATCH --array line: give the array there or in the array field, not both');
+  const array = parseArraySpec(given, cfg.maxArrayTasks);
+  const nl = script.indexOf('\n');
+  const text = nl < 0 ? `${script}\n#SBATCH --array=${array.spec}\n` : `${script.slice(0, nl + 1)}#SBATCH --array=${array.spec}\n${script.slice(nl + 1)}`;
+  return { script: text, array };
 }
 
 const NAME = /^[A-Za-z0-9_.+-]{1,64}$/;
@@ -54,7 +74,7 @@ export function fillJobTemplate(script: string, vars: Record<string, string>): s
   return script.replace(/(?<!\$)\{([a-z][a-z0-9_]*)\}/g, (whole, name: string) => (Object.hasOwn(vars, name) ? vars[name]! : whole));
 }
 
-export function fromTemplate(cfg: JobsConfig, tpl: JobTemplateConfig, input: Record<string, unknown>, admin: { username: string; homedir: string }): JobRequest {
+export function fromTemplate(cfg: JobsConfig, tpl: JobTemplateConfig, input: Record<string, unknown>, admin: { username: string; homedir: string }, arrayField?: unknown): JobRequest {
   const extra = Object.keys(input).filter((k) => !tpl.fields.some((f) => f.name === k));
   if (extra.length) bad(`unknown field(s) for template ${tpl.name}: ${extra.slice(0, 5).join(', ').slice(0, 200)}`);
   const params: Record<string, string | number> = {};
@@ -63,19 +83,20 @@ export function fromTemplate(cfg: JobsConfig, tpl: JobTemplateConfig, input: Rec
   for (const [k, v] of Object.entries(params)) vars[k] = shellQuote(String(v));
   // Admin variables last: a field can never replace them (the config check refuses such names too).
   for (const k of ADMIN_VARIABLES) vars[k] = shellQuote(admin[k]);
-  const script = fillJobTemplate(tpl.script, vars);
-  checkScript(cfg, script);
-  return { template: tpl.name, params, script, name: tpl.name };
+  checkScript(cfg, fillJobTemplate(tpl.script, vars));
+  const { script, array } = withArray(cfg, fillJobTemplate(tpl.script, vars), arrayField);
+  return { template: tpl.name, params, script, name: tpl.name, array };
 }
 
-export function fromScript(cfg: JobsConfig, script: unknown, name: unknown): JobRequest {
+export function fromScript(cfg: JobsConfig, script: unknown, name: unknown, arrayField?: unknown): JobRequest {
   if (!cfg.customScripts) throw atriumError('ATRIUM_ERR_JOB_BAD_REQUEST', 'This hub accepts jobs from its templates only');
   if (typeof script !== 'string') bad('"script" must be a string');
   const text = script.replace(/\r\n/g, '\n');
   checkScript(cfg, text);
   const n = name === undefined || name === null || name === '' ? 'script' : String(name);
   if (!NAME.test(n)) bad('"name" may use letters, digits and _ . + - (at most 64)');
-  return { template: null, params: {}, script: text, name: n };
+  const withSpec = withArray(cfg, text, arrayField);
+  return { template: null, params: {}, script: withSpec.script, name: n, array: withSpec.array };
 }
 
 function checkScript(cfg: JobsConfig, script: string): void {

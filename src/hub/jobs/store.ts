@@ -27,13 +27,17 @@ export interface JobRow {
   stderr_path: string | null;
   /** 1 once the job ended and its exit code was looked up (or given up on). */
   finished: number;
+  /** A job array's --array spec (migration 6), or null. */
+  array_spec: string | null;
+  /** A job array's tasks: JSON of array.ts Tasks ('{}' for a plain job). */
+  tasks: string;
 }
 
 export type JobWithUser = JobRow & { user_name: string };
 
-export type JobUpdate = Partial<Pick<JobRow, 'state' | 'reason' | 'node_list' | 'started_at' | 'ended_at' | 'time_used' | 'time_left' | 'exit_code' | 'stdout_path' | 'stderr_path' | 'finished'>>;
+export type JobUpdate = Partial<Pick<JobRow, 'state' | 'reason' | 'node_list' | 'started_at' | 'ended_at' | 'time_used' | 'time_left' | 'exit_code' | 'stdout_path' | 'stderr_path' | 'finished' | 'tasks'>>;
 
-const UPDATABLE = new Set(['state', 'reason', 'node_list', 'started_at', 'ended_at', 'time_used', 'time_left', 'exit_code', 'stdout_path', 'stderr_path', 'finished']);
+const UPDATABLE = new Set(['state', 'reason', 'node_list', 'started_at', 'ended_at', 'time_used', 'time_left', 'exit_code', 'stdout_path', 'stderr_path', 'finished', 'tasks']);
 
 export class JobStore {
   private readonly q: Db['prepare'];
@@ -41,9 +45,9 @@ export class JobStore {
     this.q = statementCache(db);
   }
 
-  insert(j: Pick<JobRow, 'user_id' | 'slurm_id' | 'name' | 'template' | 'params' | 'script' | 'state' | 'submitted_at'>): JobRow {
-    const info = this.q('INSERT INTO jobs (user_id, slurm_id, name, template, params, script, state, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
-      j.user_id, j.slurm_id, j.name, j.template, j.params, j.script, j.state, j.submitted_at,
+  insert(j: Pick<JobRow, 'user_id' | 'slurm_id' | 'name' | 'template' | 'params' | 'script' | 'state' | 'submitted_at'> & Partial<Pick<JobRow, 'array_spec' | 'tasks'>>): JobRow {
+    const info = this.q('INSERT INTO jobs (user_id, slurm_id, name, template, params, script, state, submitted_at, array_spec, tasks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+      j.user_id, j.slurm_id, j.name, j.template, j.params, j.script, j.state, j.submitted_at, j.array_spec ?? null, j.tasks ?? '{}',
     );
     return this.byId(Number(info.lastInsertRowid))!;
   }

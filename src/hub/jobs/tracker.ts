@@ -6,7 +6,8 @@
  * for all the jobs that ended in that cycle — then marked finished and no longer watched.
  */
 import type { Logger } from 'pino';
-import type { BatchCycle, BatchJobs, BatchJobStatus } from '../../spawners/batch-jobs.js';
+import type { BatchCycle, BatchFinal, BatchJobs, BatchJobStatus } from '../../spawners/batch-jobs.js';
+import { arrayState, bucketOf, parseTasks, taskCounts } from './array.js';
 import { now } from '../db/index.js';
 import type { JobStore, JobUpdate, JobWithUser } from './store.js';
 import type { PortalEvents } from './events.js';
@@ -55,11 +56,16 @@ export class JobTracker {
     this.cycles++;
     if (!snap.ok) return; // the controller is away: nothing is known, nothing changes
     const ended: JobWithUser[] = [];
+    const byArray = tasksByArray(snap.jobs);
     for (const [slurmId] of this.watched) {
       if (!snap.covered.has(slurmId) || this.finishing.has(slurmId)) continue;
       const row = this.store.bySlurmId(slurmId);
       if (!row || row.finished) {
         this.forget(slurmId);
+        continue;
+      }
+      if (row.array_spec) {
+        if (!this.applyArray(row, byArray.get(slurmId) ?? [])) ended.push(row);
         continue;
       }
       const job = snap.jobs.get(slurmId);
@@ -71,6 +77,76 @@ export class JobTracker {
       this.apply(row, job);
     }
     if (ended.length) void this.finish(ended);
+  }
+
+  /**
+   * An array's tasks from one cycle (squeue -r lists each as <array>_<task>). A task squeue no
+   * longer lists keeps its last state until the array ends. Returns false once no listed task is
+   * queued or running: the array has ended and is finished like a plain job.
+   */
+  private applyArray(row: JobWithUser, listed: [string, BatchJobStatus][]): boolean {
+    const tasks = parseTasks(row.tasks);
+    let active = false;
+    for (const [task, job] of listed) {
+      const before = tasks[task];
+      tasks[task] = { ...before, state: job.state, reason: job.reason || undefined, node: job.nodeList || before?.node };
+      if (!job.ended) active = true;
+    }
+    const text = JSON.stringify(tasks);
+    if (!active) {
+      // The final states squeue showed stay: finalInfo may know less (a cancelled task that held
+      // the array's own job id hides the others from `scontrol show job` there).
+      if (text !== row.tasks) this.store.update(row.id, { tasks: text });
+      return false;
+    }
+    const state = arrayState(tasks);
+    if (text === row.tasks && state === row.state) return true;
+    const u: JobUpdate = { tasks: text, state, reason: '' };
+    if (state === 'RUNNING' && !row.started_at) u.started_at = now();
+    const nodes = [...new Set(Object.values(tasks).map((t) => t.node).filter((n): n is string => !!n))].join(',');
+    if (nodes && nodes !== row.node_list) u.node_list = nodes;
+    this.store.update(row.id, u);
+    const fresh = this.store.bySlurmId(row.slurm_id)!;
+    const c = taskCounts(tasks);
+    const what = state !== row.state ? (state === 'RUNNING' ? 'started' : state === 'PENDING' ? 'queued' : 'update') : 'update';
+    this.events.emit({ type: 'job', what, user: row.user_name, message: `Job array ${row.slurm_id} (${row.name}): ${c.running} running, ${c.queued} queued, ${c.done} done, ${c.failed} failed, ${c.cancelled} cancelled`, data: jobModel(fresh) });
+    return true;
+  }
+
+  /** A queued task the user cancelled: squeue drops it at once, so the hub records it. */
+  taskCancelled(slurmId: string, task: number): void {
+    const row = this.store.bySlurmId(slurmId);
+    if (!row || row.finished) return;
+    const tasks = parseTasks(row.tasks);
+    const t = tasks[String(task)];
+    if (!t || bucketOf(t) !== 'queued') return;
+    tasks[String(task)] = { ...t, state: 'CANCELLED', reason: undefined };
+    this.store.update(row.id, { tasks: JSON.stringify(tasks), state: arrayState(tasks) });
+    this.events.emit({ type: 'job', what: 'update', user: row.user_name, message: `Task ${task} of job array ${slurmId} was cancelled`, data: jobModel(this.store.bySlurmId(slurmId)!) });
+  }
+
+  /** An ended array: each task's final word from finalInfo (keys <array>_<task>), else its last state. */
+  private finishArray(row: JobWithUser, info: Map<string, BatchFinal>): void {
+    const latest = this.store.bySlurmId(row.slurm_id) ?? row;
+    const tasks = parseTasks(latest.tasks);
+    let stdout = latest.stdout_path;
+    let stderr = latest.stderr_path;
+    for (const [task, t] of Object.entries(tasks)) {
+      const fin = info.get(`${row.slurm_id}_${task}`);
+      if (fin) {
+        tasks[task] = { ...t, state: fin.state && fin.state !== 'UNKNOWN' ? fin.state : t.state, exit: fin.exitCode, elapsed: fin.elapsed, reason: undefined };
+        stdout ??= fin.stdout ?? null;
+        stderr ??= fin.stderr ?? null;
+      } else if (bucketOf(t) === 'queued' || bucketOf(t) === 'running') {
+        tasks[task] = { ...t, state: 'ENDED', reason: undefined };
+      }
+    }
+    const state = arrayState(tasks);
+    this.store.update(row.id, { tasks: JSON.stringify(tasks), state, time_left: null, ended_at: now(), finished: 1, stdout_path: stdout, stderr_path: stderr });
+    const done = this.store.bySlurmId(row.slurm_id)!;
+    const c = taskCounts(tasks);
+    const what = state === 'COMPLETED' ? 'finished' : state === 'CANCELLED' ? 'cancelled' : c.failed > 0 ? 'failed' : 'finished';
+    this.events.emit({ type: 'job', what, user: row.user_name, message: `Job array ${row.slurm_id} (${row.name}) ended: ${c.done} done, ${c.failed} failed, ${c.cancelled} cancelled`, data: jobModel(done) });
   }
 
   /** Write what changed and tell the owner's pages. */
@@ -106,6 +182,12 @@ export class JobTracker {
         return new Map<string, never>();
       });
       for (const row of rows) {
+        if (row.array_spec) {
+          this.finishArray(row, info);
+          this.finalTries.delete(row.slurm_id);
+          this.forget(row.slurm_id);
+          continue;
+        }
         const fin = info.get(row.slurm_id);
         const latest = this.store.bySlurmId(row.slurm_id) ?? row;
         // The scheduler's final word, else the last state seen, else plain "ENDED".
@@ -145,4 +227,17 @@ export class JobTracker {
     if (!this.watched.delete(slurmId)) return;
     this.backend.unwatch(slurmId);
   }
+}
+
+/** One pass over a cycle's jobs: array id → its listed tasks ([task id, status]). */
+function tasksByArray(jobs: ReadonlyMap<string, BatchJobStatus>): Map<string, [string, BatchJobStatus][]> {
+  const out = new Map<string, [string, BatchJobStatus][]>();
+  for (const [id, job] of jobs) {
+    const m = /^(\d+)_(\d+)$/.exec(id);
+    if (!m) continue;
+    let list = out.get(m[1]!);
+    if (!list) out.set(m[1]!, (list = []));
+    list.push([m[2]!, job]);
+  }
+  return out;
 }

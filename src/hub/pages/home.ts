@@ -3,7 +3,7 @@
  * name, last activity per server, delete a named server, create a new one — and a limit message
  * that says what to do instead of a dead end.
  */
-import { shellLink } from '../shell/link.js';
+import { loginHostLinks, shellLink } from '../shell/link.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { UserRow } from '../db/index.js';
 import { checkXsrf, xsrfToken } from '../auth/session.js';
@@ -82,7 +82,7 @@ export async function homePages(app: FastifyInstance): Promise<void> {
            <p><button class="primary" type="submit">Create and start</button></p></form>`;
     }
     return renderPage(hub, reply, 'Home', `<div class="card"><h1>Your servers</h1>
-      <table><thead><tr><th>Server</th><th>Status</th><th>Last activity</th><th></th></tr></thead><tbody>${list}</tbody></table>${newServer}</div>`, me);
+      <table><thead><tr><th>Server</th><th>Status</th><th>Last activity</th><th></th></tr></thead><tbody>${list}</tbody></table>${newServer}</div>${loginHostLinks(hub, me)}`, me);
   });
 
   // The GET form of earlier versions (bookmarks, links in course material) still works.

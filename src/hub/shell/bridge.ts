@@ -32,9 +32,9 @@ export interface BridgeArgs {
   session: ShellSession;
   log: Logger;
   /** For the audit lines. */
-  who: { user: string; owner: string; server: string; peer: string };
+  who: { user: string; owner: string; server: string; peer: string; loginHost?: string };
   idleTimeoutSeconds: number;
-  /** Still the same running server? Checked every 2 s: a stopped server's shells end with it. */
+  /** Still the same running server (or configured login host)? Checked every 2 s: a stopped server's shells end with it. */
   serverStillRunning: () => boolean;
   onClosed: () => void;
 }

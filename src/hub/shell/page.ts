@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { xsrfToken } from '../auth/session.js';
+import type { UserRow } from '../db/index.js';
 import { atriumError } from '../errors.js';
 import { escapePath } from '../spawn/env.js';
 import { renderThrown } from '../pages/error-page.js';
@@ -15,7 +16,8 @@ import { esc, renderPage } from '../pages/layout.js';
 import { pageUser, redirectToLogin } from '../pages/login.js';
 import { shellTarget } from './access.js';
 import { SHELL_CLIENT_JS } from './client.js';
-import { attachShellSocket, socketPath } from './socket.js';
+import { hostLabel, loginHostTarget } from './login-host.js';
+import { attachShellSocket, loginSocketPath, socketPath } from './socket.js';
 
 const require = createRequire(import.meta.url);
 
@@ -65,17 +67,33 @@ export async function shellPages(app: FastifyInstance): Promise<void> {
     } catch (err) {
       return renderThrown(hub, reply, err, me);
     }
-    const label = server ? `${user}/${server}` : user;
-    const cfg = {
+    return terminalPage(req, reply, me, `Shell: ${server ? `${user}/${server}` : user}`, {
       socket: `${socketPath(hub)}${escapePath(user)}${server ? `/${escapePath(server)}` : ''}`,
-      xsrf: xsrfToken(hub, req, reply),
       label: server ? `${user}'s server ${server}` : `${user}'s server`,
-    };
+    });
+  };
+
+  /** A login host's shell (shell.loginHosts): the same terminal, another socket. */
+  const loginPage = async (req: FastifyRequest, reply: FastifyReply) => {
+    const me = await pageUser(hub, req, reply);
+    if (!me) return redirectToLogin(hub, req, reply);
+    const { host } = req.params as { host: string };
+    let label: string;
+    try {
+      label = hostLabel(loginHostTarget(hub, me, host).host);
+    } catch (err) {
+      return renderThrown(hub, reply, err, me);
+    }
+    return terminalPage(req, reply, me, `Shell on ${label}`, { socket: `${loginSocketPath(hub)}${escapePath(host)}`, label });
+  };
+
+  const terminalPage = (req: FastifyRequest, reply: FastifyReply, me: UserRow, title: string, target: { socket: string; label: string }) => {
+    const cfg = { ...target, xsrf: xsrfToken(hub, req, reply) };
     const h = esc(hub.urls.hub);
     reply.header('Cache-Control', 'no-store');
-    return renderPage(hub, reply, `Shell: ${label}`, `<style>${asset('xterm.css')}
+    return renderPage(hub, reply, title, `<style>${asset('xterm.css')}
       main { max-width: none; } #terminal { height: calc(100vh - 11rem); min-height: 16rem; background: #000; padding: 4px; border-radius: 6px; }</style>
-      <div class="card"><h1>Shell: ${esc(label)}</h1>
+      <div class="card"><h1>${esc(title)}</h1>
       <p id="shell-status" class="muted" role="status" aria-live="polite">Loading…</p>
       <div id="terminal"></div></div>
       <script type="application/json" id="shell-config">${scriptJson(cfg)}</script>
@@ -85,4 +103,5 @@ export async function shellPages(app: FastifyInstance): Promise<void> {
   };
   app.get('/shell/:user', page);
   app.get('/shell/:user/:server', page);
+  app.get('/login-shell/:host', loginPage);
 }

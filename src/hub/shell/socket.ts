@@ -21,13 +21,20 @@ import { checkXsrf } from '../auth/session.js';
 import { clientAddress } from '../auth/client-address.js';
 import { atriumError, hasCode, isAtriumError, type AtriumError } from '../errors.js';
 import { classifyError, logClassified } from '../error-classify.js';
+import type { ShellOptions, ShellSession } from '../../spawners/spawner.js';
 import { shellTarget } from './access.js';
-import { CLOSE_FAILED, CLOSE_HUB, ShellBridge, clampSize, stillRunning } from './bridge.js';
+import { CLOSE_FAILED, CLOSE_HUB, ShellBridge, clampSize, stillRunning, type BridgeArgs } from './bridge.js';
+import { loginHostTarget, openLoginHostShell } from './login-host.js';
 
 const OPEN_TIMEOUT_MS = 30_000;
 
 export function socketPath(hub: HubContext): string {
   return `${hub.urls.hub}shell-socket/`;
+}
+
+/** `<hub>login-shell-socket/<host>`: the same checks, then a login host instead of a server. */
+export function loginSocketPath(hub: HubContext): string {
+  return `${hub.urls.hub}login-shell-socket/`;
 }
 
 /** The parts of a request the session and XSRF helpers read, from a raw upgrade request. */
@@ -79,10 +86,12 @@ export function attachShellSocket(app: FastifyInstance): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 });
   const open = new Map<string, Set<ShellBridge>>();
   const prefix = socketPath(hub);
+  const loginPrefix = loginSocketPath(hub);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://hub.invalid');
-    if (!url.pathname.startsWith(prefix)) {
+    const isLogin = url.pathname.startsWith(loginPrefix);
+    if (!isLogin && !url.pathname.startsWith(prefix)) {
       // Nobody else listens for upgrades on the hub: answer instead of leaving the socket hanging.
       if (app.server.listenerCount('upgrade') === 1) refuse(socket, atriumError('ATRIUM_ERR_HTTP_NOT_FOUND'));
       return;
@@ -91,8 +100,8 @@ export function attachShellSocket(app: FastifyInstance): void {
     let me: UserRow | null = null;
     try {
       if (!hub.config.shell.enabled) throw atriumError('ATRIUM_ERR_SHELL_DISABLED');
-      const target = targetOf(url.pathname.slice(prefix.length).replace(/\/$/, ''));
-      if (!target) throw atriumError('ATRIUM_ERR_HTTP_NOT_FOUND');
+      const target = targetOf(url.pathname.slice((isLogin ? loginPrefix : prefix).length).replace(/\/$/, ''));
+      if (!target || (isLogin && target.server !== '')) throw atriumError('ATRIUM_ERR_HTTP_NOT_FOUND');
       if (!originAllowed(hub, req)) throw atriumError('ATRIUM_ERR_SHELL_ORIGIN', undefined, { detail: `Origin ${String(req.headers.origin).slice(0, 200)}, Host ${String(req.headers.host).slice(0, 200)}` });
       const fake = requestLike(app, req);
       me = sessionFromCookie(hub, fake)?.user ?? null;
@@ -101,11 +110,11 @@ export function attachShellSocket(app: FastifyInstance): void {
       const cols = clampSize(url.searchParams.get('cols'), 80);
       const rows = clampSize(url.searchParams.get('rows'), 24);
       if (cols === null || rows === null) throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', 'cols and rows must be whole numbers from 1 to 1000');
-      const t = shellTarget(hub, me, target.user, target.server);
+      const opener = isLogin ? loginHostOpener(me, target.user) : serverOpener(me, target.user, target.server);
       const mine = open.get(me.name) ?? new Set<ShellBridge>();
       if (mine.size >= hub.config.shell.maxSessionsPerUser) throw atriumError('ATRIUM_ERR_SHELL_LIMIT');
       const user = me.name;
-      const who = { user, owner: t.owner.name, server: t.server, peer: clientAddress(hub, fake) };
+      const who = { user, ...opener.who, peer: clientAddress(hub, fake) };
       // Reserve the slot now: two sockets racing must not both pass the limit.
       const slot = {} as ShellBridge;
       mine.add(slot);
@@ -134,8 +143,8 @@ export function attachShellSocket(app: FastifyInstance): void {
             ws.close(CLOSE_FAILED, 'The shell did not start in time');
           }
         }, OPEN_TIMEOUT_MS);
-        t.spawner
-          .shell({ cols, rows, signal: abort.signal })
+        opener
+          .open({ cols, rows, signal: abort.signal })
           .then((session) => {
             clearTimeout(timer);
             release(slot);
@@ -150,7 +159,7 @@ export function attachShellSocket(app: FastifyInstance): void {
               log,
               who,
               idleTimeoutSeconds: hub.config.shell.idleTimeoutSeconds,
-              serverStillRunning: stillRunning(() => hub.spawns.get(t.owner.name, t.server), t.active),
+              serverStillRunning: opener.stillThere,
               onClosed: () => release(bridge),
             });
             mine.add(bridge);
@@ -174,6 +183,30 @@ export function attachShellSocket(app: FastifyInstance): void {
       logClassified(log, c, 'web shell refused', { url: url.pathname.slice(0, 300), user: me?.name });
       refuse(socket, isAtriumError(err) ? err : atriumError('ATRIUM_ERR_HUB_INTERNAL'));
     }
+  };
+
+  /** What a socket opens: a running server's shell (via its spawner) or a login host's. */
+  interface Opener {
+    who: Pick<BridgeArgs['who'], 'owner' | 'server' | 'loginHost'>;
+    open(o: ShellOptions): Promise<ShellSession>;
+    stillThere(): boolean;
+  }
+  const serverOpener = (me: UserRow, owner: string, server: string): Opener => {
+    const t = shellTarget(hub, me, owner, server);
+    return {
+      who: { owner: t.owner.name, server: t.server },
+      open: (o) => t.spawner.shell(o),
+      stillThere: stillRunning(() => hub.spawns.get(t.owner.name, t.server), t.active),
+    };
+  };
+  const loginHostOpener = (me: UserRow, name: string): Opener => {
+    const t = loginHostTarget(hub, me, name);
+    return {
+      who: { owner: me.name, server: '', loginHost: t.host.name },
+      open: (o) => openLoginHostShell(hub, me, t, o),
+      // A reload that removes the host ends its shells.
+      stillThere: () => hub.config.shell.loginHosts.some((h) => h.name === name),
+    };
   };
 
   app.server.on('upgrade', onUpgrade);

@@ -84,7 +84,8 @@ export async function finalInfo(options: SlurmSpawnerOptions, ids: string[]): Pr
     const text = await run(options.commands.sacct, ['-n', '-P', '-X', '-j', ids.join(','), '-o', 'JobID,State,ExitCode,Elapsed'], { env: clientEnv(options), timeoutMs: 30_000 });
     for (const line of text.split('\n')) {
       const [id, state, exit, elapsed] = line.trim().split('|');
-      if (id && ids.includes(id)) out.set(id, { state: (state ?? '').split(' ')[0]!, exitCode: exit || null, elapsed: elapsed || null });
+      // An array's tasks come as <array>_<task> under the array's id.
+      if (id && (ids.includes(id) || ids.includes(id.split('_')[0]!))) out.set(id, { state: (state ?? '').split(' ')[0]!, exitCode: exit || null, elapsed: elapsed || null });
     }
     if (out.size) return out;
   } catch {
@@ -92,8 +93,13 @@ export async function finalInfo(options: SlurmSpawnerOptions, ids: string[]): Pr
   }
   for (const id of ids) {
     try {
-      const rec = parseScontrol(await run(options.commands.scontrol, ['show', 'job', '-o', id], { env: clientEnv(options), timeoutMs: 15_000 }))[0];
-      if (rec) out.set(id, { state: rec.JobState ?? 'UNKNOWN', exitCode: rec.ExitCode ?? null, elapsed: rec.RunTime ?? null, stdout: rec.StdOut || null, stderr: rec.StdErr || null });
+      const recs = parseScontrol(await run(options.commands.scontrol, ['show', 'job', '-o', id], { env: clientEnv(options), timeoutMs: 15_000 }));
+      for (const rec of recs) {
+        const fin = { state: rec.JobState ?? 'UNKNOWN', exitCode: rec.ExitCode ?? null, elapsed: rec.RunTime ?? null, stdout: rec.StdOut || null, stderr: rec.StdErr || null };
+        // An array lists one record per task (ArrayTaskId a number) and one for a pending range.
+        if (rec.ArrayJobId === id && rec.ArrayTaskId && /^\d+$/.test(rec.ArrayTaskId)) out.set(`${id}_${rec.ArrayTaskId}`, fin);
+        else if (!out.has(id)) out.set(id, fin);
+      }
     } catch {
       // Forgotten by the controller and no accounting: the state from squeue is all there is.
     }

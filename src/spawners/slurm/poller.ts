@@ -50,15 +50,33 @@ function timeOrNull(v: string | undefined): string | null {
   return !v || v === 'N/A' || v === 'Unknown' || v === 'None' ? null : v;
 }
 
+/**
+ * Task ids of a pending array range as squeue prints it without -r ("1234_[3-9%2]", "1234_[1,4-5]"),
+ * or null when `id` is not one. The cycle asks with -r, so this is for a squeue that ignores it.
+ */
+export function expandArrayRange(id: string): string[] | null {
+  const m = /^(\d+)_\[([\d,:-]+)(?:%\d+)?\]$/.exec(id);
+  if (!m) return null;
+  const out: string[] = [];
+  for (const part of m[2]!.split(',')) {
+    const [range, step] = part.split(':');
+    const [a, b] = range!.split('-').map(Number);
+    for (let t = a!; t <= (b ?? a!) && out.length < 100_000; t += Number(step ?? 1) || 1) out.push(`${m[1]}_${t}`);
+  }
+  return out;
+}
+
 export function parseSqueue(text: string): Map<string, JobInfo> {
   const jobs = new Map<string, JobInfo>();
   for (const line of text.split('\n')) {
     const f = line.trim().split('|');
     if (f.length < 6 || !f[0]) continue;
-    jobs.set(f[0], {
+    const info = {
       id: f[0], state: f[1]!, reason: f[2]!, nodeList: f[3]!, startTime: timeOrNull(f[4]), endTime: timeOrNull(f[5]),
       timeUsed: timeOrNull(f[6]), timeLeft: timeOrNull(f[7]),
-    });
+    };
+    // Array tasks are keyed <array>_<task>; a pending range becomes one entry per task.
+    for (const id of expandArrayRange(f[0]) ?? [f[0]]) jobs.set(id, { ...info, id });
   }
   return jobs;
 }
@@ -190,7 +208,7 @@ export class SlurmPoller {
         snap = { ok: true, startedAt, at: Date.now(), covered, jobs: new Map() };
       } else {
         try {
-          const out = await run(this.options.commands.squeue, ['-h', '--states=all', `--jobs=${ids.join(',')}`, '-o', FORMAT], {
+          const out = await run(this.options.commands.squeue, ['-h', '-r', '--states=all', `--jobs=${ids.join(',')}`, '-o', FORMAT], {
             env: clientEnv(this.options),
             timeoutMs: 30_000,
           });

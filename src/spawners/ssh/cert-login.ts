@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { utils } from 'ssh2';
-import { HostUnavailable, type SshLogin } from './connection-pool.js';
+import { HostUnavailable, type SshLogin } from '../../shared/ssh/connection-pool.js';
 import { certificateProblem, certifiedKey, freshKey, parseCertificate, signUserCertificate, type SshCertificate } from './certificate.js';
 import { readCaKey } from './cert-support.js';
 import type { SshSpawnerOptions } from './options.js';

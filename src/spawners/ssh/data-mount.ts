@@ -15,7 +15,7 @@ import { explainFailure } from '../../volumes/sshfs/sshfs-mount.js';
 import { normaliseKey } from '../../volumes/sshfs/volume-options.js';
 import { SpawnError } from '../spawner.js';
 import { mountFields } from '../mount-fields.js';
-import type { HostConnection } from './connection-pool.js';
+import type { HostConnection } from '../../shared/ssh/connection-pool.js';
 import type { SshDataMount } from './options.js';
 import { commandLine } from './remote-scripts.js';
 

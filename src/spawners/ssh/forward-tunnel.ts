@@ -6,7 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { HostConnection } from './connection-pool.js';
+import type { HostConnection } from '../../shared/ssh/connection-pool.js';
 
 /** Open tunnels by local port: a restored spawner shares the tunnel of the same server in this process. */
 const byLocalPort = new Map<number, ForwardTunnel>();

@@ -2,7 +2,7 @@
 import type { SpawnerKind } from '../spawner.js';
 import type { SshSpawnerOptions } from './options.js';
 import { SshSpawner } from './ssh-spawner.js';
-import { closeSshConnections as closePool } from './connection-pool.js';
+import { closeSshConnections as closePool } from '../../shared/ssh/connection-pool.js';
 import { closeForwardTunnels } from './forward-tunnel.js';
 import { sweepSsh } from './sweep.js';
 
@@ -14,7 +14,7 @@ export const sshSpawnerKind: SpawnerKind<SshSpawnerOptions> = {
 
 export { SshSpawner } from './ssh-spawner.js';
 export { SshSpawnerOptions } from './options.js';
-export { sshConnections } from './connection-pool.js';
+export { sshConnections } from '../../shared/ssh/connection-pool.js';
 
 /**
  * The kind's shared resources end here (hub shutdown, tests simulating a new hub process): every
@@ -25,4 +25,4 @@ export async function closeSshConnections(): Promise<void> {
   closePool();
   await closeForwardTunnels();
 }
-export { checkHostKey, parseKnownHosts, fingerprint } from './host-keys.js';
+export { checkHostKey, parseKnownHosts, fingerprint } from '../../shared/ssh/host-keys.js';

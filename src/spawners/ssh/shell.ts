@@ -9,7 +9,7 @@
  */
 import type { ClientChannel } from 'ssh2';
 import { SpawnError, type ShellOptions, type ShellSession } from '../spawner.js';
-import type { HostConnection } from './connection-pool.js';
+import type { HostConnection } from '../../shared/ssh/connection-pool.js';
 import { commandLine } from './remote-scripts.js';
 
 /**

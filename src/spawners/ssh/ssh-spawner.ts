@@ -15,7 +15,7 @@ import { hasCode } from '../../shared/errors.js';
 import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
-import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from './connection-pool.js';
+import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from '../../shared/ssh/connection-pool.js';
 import { userLoginFrom } from './user-login.js';
 import { certLoginFor } from './cert-login.js';
 import { dataMountRequest, mountData, mountpointFor, unmountData } from './data-mount.js';

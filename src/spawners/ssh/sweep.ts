@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { OwnedObject } from '../spawner.js';
-import { connectionFor } from './connection-pool.js';
+import { connectionFor } from '../../shared/ssh/connection-pool.js';
 import type { SshSpawnerOptions } from './options.js';
 import { controlCommand } from './remote-scripts.js';
 

@@ -6,7 +6,7 @@
  * be used (the hub has nobody to ask).
  */
 import { utils, type ParsedKey } from 'ssh2';
-import { userLogin, type SshLogin } from './connection-pool.js';
+import { userLogin, type SshLogin } from '../../shared/ssh/connection-pool.js';
 
 /** The user's private key from auth_state[key], parsed; or a message for the spawn page. */
 export function privateKeyFrom(authState: Record<string, unknown> | null, key: string): { raw: string; parsed: ParsedKey } | { error: string } {

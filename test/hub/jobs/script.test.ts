@@ -20,7 +20,7 @@ const tpl = {
   ],
   script: '#!/bin/bash\n# {username} in {homedir}\nrun --n {n} --arg {arg} ${HOME} {unknown}\n',
 };
-const cfg = { enabled: true, customScripts: true, templates: [tpl], maxScriptBytes: 1024, outputMaxBytes: 4096, historyLimit: 10 } as JobsConfig;
+const cfg = { enabled: true, customScripts: true, templates: [tpl], maxScriptBytes: 1024, outputMaxBytes: 4096, historyLimit: 10, maxArrayTasks: 100 } as JobsConfig;
 const admin = { username: 'alice', homedir: '/home/alice dir' };
 
 function refused(fn: () => unknown, msg: RegExp): void {

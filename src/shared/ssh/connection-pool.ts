@@ -12,7 +12,7 @@ import { connect as netConnect } from 'node:net';
 import type { Logger } from 'pino';
 import { Client, type ClientChannel, type ParsedKey, type PublicKeyAuthMethod, type AuthMethod } from 'ssh2';
 import { hostVerifier } from './host-keys.js';
-import type { SshHost, SshSpawnerOptions } from './options.js';
+import type { SshHost, SshConnectionOptions as SshSpawnerOptions } from './types.js';
 
 /** Exec channels open at once per connection: stays below sshd's default MaxSessions (10). */
 const MAX_EXEC_CHANNELS = 8;

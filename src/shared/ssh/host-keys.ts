@@ -7,7 +7,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { SshHost } from './options.js';
+import type { SshHost } from './types.js';
 
 /** Key blob of a public key line ("ssh-ed25519 AAAA… comment"). */
 function blobOf(line: string): Buffer | null {

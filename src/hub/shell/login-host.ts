@@ -1,0 +1,168 @@
+/**
+ * The web shell into a configured login host (shell.loginHosts): no running server needed, the
+ * user gets a login shell on the host as their own Unix account. Who may: shells enabled, the
+ * `shell` scope on oneself (access.ts), and membership of one of the host's groups when it lists
+ * any. How: the host's one shared SSH connection from the shared pool (src/shared/ssh/), with
+ * the same host-key rules and the same two logins as the SSH spawner — the hub's admin key plus
+ * `sudo -u ACCOUNT` (userPrefix), or the user's own key from auth_state. The account name is the
+ * hub name through remoteUser and must pass the Unix account rule before it is put on any
+ * command line (and is shell-quoted there anyway).
+ */
+import type { ClientChannel } from 'ssh2';
+import type { HubContext } from '../context.js';
+import type { UserRow } from '../db/index.js';
+import type { ShellOptions, ShellSession } from '../../spawners/spawner.js';
+import { adminLogin, connectionFor, type HostConnection, type SshLogin } from '../../shared/ssh/connection-pool.js';
+import type { SshConnectionOptions, SshHost } from '../../shared/ssh/types.js';
+import { loginWithAuthStateKey } from '../../shared/ssh/user-key.js';
+import { isValidUnixAccount, userNameProblem } from '../../shared/names.js';
+import { groupsResolver } from '../auth/identity.js';
+import { readAuthState } from '../auth/auth-state.js';
+import { checkScopes } from '../auth/scopes.js';
+import { atriumError } from '../errors.js';
+import { shellQuote } from '../jobs/script.js';
+import type { LoginHost } from './login-host-config.js';
+import { SHELL_SCOPE, shellScopes } from './access.js';
+
+export interface LoginHostTarget {
+  host: LoginHost;
+  /** The Unix account on the host (remoteUser filled in, checked). */
+  account: string;
+}
+
+/** The host `me` may open a shell on, or a catalogued refusal (the page and the socket both ask). */
+export function loginHostTarget(hub: HubContext, me: UserRow, name: string): LoginHostTarget {
+  if (!hub.config.shell.enabled) throw atriumError('ATRIUM_ERR_SHELL_DISABLED');
+  const host = hub.config.shell.loginHosts.find((h) => h.name === name);
+  if (!host) throw atriumError('ATRIUM_ERR_SHELL_LOGIN_HOST_UNKNOWN', `No login host named ${JSON.stringify(name.slice(0, 60))}`);
+  if (checkScopes(shellScopes(hub, me), [SHELL_SCOPE], { user: me.name }, groupsResolver(hub)) !== 'ok') {
+    throw atriumError('ATRIUM_ERR_AUTH_SCOPE', 'Opening a shell needs the shell scope');
+  }
+  if (host.groups.length > 0) {
+    const mine = hub.stores.groups.groupsOf(me.id);
+    if (!host.groups.some((g) => mine.includes(g))) {
+      throw atriumError('ATRIUM_ERR_SHELL_LOGIN_HOST_FORBIDDEN', `The login host ${hostLabel(host)} is open to members of ${host.groups.map((g) => `"${g}"`).join(', ')} only`);
+    }
+  }
+  const account = host.remoteUser.replaceAll('{username}', me.name);
+  if (userNameProblem(me.name) !== null || !isValidUnixAccount(account)) {
+    throw atriumError('ATRIUM_ERR_SHELL_ACCOUNT_NAME', `Your user name cannot be used as an account on ${hostLabel(host)}: "${account.slice(0, 80)}" is not a valid Unix account name`);
+  }
+  return { host, account };
+}
+
+export function hostLabel(host: LoginHost): string {
+  return host.label || host.name;
+}
+
+/** The login hosts `me` may open a shell on, for the links on the home and My work pages. */
+export function openLoginHosts(hub: HubContext, me: UserRow): LoginHost[] {
+  if (!hub.config.shell.enabled) return [];
+  return hub.config.shell.loginHosts.filter((h) => {
+    try {
+      loginHostTarget(hub, me, h.name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function sshHost(h: LoginHost): SshHost {
+  return { name: h.name, address: h.address, port: h.port, hostKeys: h.hostKeys, knownHostsFile: h.knownHostsFile, acceptUnknownHostKey: h.acceptUnknownHostKey };
+}
+
+function connectionOptions(h: LoginHost): SshConnectionOptions {
+  return {
+    knownHostsFile: h.knownHostsFile,
+    adminUser: h.adminUser,
+    adminKeyFile: h.adminKeyFile,
+    connectTimeoutSeconds: h.connectTimeoutSeconds,
+    keepaliveIntervalSeconds: 10,
+    keepaliveCountMax: 3,
+    reconnectMaxBackoffSeconds: 30,
+    userIdleCloseSeconds: 30,
+  };
+}
+
+/**
+ * Start in the home folder, prefer bash. As in the SSH spawner's shell, a hang-up reaches only
+ * the session leader (the prefix command, and runuser blocks SIGHUP), so a watchdog beside the
+ * shell sends the login shell the SIGHUP it missed once the terminal is gone.
+ */
+const LOGIN = [
+  'cd ~ 2>/dev/null',
+  'p=$$',
+  "( trap '' HUP; while sleep 2; do [ -t 0 ] || break; kill -0 \"$p\" 2>/dev/null || exit 0; done; kill -HUP \"$p\" 2>/dev/null ) &",
+  'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi',
+].join('\n');
+
+/** Open the shell; refusals and failures are catalogued errors with a message for the page. */
+export async function openLoginHostShell(hub: HubContext, me: UserRow, t: LoginHostTarget, opts: ShellOptions): Promise<ShellSession> {
+  const { host, account } = t;
+  const log = hub.log.child({ component: 'shell', loginHost: host.name });
+  let login: SshLogin;
+  let prefix: string[] = [];
+  const options = connectionOptions(host);
+  if (host.login === 'user-key') {
+    const got = loginWithAuthStateKey(readAuthState(hub, me), host.userKeyAuthStateKey, account);
+    if ('error' in got) throw atriumError('ATRIUM_ERR_SHELL_FAILED', `Cannot log in to ${hostLabel(host)}: ${got.error}`);
+    login = got.login;
+  } else {
+    login = adminLogin(options);
+    prefix = host.userPrefix.map((w) => w.replaceAll('{username}', account));
+  }
+  const conn = connectionFor(sshHost(host), options, log, login);
+  let ch: ClientChannel;
+  try {
+    ch = await execPty(conn, [...prefix, '/bin/sh', '-c', LOGIN].map(shellQuote).join(' '), opts);
+  } catch (err) {
+    const e = err as Error & { hostKeyRefused?: boolean };
+    if (e.hostKeyRefused) throw atriumError('ATRIUM_ERR_SHELL_HOST_KEY', `The key of ${hostLabel(host)} does not match the configured one, so no shell was opened (an admin must check the host)`, { detail: e.message });
+    throw atriumError('ATRIUM_ERR_SHELL_FAILED', `The shell on ${hostLabel(host)} could not be started`, { detail: e.message });
+  }
+  return channelSession(ch, `login host ${host.name} as ${account}`);
+}
+
+async function execPty(conn: HostConnection, command: string, opts: ShellOptions): Promise<ClientChannel> {
+  const client = await conn.get();
+  if (opts.signal.aborted) throw new Error('cancelled');
+  return new Promise<ClientChannel>((resolve, reject) =>
+    client.exec(command, { pty: { term: 'xterm-256color', cols: opts.cols, rows: opts.rows, width: 0, height: 0 } }, (err, channel) => (err ? reject(err) : resolve(channel))),
+  );
+}
+
+function channelSession(ch: ClientChannel, description: string): ShellSession {
+  let ended = false;
+  let code: number | null = null;
+  let signal: string | null = null;
+  const exitFns: ((e: { code: number | null; signal: string | null }) => void)[] = [];
+  ch.on('exit', (c: number | null, sig?: string) => {
+    code = c;
+    signal = sig ? `signal ${sig}` : null;
+  });
+  ch.on('close', () => {
+    if (ended) return;
+    ended = true;
+    for (const fn of exitFns) fn({ code, signal });
+  });
+  return {
+    description,
+    write: (data) => {
+      if (!ended) ch.write(data);
+    },
+    resize: (cols, rows) => {
+      if (!ended) ch.setWindow(rows, cols, 0, 0);
+    },
+    onData: (fn) => {
+      ch.on('data', (d: Buffer) => fn(d));
+      ch.stderr.on('data', (d: Buffer) => fn(d));
+    },
+    onExit: (fn) => {
+      exitFns.push(fn);
+    },
+    close: () => {
+      if (!ended) ch.close();
+    },
+  };
+}
