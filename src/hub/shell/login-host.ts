@@ -14,7 +14,7 @@ import type { UserRow } from '../db/index.js';
 import type { ShellOptions, ShellSession } from '../../spawners/spawner.js';
 import { adminLogin, connectionFor, type HostConnection, type SshLogin } from '../../shared/ssh/connection-pool.js';
 import type { SshConnectionOptions, SshHost } from '../../shared/ssh/types.js';
-import { loginWithAuthStateKey } from '../../shared/ssh/user-key.js';
+import { userLoginFrom } from '../../shared/ssh/user-key.js';
 import { isValidUnixAccount, userNameProblem } from '../../shared/names.js';
 import { groupsResolver } from '../auth/identity.js';
 import { readAuthState } from '../auth/auth-state.js';
@@ -105,7 +105,7 @@ export async function openLoginHostShell(hub: HubContext, me: UserRow, t: LoginH
   let prefix: string[] = [];
   const options = connectionOptions(host);
   if (host.login === 'user-key') {
-    const got = loginWithAuthStateKey(readAuthState(hub, me), host.userKeyAuthStateKey, account);
+    const got = userLoginFrom(readAuthState(hub, me), host.userKeyAuthStateKey, account);
     if ('error' in got) throw atriumError('ATRIUM_ERR_SHELL_FAILED', `Cannot log in to ${hostLabel(host)}: ${got.error}`);
     login = got.login;
   } else {

@@ -17,7 +17,7 @@ import { HostUnavailable, type SshLogin } from '../../shared/ssh/connection-pool
 import { certificateProblem, certifiedKey, freshKey, parseCertificate, signUserCertificate, type SshCertificate } from './certificate.js';
 import { readCaKey } from './cert-support.js';
 import type { SshSpawnerOptions } from './options.js';
-import { privateKeyFrom } from './user-login.js';
+import { privateKeyFrom } from '../../shared/ssh/user-key.js';
 
 const REFUSED_FROM_AUTH_STATE = 'the host did not accept the certificate from your login: its sshd must trust the CA that signed it (TrustedUserCAKeys)';
 const REFUSED_HUB_CA = "the host did not accept the hub's certificate: add the public half of the hub's CA key to TrustedUserCAKeys in its sshd_config";

@@ -16,7 +16,7 @@ import { OWNER_ENV, SpawnError, serviceUrl, type PollResult, type ProgressEvent,
 import { assertNoOptionProblems } from '../../shared/kind.js';
 import { checkSshOptions } from './descriptor.js';
 import { adminLogin, connectionFor, HostUnavailable, type HostConnection, type SshLogin } from '../../shared/ssh/connection-pool.js';
-import { userLoginFrom } from './user-login.js';
+import { userLoginFrom } from '../../shared/ssh/user-key.js';
 import { certLoginFor } from './cert-login.js';
 import { dataMountRequest, mountData, mountpointFor, unmountData } from './data-mount.js';
 import { ForwardTunnel } from './forward-tunnel.js';
