@@ -7,8 +7,11 @@
  * than an ssh2 handshake error: missing, unreadable, protected by a passphrase (the hub has nobody
  * to ask for it), or a public key stored by mistake.
  */
-import { utils, type ParsedKey } from 'ssh2';
+// ssh2 is CommonJS and Node's ESM loader cannot see `utils` as a named export: default import.
+import ssh2, { type ParsedKey } from 'ssh2';
 import { userLogin, type SshLogin } from './connection-pool.js';
+
+const { utils } = ssh2;
 
 /** The user's private key from auth_state[key], parsed; or a message for the user. */
 export function privateKeyFrom(authState: Record<string, unknown> | null, key: string): { raw: string; parsed: ParsedKey } | { error: string } {

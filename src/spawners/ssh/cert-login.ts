@@ -12,12 +12,15 @@
  *   connection, so the key id names the Atrium user and server (sshd logs it at every login).
  */
 import { createHash } from 'node:crypto';
-import { utils } from 'ssh2';
+// ssh2 is CommonJS and Node's ESM loader cannot see `utils` as a named export: default import.
+import ssh2 from 'ssh2';
 import { HostUnavailable, type SshLogin } from '../../shared/ssh/connection-pool.js';
 import { certificateProblem, certifiedKey, freshKey, parseCertificate, signUserCertificate, type SshCertificate } from './certificate.js';
 import { readCaKey } from './cert-support.js';
 import type { SshSpawnerOptions } from './options.js';
 import { privateKeyFrom } from '../../shared/ssh/user-key.js';
+
+const { utils } = ssh2;
 
 const REFUSED_FROM_AUTH_STATE = 'the host did not accept the certificate from your login: its sshd must trust the CA that signed it (TrustedUserCAKeys)';
 const REFUSED_HUB_CA = "the host did not accept the hub's certificate: add the public half of the hub's CA key to TrustedUserCAKeys in its sshd_config";
