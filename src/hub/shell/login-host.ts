@@ -12,9 +12,8 @@ import type { ClientChannel } from 'ssh2';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import type { ShellOptions, ShellSession } from '../../spawners/spawner.js';
-import { adminLogin, connectionFor, type HostConnection, type SshLogin } from '../../shared/ssh/connection-pool.js';
+import type { HostConnection, SshLogin } from '../../shared/ssh/connection-pool.js';
 import type { SshConnectionOptions, SshHost } from '../../shared/ssh/types.js';
-import { userLoginFrom } from '../../shared/ssh/user-key.js';
 import { isValidUnixAccount, userNameProblem } from '../../shared/names.js';
 import { groupsResolver } from '../auth/identity.js';
 import { readAuthState } from '../auth/auth-state.js';
@@ -100,6 +99,11 @@ const LOGIN = [
 /** Open the shell; refusals and failures are catalogued errors with a message for the page. */
 export async function openLoginHostShell(hub: HubContext, me: UserRow, t: LoginHostTarget, opts: ShellOptions): Promise<ShellSession> {
   const { host, account } = t;
+  // ssh2 loads at the first login-host shell, not at hub start (start-footprint test).
+  const [{ adminLogin, connectionFor }, { userLoginFrom }] = await Promise.all([
+    import('../../shared/ssh/connection-pool.js'),
+    import('../../shared/ssh/user-key.js'),
+  ]);
   const log = hub.log.child({ component: 'shell', loginHost: host.name });
   let login: SshLogin;
   let prefix: string[] = [];
