@@ -12,7 +12,8 @@ import type { ClientChannel } from 'ssh2';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import type { ShellOptions, ShellSession } from '../../spawners/spawner.js';
-import type { HostConnection, SshLogin } from '../../shared/ssh/connection-pool.js';
+import type { SshLogin } from '../../shared/ssh/connection-pool.js';
+import { channelSession, execWithPty, LOGIN_SCRIPT } from '../../shared/ssh/pty-shell.js';
 import type { SshConnectionOptions, SshHost } from '../../shared/ssh/types.js';
 import { isValidUnixAccount, userNameProblem } from '../../shared/names.js';
 import { groupsResolver } from '../auth/identity.js';
@@ -84,18 +85,6 @@ function connectionOptions(h: LoginHost): SshConnectionOptions {
   };
 }
 
-/**
- * Start in the home folder, prefer bash. As in the SSH spawner's shell, a hang-up reaches only
- * the session leader (the prefix command, and runuser blocks SIGHUP), so a watchdog beside the
- * shell sends the login shell the SIGHUP it missed once the terminal is gone.
- */
-const LOGIN = [
-  'cd ~ 2>/dev/null',
-  'p=$$',
-  "( trap '' HUP; while sleep 2; do [ -t 0 ] || break; kill -0 \"$p\" 2>/dev/null || exit 0; done; kill -HUP \"$p\" 2>/dev/null ) &",
-  'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi',
-].join('\n');
-
 /** Open the shell; refusals and failures are catalogued errors with a message for the page. */
 export async function openLoginHostShell(hub: HubContext, me: UserRow, t: LoginHostTarget, opts: ShellOptions): Promise<ShellSession> {
   const { host, account } = t;
@@ -119,54 +108,11 @@ export async function openLoginHostShell(hub: HubContext, me: UserRow, t: LoginH
   const conn = connectionFor(sshHost(host), options, log, login);
   let ch: ClientChannel;
   try {
-    ch = await execPty(conn, [...prefix, '/bin/sh', '-c', LOGIN].map(shellQuote).join(' '), opts);
+    ch = await execWithPty(conn, [...prefix, '/bin/sh', '-c', LOGIN_SCRIPT].map(shellQuote).join(' '), opts);
   } catch (err) {
     const e = err as Error & { hostKeyRefused?: boolean };
     if (e.hostKeyRefused) throw atriumError('ATRIUM_ERR_SHELL_HOST_KEY', `The key of ${hostLabel(host)} does not match the configured one, so no shell was opened (an admin must check the host)`, { detail: e.message });
     throw atriumError('ATRIUM_ERR_SHELL_FAILED', `The shell on ${hostLabel(host)} could not be started`, { detail: e.message });
   }
   return channelSession(ch, `login host ${host.name} as ${account}`);
-}
-
-async function execPty(conn: HostConnection, command: string, opts: ShellOptions): Promise<ClientChannel> {
-  const client = await conn.get();
-  if (opts.signal.aborted) throw new Error('cancelled');
-  return new Promise<ClientChannel>((resolve, reject) =>
-    client.exec(command, { pty: { term: 'xterm-256color', cols: opts.cols, rows: opts.rows, width: 0, height: 0 } }, (err, channel) => (err ? reject(err) : resolve(channel))),
-  );
-}
-
-function channelSession(ch: ClientChannel, description: string): ShellSession {
-  let ended = false;
-  let code: number | null = null;
-  let signal: string | null = null;
-  const exitFns: ((e: { code: number | null; signal: string | null }) => void)[] = [];
-  ch.on('exit', (c: number | null, sig?: string) => {
-    code = c;
-    signal = sig ? `signal ${sig}` : null;
-  });
-  ch.on('close', () => {
-    if (ended) return;
-    ended = true;
-    for (const fn of exitFns) fn({ code, signal });
-  });
-  return {
-    description,
-    write: (data) => {
-      if (!ended) ch.write(data);
-    },
-    resize: (cols, rows) => {
-      if (!ended) ch.setWindow(rows, cols, 0, 0);
-    },
-    onData: (fn) => {
-      ch.on('data', (d: Buffer) => fn(d));
-      ch.stderr.on('data', (d: Buffer) => fn(d));
-    },
-    onExit: (fn) => {
-      exitFns.push(fn);
-    },
-    close: () => {
-      if (!ended) ch.close();
-    },
-  };
 }
