@@ -9,10 +9,10 @@
  * - refused by sshd (a CA it does not trust): the message says what to add to sshd_config;
  * - the CA key file: refused when group/world-readable, at config check and at start.
  */
+import { fakeHubApi } from '../services/fake-hub-api.js';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,12 +29,7 @@ let th: TestHosts;
 let api: { port: number; close(): void };
 beforeAll(async () => {
   th = await startTestHosts(1, { userCa: true });
-  const srv: Server = createServer((sock) => {
-    sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'));
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  api = { port: (srv.address() as { port: number }).port, close: () => srv.close() };
+  api = await fakeHubApi(); // the stub posts its activity there
 }, 60_000);
 
 const made: Spawner[] = [];

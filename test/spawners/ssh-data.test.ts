@@ -5,9 +5,10 @@
  * host may reach the data server's one port and still not the hub; a wrong data-server host key
  * is refused with a clear message and leaves nothing behind.
  */
+import { fakeHubApi } from '../services/fake-hub-api.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,12 +33,7 @@ beforeAll(async () => {
   host = th.hosts[0]!;
   data = await startSshd(host.peerAddress);
   host.allowTcpTo(host.peerAddress, data.port);
-  const srv: Server = createServer((sock) => {
-    sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'));
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  api = { port: (srv.address() as { port: number }).port, close: () => srv.close() };
+  api = await fakeHubApi(); // the stub posts its activity there
 }, 60_000);
 
 const made: Spawner[] = [];

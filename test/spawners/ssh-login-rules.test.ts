@@ -8,8 +8,8 @@
  * - hostRules — first match wins (groups, user-name pattern), the rule restricts, no match →
  *   fewest sessions over all hosts; checked at config load.
  */
+import { fakeHubApi } from '../services/fake-hub-api.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,13 +28,7 @@ let th: TestHosts;
 let api: { port: number; close(): void };
 beforeAll(async () => {
   th = await startTestHosts(2);
-  // A stand-in hub API on this machine's 127.0.0.1 (the stub posts its activity there).
-  const srv: Server = createServer((sock) => {
-    sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}'));
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  api = { port: (srv.address() as { port: number }).port, close: () => srv.close() };
+  api = await fakeHubApi(); // the stub posts its activity there
 }, 60_000);
 
 const made: Spawner[] = [];

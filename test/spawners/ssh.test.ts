@@ -6,8 +6,9 @@
  * connection per host, the token kept out of process lists, nothing left behind after stop.
  * The real jupyterhub-singleuser with OAuth through the proxy and a hub restart are in ssh-hub.test.ts.
  */
+import { fakeHubApi } from '../services/fake-hub-api.js';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSshConnections, sshConnections, sshSpawnerKind, SshSpawnerOptions } from '../../src/spawners/ssh/index.js';
@@ -71,20 +72,6 @@ function make(o: SshSpawnerOptions, name = uname('u'), serverName = ''): { s: Sp
   const s = sshSpawnerKind.create({ options: o, user: { name, admin: false, groups: [] }, serverName, log: silentLog });
   made.push(s);
   return { s, name };
-}
-
-/** A stand-in hub API on this machine's 127.0.0.1: counts requests, answers 200. */
-async function fakeHubApi(): Promise<{ port: number; hits: string[]; close(): void }> {
-  const hits: string[] = [];
-  const srv: Server = createServer((sock) => {
-    sock.once('data', (d) => {
-      hits.push(d.toString().split('\r\n')[0]!);
-      sock.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
-    });
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { port: (srv.address() as { port: number }).port, hits, close: () => srv.close() };
 }
 
 async function begin(s: Spawner, name: string, apiPort: number, serverName = '') {
