@@ -13,6 +13,7 @@ import type { AtriumConfig } from '../../src/hub/config/schema.js';
 import { startHub, type RunningHub } from '../../src/hub/start.js';
 import { hashToken, newToken, tokenPrefix } from '../../src/hub/auth/crypto.js';
 import { freePort } from '../services/util.js';
+import { expect } from 'vitest';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -202,4 +203,25 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
     await new Promise((r) => setTimeout(r, stepMs));
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
+
+/**
+ * Wait (admin token) until `user`'s default server is ready, then open /user/USER/tree as the
+ * browser through the proxy: the chain must pass the hub's authorize and the server's OAuth
+ * callback, and the server's /api/status must answer 200 with `started`.
+ */
+export async function openNotebookThroughOAuth(th: TestHub, b: Browser, user: string, readyTimeoutMs: number): Promise<void> {
+  const admin = th.token('admin');
+  await waitFor(async () => {
+    const r = await th.api('GET', `/users/${user}`, { token: admin });
+    return ((await r.json()) as { servers: Record<string, { ready: boolean }> }).servers['']?.ready;
+  }, readyTimeoutMs, 250);
+  const { res, chain } = await b.follow(`/user/${user}/tree`);
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+  expect(chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
+  expect(chain.some((u) => u.includes(`/user/${user}/oauth_callback`))).toBe(true);
+  const status = await b.request('GET', `/user/${user}/api/status`);
+  expect(status.status).toBe(200);
+  expect(await status.json()).toHaveProperty('started');
 }

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSshConnections } from '../../src/spawners/ssh/index.js';
-import { Browser, startTestHub, waitFor, type TestHub } from '../hub/harness.js';
+import { Browser, openNotebookThroughOAuth, startTestHub, waitFor, type TestHub } from '../hub/harness.js';
 import { startTestHosts, type TestHosts } from '../services/netns.js';
 
 let hosts: TestHosts;
@@ -48,19 +48,7 @@ describe('SSH spawner in the hub with hub-signed certificates, real jupyterhub-s
     const b = new Browser(th.url);
     expect((await b.login('alice')).res.status).toBe(200);
     const admin = th.token('admin');
-    await waitFor(async () => {
-      const r = await th.api('GET', '/users/alice', { token: admin });
-      return ((await r.json()) as { servers: Record<string, { ready: boolean }> }).servers['']?.ready;
-    }, 120_000, 250);
-
-    const { res, chain } = await b.follow('/user/alice/tree');
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
-    expect(chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
-    expect(chain.some((u) => u.includes('/user/alice/oauth_callback'))).toBe(true);
-    const status = await b.request('GET', '/user/alice/api/status');
-    expect(status.status).toBe(200);
-    expect(await status.json()).toHaveProperty('started');
+    await openNotebookThroughOAuth(th, b, 'alice', 120_000);
     // Only a certificate can have logged in: the host has no authorized_keys at all.
     expect(hosts.hosts[0]!.sshdLog()).toMatch(new RegExp(`Accepted publickey for ${hosts.user} .*ED25519-CERT .*ID atrium user=alice server=default`));
     expect(hosts.hosts[0]!.sshdLog()).not.toMatch(/Accepted publickey for \S+ from \S+ port \d+ ssh2: ED25519 SHA256/);

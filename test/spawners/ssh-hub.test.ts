@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { closeSshConnections, sshConnections } from '../../src/spawners/ssh/index.js';
-import { Browser, startTestHub, waitFor, type TestHub } from '../hub/harness.js';
+import { Browser, openNotebookThroughOAuth, startTestHub, waitFor, type TestHub } from '../hub/harness.js';
 import { startTestHosts, type TestHosts } from '../services/netns.js';
 
 let hosts: TestHosts;
@@ -64,19 +64,7 @@ describe('SSH spawner in the hub, real jupyterhub-singleuser on a namespace host
     const login = await b.login('alice');
     expect(login.res.status).toBe(200);
     const admin = th.token('admin');
-    await waitFor(async () => {
-      const r = await th.api('GET', '/users/alice', { token: admin });
-      return ((await r.json()) as { servers: Record<string, { ready: boolean }> }).servers['']?.ready;
-    }, 120_000, 250);
-
-    const { res, chain } = await b.follow('/user/alice/tree');
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
-    expect(chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
-    expect(chain.some((u) => u.includes('/user/alice/oauth_callback'))).toBe(true);
-    const status = await b.request('GET', '/user/alice/api/status');
-    expect(status.status).toBe(200);
-    expect(await status.json()).toHaveProperty('started');
+    await openNotebookThroughOAuth(th, b, 'alice', 120_000);
 
     const before = serverState();
     expect(before.host).toBe('nb1');
