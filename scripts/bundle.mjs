@@ -1,11 +1,11 @@
 // Bundle the compiled hub/CLI (dist/cli.js) and the npm packages it loads at start into
-// dist/bundle/ with esbuild (installed as a tsx dependency). Why: the hub imports ~950 module files
+// dist/bundle/cli.cjs with esbuild (installed as a tsx dependency). Why: the hub imports ~950 module files
 // at start (typebox, ajv, fastify, pino, prom-client, yaml...); resolving and compiling them one by
 // one is most of the restart time. bin/atrium.js runs the bundle when it is newer than dist/cli.js,
 // so a plain `npm run build` (tsc only) never leaves a stale bundle in use. Decision 0017.
 // Run after tsc: node scripts/bundle.mjs  (scripts/setup does).
 import { build } from 'esbuild';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -14,18 +14,23 @@ if (!existsSync(`${root}dist/cli.js`)) {
   process.exit(2);
 }
 const t0 = Date.now();
+// The config validator, generated now instead of at every hub start (decision 0025): it replaces
+// tsc's placeholder (null) in dist/, and the bundle below takes it in. A later tsc-only build puts
+// the placeholder back, and the hub then compiles the validator itself, as before.
+const { standaloneValidatorSource } = await import(`${root}dist/hub/config/validator-build.js`);
+writeFileSync(`${root}dist/hub/config/validator-standalone.js`, standaloneValidatorSource('./formats.js'));
 rmSync(`${root}dist/bundle`, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: { cli: 'dist/cli.js' },
-  outdir: 'dist/bundle',
+  entryPoints: ['dist/cli.js'],
+  outfile: 'dist/bundle/cli.cjs',
   bundle: true,
-  // Dynamic imports stay separate chunks: kinds a config does not use are still never loaded.
-  splitting: true,
-  format: 'esm',
+  // One CommonJS file (decision 0025): bin/atrium.js compiles it with V8's code cache, which
+  // Node 20 offers for scripts but not for ES modules. Dynamic import()s become lazy requires:
+  // a kind the config does not use is parsed with the file but its module code never runs.
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outExtension: { '.js': '.mjs' },
   logLevel: 'warning',
   // Whitespace and syntax minified, names kept (3.3 → 2.2 MB): V8 keeps every module's source for
   // lazy compilation, and with the heap sized for memory (decision 0022) that measured ~3.5 MB less
@@ -35,7 +40,16 @@ await build({
   minifySyntax: true,
   // Native addons, and big packages only some configs load (already imported lazily), stay in node_modules.
   external: ['better-sqlite3', 'node-pty', 'ssh2', 'cpu-features', 'playwright-core', 'dockerode', 'ldapts'],
-  // CommonJS packages inside an ES module bundle still call require() for node built-ins.
-  banner: { js: "import { createRequire as __atriumRequire } from 'node:module'; const require = __atriumRequire(import.meta.url);" },
+  // Our modules find files next to them with import.meta.url (dist/hub/x.js and dist/bundle/cli.cjs
+  // are at the same depth, so '../../bin' means the same directory from both).
+  define: { 'import.meta.url': '__atriumModuleUrl' },
+  // Licence comments go to cli.cjs.LEGAL.txt: kept, and the bundle stays pure ASCII (below).
+  legalComments: 'external',
+  banner: { js: "const __atriumModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-console.log(`bundle: dist/bundle/cli.mjs in ${Date.now() - t0} ms`);
+// One non-ASCII character makes V8 hold the whole 3 MB source as a two-byte string (6 MB) and
+// decode it at every start; esbuild escapes them except inside template literals.
+const out = readFileSync(`${root}dist/bundle/cli.cjs`);
+const wide = out.findIndex((b) => b > 0x7f);
+if (wide >= 0) console.warn(`bundle: warning: non-ASCII text at byte ${wide} of dist/bundle/cli.cjs (${JSON.stringify(out.subarray(Math.max(0, wide - 40), wide + 20).toString())}); write it as an escape (\\uXXXX)`);
+console.log(`bundle: dist/bundle/cli.cjs in ${Date.now() - t0} ms`);

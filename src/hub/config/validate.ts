@@ -4,29 +4,51 @@
  * one "must be equal to constant" per allowed kind. Literal unions become "must be one of",
  * and unions of objects discriminated by a constant key (kind, type) only report the branch the value chose.
  */
+import { createHash } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import { configFormats } from './formats.js';
 import { AtriumConfigSchema } from './schema.js';
 import { didYouMean } from './suggest.js';
+import { standalone } from './validator-standalone.js';
 import type { RawProblem, Segment } from './yaml-source.js';
+
+/**
+ * strict off: TypeBox emits unions of literals and defaults inside anyOf, which strict mode
+ * rejects; verbose gives parentSchema and data for the messages below. validateSchema off:
+ * checking our own schema against the JSON Schema meta-schema cost ~60 ms of every hub start
+ * (decision 0017); test/hub/config/schema-meta.test.ts does that check once, in CI. The build-time
+ * validator (validator-build.ts) is generated with these same options.
+ */
+export const AJV_OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false, verbose: true, validateSchema: false, formats: configFormats };
+
+let hash: string | undefined;
+/** Fingerprint of the schema, so a generated validator is used only for the schema it was made from. */
+export function schemaHash(): string {
+  hash ??= createHash('sha256').update(JSON.stringify(AtriumConfigSchema)).digest('hex');
+  return hash;
+}
 
 // Held weakly: the compiled validator (generated code, ajv's caches) is several MB of heap that
 // a running hub needs again only on a config reload, where compiling it anew takes a fraction of
 // a second; tests and `config check` that validate many times in a row still reuse it (decision 0022).
 let compiled: WeakRef<ValidateFunction> | undefined;
 
+/** How the last validation got its validator: generated at build time, or compiled at run time. */
+export let validatorSource: 'build' | 'runtime' | undefined;
+
 function validator(): ValidateFunction {
+  // The build generated the validator (decision 0025): no code generation at start. A build from
+  // another schema (a tsc-only rebuild after a schema change) is ignored, never trusted.
+  if (standalone && standalone.schemaHash === schemaHash()) {
+    validatorSource = 'build';
+    return standalone.validate;
+  }
+  validatorSource = 'runtime';
   const cached = compiled?.deref();
   if (cached) return cached;
-  // strict off: TypeBox emits unions of literals and defaults inside anyOf, which strict mode
-  // rejects; verbose gives parentSchema and data for the messages below. validateSchema off:
-  // checking our own schema against the JSON Schema meta-schema cost ~60 ms of every hub start
-  // (decision 0017); test/hub/config/schema-meta.test.ts does that check once, in CI.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, validateSchema: false });
-  // Only "uri" is used (hub.publicUrl); defined here rather than pulling in ajv-formats.
-  ajv.addFormat('uri', (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i.test(s) && URL.canParse(s));
-  const fn = ajv.compile(AtriumConfigSchema);
+  const fn = new Ajv(AJV_OPTIONS).compile(AtriumConfigSchema);
   compiled = new WeakRef(fn);
   return fn;
 }

@@ -24,7 +24,7 @@ export const SHELL_CLIENT_JS = String.raw`(function () {
   function send(msg) {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   }
-  say('Connecting…');
+  say('Connecting\u2026');
   ws.onopen = function () { say('Connected to ' + cfg.label); term.focus(); };
   ws.onmessage = function (ev) {
     if (typeof ev.data !== 'string') { term.write(new Uint8Array(ev.data)); return; }
