@@ -8,8 +8,10 @@
 //   atrium-fork    Atrium with the queue and nice +10, servers forked by the hub itself (before decision 0024)
 //   atrium         Atrium as shipped (start queue: one slot per core; servers at nice +10, forked by the launcher)
 // Prints per subject: time to notebook p50/p95/max, errors, hub CPU per spawn, and the latency of
-// the login POST, "Start" and the pending page during the burst (p50/p95).
+// the login POST, "Start" and the pending page during the burst (p50/p95); and the same latencies
+// for latecomers, students who arrive one at a time while the burst's servers start.
 // Run: npm run build && node bench/burst/run.mjs [--students 60] [--only a,b] [--rounds 1] [--deadline 240]
+//      [--latecomers 12] [--latecomer-every 4]
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
@@ -22,6 +24,12 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const STUDENTS = Number(opt('--students', 60));
 const ROUNDS = Number(opt('--rounds', 1));
 const DEADLINE_S = Number(opt('--deadline', 240));
+// Latecomers: students who arrive one by one while the class's servers start (the first 2 s after
+// the burst, then one every --latecomer-every seconds). Their login / Start / pending latencies say
+// how the hub answers a user *during* the burst; the burst's own students all click at the same
+// instant, so theirs also contain the queueing of 60 simultaneous requests.
+const LATECOMERS = Number(opt('--latecomers', 12));
+const LATE_EVERY_S = Number(opt('--latecomer-every', 4));
 const ONLY = opt('--only', 'jupyterhub,atrium-fork,atrium').split(',');
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
@@ -221,8 +229,11 @@ async function burst(s) {
   const cpu0 = cpuMs(s.hubPid);
   const t0 = performance.now();
   const deadline = t0 + DEADLINE_S * 1000;
+  const late = Array.from({ length: LATECOMERS }, (_, i) =>
+    sleep(2000 + i * LATE_EVERY_S * 1000).then(() => new Student(s.url, `l${String(i).padStart(3, '0')}`).run(performance.now() + DEADLINE_S * 1000)));
   const results = await Promise.all(names.map((n) => new Student(s.url, n).run(deadline)));
   const wallMs = performance.now() - t0;
+  const lateResults = await Promise.all(late);
   const cpu = cpuMs(s.hubPid) - cpu0;
   // The launcher forks for the hub (decision 0024): its CPU belongs to the hub's cost. It starts
   // with the first spawn, so all of its CPU time is the burst's.
@@ -230,7 +241,10 @@ async function burst(s) {
   const loop = await loopDelay(s);
   const ok = results.filter((r) => !r.error);
   const errors = results.filter((r) => r.error);
-  for (const e of errors.slice(0, 5)) log(s.name, e.name, e.error);
+  for (const e of [...errors, ...lateResults.filter((r) => r.error)].slice(0, 5)) log(s.name, e.name, e.error);
+  const lateLogin = lateResults.filter((r) => r.loginMs !== undefined).map((r) => r.loginMs);
+  const lateStart = lateResults.filter((r) => r.startMs !== undefined).map((r) => r.startMs);
+  const latePend = lateResults.flatMap((r) => r.pendingMs ?? []);
   const nb = ok.map((r) => r.notebookMs / 1000);
   const q = (xs, p) => (xs.length ? +percentile(xs, p).toFixed(p === 50 ? 1 : 1) : NaN);
   const login = results.filter((r) => r.loginMs !== undefined).map((r) => r.loginMs);
@@ -248,14 +262,21 @@ async function burst(s) {
     p95S: q(nb, 95),
     maxS: sorted.length ? +sorted.at(-1).toFixed(1) : NaN,
     wallS: +(wallMs / 1000).toFixed(1),
-    hubCpuMsPerSpawn: Math.round((cpu + launcherCpu) / STUDENTS),
-    launcherCpuMsPerSpawn: Math.round(launcherCpu / STUDENTS),
+    hubCpuMsPerSpawn: Math.round((cpu + launcherCpu) / (STUDENTS + LATECOMERS)),
+    launcherCpuMsPerSpawn: Math.round(launcherCpu / (STUDENTS + LATECOMERS)),
     loginP50Ms: Math.round(median(login)),
     loginP95Ms: Math.round(percentile(login, 95)),
     startP50Ms: Math.round(median(startL)),
     startP95Ms: Math.round(percentile(startL, 95)),
     pendingP50Ms: Math.round(median(pend)),
     pendingP95Ms: Math.round(percentile(pend, 95)),
+    latecomers: LATECOMERS,
+    latecomersOk: lateResults.filter((r) => !r.error).length,
+    lateLoginP95Ms: lateLogin.length ? Math.round(percentile(lateLogin, 95)) : null,
+    lateStartP95Ms: lateStart.length ? Math.round(percentile(lateStart, 95)) : null,
+    latePendingP95Ms: latePend.length ? Math.round(percentile(latePend, 95)) : null,
+    lateLoginMaxMs: lateLogin.length ? Math.round(Math.max(...lateLogin)) : null,
+    lateStartMaxMs: lateStart.length ? Math.round(Math.max(...lateStart)) : null,
     loopDelayP99Ms: loop?.p99 ?? null,
     loopDelayMaxMs: loop?.max ?? null,
   };
@@ -264,11 +285,11 @@ async function burst(s) {
 // ---------------------------------------------------------------- report
 
 function table(rows) {
-  const cols = ['subject', 'round', 'load (1 min) start/end', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'hub loop delay p99/max ms'];
+  const cols = ['subject', 'round', 'load (1 min) start/end', 'ok/N', 'first s', 'p50 s', 'p95 s', 'max s', 'hub CPU ms/spawn', 'login p50/p95 ms', 'Start p50/p95 ms', 'pending page p50/p95 ms', 'latecomers ok, login / Start / pending p95 ms', 'hub loop delay p99/max ms'];
   const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const m = r.result;
-    lines.push(`| ${r.label} | ${r.round} | ${m.loadAtStart} / ${m.loadAtEnd} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn}${m.launcherCpuMsPerSpawn ? ` (launcher ${m.launcherCpuMsPerSpawn})` : ''} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
+    lines.push(`| ${r.label} | ${r.round} | ${m.loadAtStart} / ${m.loadAtEnd} | ${m.ok}/${m.students} | ${m.firstS} | ${m.p50S} | ${m.p95S} | ${m.maxS} | ${m.hubCpuMsPerSpawn}${m.launcherCpuMsPerSpawn ? ` (launcher ${m.launcherCpuMsPerSpawn})` : ''} | ${m.loginP50Ms} / ${m.loginP95Ms} | ${m.startP50Ms} / ${m.startP95Ms} | ${m.pendingP50Ms} / ${m.pendingP95Ms} | ${m.latecomers ? `${m.latecomersOk}/${m.latecomers}: ${m.lateLoginP95Ms} / ${m.lateStartP95Ms} / ${m.latePendingP95Ms}` : '—'} | ${m.loopDelayP99Ms ?? '—'} / ${m.loopDelayMaxMs ?? '—'} |`);
   }
   return lines.join('\n');
 }
