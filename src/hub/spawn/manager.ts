@@ -52,7 +52,10 @@ export class SpawnManager {
       queueLength: (n) => hub.metrics.startQueueLength.set(n),
       waited: (s) => hub.metrics.startQueueWait.observe(s),
     });
-    this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log);
+    this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log, {
+      ownerPrefix: () => `${this.instanceId()}:`,
+      settled: () => this.knownTags(),
+    });
   }
 
   private queueSlots(): number {
@@ -66,6 +69,13 @@ export class SpawnManager {
   /** This installation's id (the prefix of every owner tag), read once. */
   instanceId(): string {
     return (this.instance ??= this.hub.stores.servers.instanceId());
+  }
+
+  /** Owner tags of every server this process tracks (any phase): the start queue counts these itself. */
+  private knownTags(): (tag: string) => boolean {
+    const tags = new Set<string>();
+    for (const a of this.active.values()) if (a.attempt) tags.add(ownerTag(this.instanceId(), a.serverId, a.attempt));
+    return (tag) => tags.has(tag);
   }
 
   get(user: string, server: string): ActiveServer | undefined {
@@ -243,10 +253,15 @@ export class SpawnManager {
       a.spawnEnv = env;
       a.spawnOptions = options;
       stage = 'queue';
-      release = await this.queue.acquire(a.key, a.abort.signal, (p) => {
-        a.queue = p;
-        a.emit({ progress: 3, message: queueMessage(p), queue: p });
-      });
+      release = await this.queue.acquire(
+        a.key,
+        a.abort.signal,
+        (p) => {
+          a.queue = p;
+          a.emit({ progress: 3, message: queueMessage(p), queue: p });
+        },
+        this.nodeAdmission.placementFor(options),
+      );
       if (a.queue) {
         a.queue = null;
         a.emit({ progress: 5, message: 'Your turn: starting your server' });
@@ -475,6 +490,10 @@ export class SpawnManager {
       return await restoreServers(this.hub, this);
     } finally {
       this.gate.open();
+      // Per-node counts start from what the backend shows still starting (decision 0027), read
+      // now rather than at the first click.
+      const q = this.hub.config.spawner.startQueue;
+      if (q.enabled && q.perNode > 0) void this.nodeAdmission.configure(q.perNode, q.nodeRefreshSeconds).catch(() => undefined);
     }
   }
 
