@@ -71,10 +71,19 @@ export class SpawnManager {
     return (this.instance ??= this.hub.stores.servers.instanceId());
   }
 
-  /** Owner tags of every server this process tracks (any phase): the start queue counts these itself. */
+  /** Spawns of this process that went through the start queue (a resumed one did not). */
+  private readonly viaQueue = new WeakSet<ActiveServer>();
+
+  /**
+   * Owner tags of the servers the start queue needs no backend report for: running or stopping,
+   * or a start of this process (it holds or awaits a slot). A start resumed after a restart is
+   * left out: the backend's view of it is what counts it on its node.
+   */
   private knownTags(): (tag: string) => boolean {
     const tags = new Set<string>();
-    for (const a of this.active.values()) if (a.attempt) tags.add(ownerTag(this.instanceId(), a.serverId, a.attempt));
+    for (const a of this.active.values()) {
+      if (a.attempt && (a.phase !== 'spawn' || this.viaQueue.has(a))) tags.add(ownerTag(this.instanceId(), a.serverId, a.attempt));
+    }
     return (tag) => tags.has(tag);
   }
 
@@ -175,6 +184,7 @@ export class SpawnManager {
     const prefix = serverPrefix(this.hub, user.name, server);
     const a = new ActiveServer(user.id, user.name, server, row.id, prefix, null);
     a.attempt = randomBytes(6).toString('hex');
+    this.viaQueue.add(a);
     this.active.set(key, a);
     this.failures.delete(key);
     this.hub.metrics.pendingSpawns.set(this.pendingCount());
