@@ -187,6 +187,17 @@ describe('StartQueue per node with placements and inherited starts', () => {
     (b as Slot | null)?.();
   });
 
+  it("a start still running on a node that left the list does not take the remaining nodes' room", async () => {
+    const q = new StartQueue(0);
+    q.setNodes(['n1', 'n2'], 1);
+    const a = await q.acquire('a', never(), () => undefined);
+    q.setNodes(['n2'], 1); // a's node n1 was drained
+    const b = await q.acquire('b', never(), () => undefined, () => 'unknown');
+    expect(b.node).toBeUndefined();
+    a();
+    b();
+  });
+
   it('starts the backend reports on a node (inherited from a previous hub) take its room until they end', async () => {
     const q = new StartQueue(0);
     q.setNodes(['n1', 'n2'], 1, new Map([['n1', 1]]));

@@ -67,7 +67,8 @@ export class StartQueue {
    * there (a restarted hub's inheritance, decision 0027). Replaced with every node refresh.
    */
   private external = new Map<string, number>();
-  private externalTotal = 0;
+  /** Starts admitted per node but on no particular node (unknown placement). */
+  private unpinned = 0;
   private avgHoldMs: number | null = null;
   private updateTimer: NodeJS.Timeout | null = null;
   private lastUpdate = 0;
@@ -93,12 +94,8 @@ export class StartQueue {
       this.nodes = null;
       this.listed = new Set();
       this.external = new Map();
-      this.externalTotal = 0;
     } else {
-      if (external) {
-        this.external = new Map(external);
-        this.externalTotal = [...external.values()].reduce((a, b) => a + b, 0);
-      }
+      if (external) this.external = new Map(external);
       const next = new Map<string, number>();
       for (const n of nodes) next.set(n, this.nodes?.get(n) ?? 0);
       for (const [n, used] of this.nodes ?? []) if (used > 0 && !next.has(n)) next.set(n, used);
@@ -127,6 +124,13 @@ export class StartQueue {
     return this.slots > 0 ? Math.min(this.slots, nodeSlots) : nodeSlots;
   }
 
+  /** Starts in flight on the listed nodes (this queue's and inherited) plus the unpinned ones. */
+  private busy(): number {
+    let n = this.unpinned;
+    for (const node of this.listed) n += (this.nodes!.get(node) ?? 0) + (this.external.get(node) ?? 0);
+    return n;
+  }
+
   /**
    * The node a start granted now would get: the listed node (among `allowed`) with the fewest
    * starts, its own and inherited, and room.
@@ -149,8 +153,9 @@ export class StartQueue {
   private room(place: Placement = null): { ok: boolean; node?: string } {
     if (this.slots > 0 && this.inUse >= this.slots) return { ok: false };
     if (this.nodes === null) return { ok: true };
-    // Whole-cluster bound: starts of unknown placement may land anywhere, so the total is capped.
-    if (this.inUse + this.externalTotal >= this.capacity()) return { ok: false };
+    // Whole-cluster bound: starts of unknown placement may land anywhere, so the total over the
+    // listed nodes is capped too (starts on nodes that left the list do not count against it).
+    if (this.busy() >= this.capacity()) return { ok: false };
     if (place === 'unknown') return { ok: true };
     const node = this.freeNode(place);
     return node === undefined ? { ok: false } : { ok: true, node };
@@ -232,12 +237,15 @@ export class StartQueue {
   private take(node: string | undefined): Slot {
     this.inUse++;
     if (node !== undefined) this.nodes!.set(node, (this.nodes!.get(node) ?? 0) + 1);
+    const unpinned = node === undefined && this.nodes !== null;
+    if (unpinned) this.unpinned++;
     const started = performance.now();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.inUse--;
+      if (unpinned) this.unpinned--;
       if (node !== undefined && this.nodes?.has(node)) {
         const left = this.nodes.get(node)! - 1;
         // A node that left the backend's list is forgotten once its last start is over.
