@@ -154,7 +154,7 @@ describe('placement constraints against the real Swarm', () => {
       expect((await swarmSpawnerKind.admissionNodes!(options, { ownerPrefix: 'other:', settled: () => false })).starting).toEqual([]);
 
       const q = new StartQueue(0);
-      const admission = new NodeAdmission(q, swarmSpawnerKind as never, () => options, log, { ownerPrefix: () => prefix, settled: () => () => false });
+      const admission = new NodeAdmission(q, swarmSpawnerKind as never, () => options, log, { ownerPrefix: () => prefix, settled: () => () => false, inherited: () => true });
       try {
         await admission.configure(1, 1);
         expect(q.externalUsage()).toEqual(new Map([[nodeId, 1]]));

@@ -55,6 +55,7 @@ export class SpawnManager {
     this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log, {
       ownerPrefix: () => `${this.instanceId()}:`,
       settled: () => this.knownTags(),
+      inherited: () => [...this.active.values()].some((a) => a.phase === 'spawn' && !this.viaQueue.has(a)),
     });
   }
 

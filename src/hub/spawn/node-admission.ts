@@ -19,6 +19,12 @@ export interface AdmissionAccounts {
   ownerPrefix(): string;
   /** A predicate over owner tags, built once per refresh: true for servers the hub accounts for. */
   settled(): (tag: string) => boolean;
+  /**
+   * True while the hub has starts it did not admit itself (resumed after a restart). Only then,
+   * and at the first refresh, is the backend asked what is starting: a hub with 1,000 running
+   * servers does not list them every refresh for nothing.
+   */
+  inherited(): boolean;
 }
 
 /** How long the first start waits for the first node list. */
@@ -125,7 +131,8 @@ export class NodeAdmission {
   private async refresh(): Promise<void> {
     const generation = this.generation;
     try {
-      const args = this.accounts ? { ownerPrefix: this.accounts.ownerPrefix(), settled: this.accounts.settled() } : undefined;
+      const ask = this.accounts && (!this.firstDone || this.accounts.inherited());
+      const args = ask ? { ownerPrefix: this.accounts!.ownerPrefix(), settled: this.accounts!.settled() } : undefined;
       const view = await this.kind.admissionNodes!(this.kindOptions(), args);
       if (this.closed || generation !== this.generation) return;
       const nodes = view.nodes;
@@ -138,7 +145,7 @@ export class NodeAdmission {
       const external = new Map<string, number>();
       for (const s of view.starting ?? []) external.set(s.node, (external.get(s.node) ?? 0) + 1);
       if (external.size > 0) this.log.info({ starting: Object.fromEntries(external) }, 'start queue: counting starts this hub process did not admit on their nodes');
-      this.queue.setNodes(nodes, this.perNode, external);
+      this.queue.setNodes(nodes, this.perNode, ask ? external : new Map());
     } catch (err) {
       this.log.warn({ err: String(err) }, 'start queue: could not list the backend nodes; keeping the last list');
     } finally {
