@@ -387,8 +387,32 @@ export interface SpawnerKind<Options = unknown> {
    * start comes and then every `nodeRefreshSeconds`; a start is admitted onto one of them and gets
    * it in `ctx.node`. Rejects when the backend cannot be asked (the hub keeps the last list, or
    * admits for the whole backend until a first list arrives).
+   * `args.ownerPrefix` and `args.settled`: for `AdmissionView.starting` (see there).
    */
-  admissionNodes?(options: Options): Promise<string[]>;
+  admissionNodes?(options: Options, args?: { ownerPrefix: string; settled: (tag: string) => boolean }): Promise<AdmissionView>;
+}
+
+/** Where a start may go: some of the listed nodes, or "cannot tell" (the expression is named). */
+export type AdmissionPlacement = { nodes: string[] } | { unknown: string };
+
+/** What `SpawnerKind.admissionNodes` reports (decisions 0024 and 0027). */
+export interface AdmissionView {
+  /** The nodes that can take a server now under the kind's own config (stable IDs). */
+  nodes: string[];
+  /**
+   * Optional: the subset of `nodes` a start with these (validated) options may be placed on, e.g.
+   * an environment's own placement constraints; `{ unknown }` when the kind cannot evaluate what
+   * restricts it. The hub admits an unknown start against the whole-backend limit, unpinned, and
+   * logs the expression once. Absent: every start may go on any listed node.
+   */
+  placement?(userOptions: Record<string, unknown>): AdmissionPlacement;
+  /**
+   * Optional: this hub's servers (owner tag starting with `args.ownerPrefix`) that the backend
+   * shows as still starting on a node, leaving out those `args.settled(tag)` says the hub already
+   * accounts for (a server it knows running, a start holding a queue slot). After a hub restart
+   * this is how starts begun by the previous process are counted on their nodes.
+   */
+  starting?: { node: string; tag: string }[];
 }
 
 /** A small table of free resources (see `SpawnerKind.resources`): column titles and rows. */

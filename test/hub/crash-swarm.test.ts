@@ -42,8 +42,9 @@ async function services(): Promise<ServiceInfo[]> {
   return specs.map((s) => ({ id: s.ID, user: s.Spec.Labels['atrium.user'] ?? '?' }));
 }
 
+/** Pending rows own their service too: a start caught half-way is resumed, not stopped (decision 0027). */
 async function census(h: HubProcess) {
-  return backendCensus(h, await services(), (state) => state.serviceId);
+  return backendCensus(h, await services(), (state) => state.serviceId, ['running', 'pending']);
 }
 
 describe('hub killed with -9 during Swarm spawns', () => {

@@ -42,7 +42,7 @@ describe.skipIf(!CAN_RUN)('Swarm nodes for the per-node start queue', () => {
     ids = { manager: await self(0), worker: await self(1) };
     // The worker is listed as ready a moment after it joined.
     const deadline = Date.now() + 30_000;
-    while ((await swarmSpawnerKind.admissionNodes!(options)).length < 2 && Date.now() < deadline) await sleep(300);
+    while ((await swarmSpawnerKind.admissionNodes!(options)).nodes.length < 2 && Date.now() < deadline) await sleep(300);
   }, 240_000);
 
   afterAll(async () => {
@@ -50,9 +50,9 @@ describe.skipIf(!CAN_RUN)('Swarm nodes for the per-node start queue', () => {
   }, 120_000);
 
   it('lists the active, ready nodes that meet the placement constraints', async () => {
-    expect(await swarmSpawnerKind.admissionNodes!(options)).toEqual([ids.manager, ids.worker].sort());
-    expect(await swarmSpawnerKind.admissionNodes!({ ...options, placementConstraints: ['node.role==worker'] })).toEqual([ids.worker]);
-    expect(await swarmSpawnerKind.admissionNodes!({ ...options, placementConstraints: [`node.hostname==${swarm.manager.hostname}`] })).toEqual([ids.manager]);
+    expect((await swarmSpawnerKind.admissionNodes!(options)).nodes).toEqual([ids.manager, ids.worker].sort());
+    expect((await swarmSpawnerKind.admissionNodes!({ ...options, placementConstraints: ['node.role==worker'] })).nodes).toEqual([ids.worker]);
+    expect((await swarmSpawnerKind.admissionNodes!({ ...options, placementConstraints: [`node.hostname==${swarm.manager.hostname}`] })).nodes).toEqual([ids.manager]);
   });
 
   it('admits one start per node, and none onto a node drained since', async () => {
@@ -72,7 +72,7 @@ describe.skipIf(!CAN_RUN)('Swarm nodes for the per-node start queue', () => {
       // The engine drops the worker from the list at once; the queue's next refresh (every 5 s)
       // picks that up. The worker's running start keeps its slot.
       const deadline = Date.now() + 15_000;
-      while ((await swarmSpawnerKind.admissionNodes!(options)).length !== 1 && Date.now() < deadline) await sleep(200);
+      while ((await swarmSpawnerKind.admissionNodes!(options)).nodes.length !== 1 && Date.now() < deadline) await sleep(200);
       await sleep(6000);
       const onWorker = a.node === ids.worker ? a : b;
       const onManager = a.node === ids.worker ? b : a;

@@ -213,4 +213,10 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    // An environment's own Swarm placement constraints (issue 15, decision 0027), JSON list.
+    version: 8,
+    name: 'environment-constraints',
+    sql: `ALTER TABLE environments ADD COLUMN constraints TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];

@@ -12,6 +12,7 @@ import { parseImageRef } from '../images/refs.js';
 import { isValidServerName, SERVER_NAME_RULE, userNameProblem } from '../../shared/names.js';
 import { parseSize } from '../../shared/units.js';
 import { SwarmMount } from '../../spawners/swarm/options.js';
+import { parseConstraint } from '../../spawners/swarm/constraints.js';
 
 export interface Environment {
   name: string;
@@ -20,6 +21,8 @@ export interface Environment {
   cpu: number | null;
   memory: string | null;
   mounts: SwarmMount[];
+  /** Swarm placement constraints added to the admin's (only administrators set them). */
+  constraints: string[];
   groups: string[];
   users: string[];
   startsAt: string | null;
@@ -29,7 +32,7 @@ export interface Environment {
 }
 
 interface Row {
-  name: string; description: string; image: string; cpu: number | null; memory: string | null; mounts: string;
+  name: string; description: string; image: string; cpu: number | null; memory: string | null; mounts: string; constraints: string;
   groups: string; users: string; starts_at: string | null; ends_at: string | null; created_by: string; updated: string;
 }
 
@@ -40,6 +43,7 @@ const fromRow = (r: Row): Environment => ({
   cpu: r.cpu,
   memory: r.memory,
   mounts: JSON.parse(r.mounts) as SwarmMount[],
+  constraints: JSON.parse(r.constraints ?? '[]') as string[],
   groups: JSON.parse(r.groups) as string[],
   users: JSON.parse(r.users) as string[],
   startsAt: r.starts_at,
@@ -107,12 +111,30 @@ export function checkDefinition(input: Record<string, unknown>, opts: { mayBind:
     if (mount.type === 'bind' && !opts.mayBind) throw bad(`mounts[${i}]: only administrators may define bind mounts`);
     return mount;
   });
+  const constraints = placementConstraints(pick('constraints', b?.constraints ?? []), b?.constraints ?? [], opts.mayBind);
   const groups = names(pick('groups', b?.groups), 'groups', (n) => (n && n.length <= 255 && !/[\s/\\%]/.test(n) ? null : 'not a group name'));
   const users = names(pick('users', b?.users), 'users', userNameProblem);
   const startsAt = isoOrNull(pick('startsAt', b?.startsAt), 'startsAt');
   const endsAt = isoOrNull(pick('endsAt', b?.endsAt), 'endsAt');
   if (startsAt && endsAt && endsAt <= startsAt) throw bad('endsAt: must be after startsAt');
-  return { name, description, image, cpu, memory, mounts, groups, users, startsAt, endsAt };
+  return { name, description, image, cpu, memory, mounts, constraints, groups, users, startsAt, endsAt };
+}
+
+/**
+ * An environment's placement constraints: Swarm syntax the engine accepts, at most 16. Only
+ * administrators may change them (`mayBind`): they decide which nodes a course may occupy, e.g.
+ * the GPU nodes; staff may keep what an administrator set.
+ */
+function placementConstraints(v: unknown, before: string[], admin: boolean): string[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad('constraints: must be a list of Swarm placement constraints like node.labels.gpu==true');
+  const list = (v as string[]).map((x) => x.trim());
+  if (list.length > 16) throw bad('constraints: at most 16');
+  for (const c of list) {
+    const p = parseConstraint(c);
+    if ('problem' in p) throw bad(`constraints: "${c.slice(0, 80)}": ${p.problem}`);
+  }
+  if (!admin && JSON.stringify(list) !== JSON.stringify(before)) throw bad('constraints: only administrators may set placement constraints');
+  return list;
 }
 
 /** Offered to this user now? Listed by name or through a group, and inside the window. */
@@ -142,9 +164,9 @@ export class EnvironmentStore {
 
   create(def: Omit<Environment, 'createdBy' | 'updated'>, by: string): Environment {
     if (this.get(def.name)) throw atriumError('ATRIUM_ERR_ENV_EXISTS', `An environment named ${def.name} exists`);
-    this.db.prepare(`INSERT INTO environments (name, description, image, cpu, memory, mounts, groups, users, starts_at, ends_at, created_by, updated)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-      def.name, def.description, def.image, def.cpu, def.memory, JSON.stringify(def.mounts), JSON.stringify(def.groups),
+    this.db.prepare(`INSERT INTO environments (name, description, image, cpu, memory, mounts, constraints, groups, users, starts_at, ends_at, created_by, updated)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      def.name, def.description, def.image, def.cpu, def.memory, JSON.stringify(def.mounts), JSON.stringify(def.constraints), JSON.stringify(def.groups),
       JSON.stringify(def.users), def.startsAt, def.endsAt, by, now(),
     );
     return this.get(def.name)!;
@@ -152,9 +174,9 @@ export class EnvironmentStore {
 
   replace(oldName: string, def: Omit<Environment, 'createdBy' | 'updated'>): Environment {
     if (def.name !== oldName && this.get(def.name)) throw atriumError('ATRIUM_ERR_ENV_EXISTS', `An environment named ${def.name} exists`);
-    this.db.prepare(`UPDATE environments SET name = ?, description = ?, image = ?, cpu = ?, memory = ?, mounts = ?, groups = ?, users = ?,
+    this.db.prepare(`UPDATE environments SET name = ?, description = ?, image = ?, cpu = ?, memory = ?, mounts = ?, constraints = ?, groups = ?, users = ?,
       starts_at = ?, ends_at = ?, updated = ? WHERE name = ?`).run(
-      def.name, def.description, def.image, def.cpu, def.memory, JSON.stringify(def.mounts), JSON.stringify(def.groups),
+      def.name, def.description, def.image, def.cpu, def.memory, JSON.stringify(def.mounts), JSON.stringify(def.constraints), JSON.stringify(def.groups),
       JSON.stringify(def.users), def.startsAt, def.endsAt, now(), oldName,
     );
     return this.get(def.name)!;

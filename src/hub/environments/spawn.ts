@@ -8,6 +8,7 @@ import type { SpawnDeps } from '../spawn/deps.js';
 import type { SpawnUser } from '../../spawners/spawner.js';
 import { atriumError } from '../errors.js';
 import { environmentsOf, isOffered } from './catalogue.js';
+import { ENV_CONSTRAINTS_KEY } from '../../spawners/swarm/constraints.js';
 
 export interface EnvironmentChoice {
   /** Spawner options narrowed to the environment's image (the kind checks against these). */
@@ -42,6 +43,10 @@ export function environmentChoice(hub: SpawnDeps, user: SpawnUser, input: Record
   return {
     spawnerOptions: { ...opts, images: [{ image: env.image, name: env.name }] },
     input: picked,
-    extra: { environment: env.name, ...(env.mounts.length ? { environmentMounts: env.mounts } : {}) },
+    extra: {
+      environment: env.name,
+      ...(env.mounts.length ? { environmentMounts: env.mounts } : {}),
+      ...(env.constraints.length ? { [ENV_CONSTRAINTS_KEY]: env.constraints } : {}),
+    },
   };
 }

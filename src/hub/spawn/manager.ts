@@ -52,7 +52,11 @@ export class SpawnManager {
       queueLength: (n) => hub.metrics.startQueueLength.set(n),
       waited: (s) => hub.metrics.startQueueWait.observe(s),
     });
-    this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log);
+    this.nodeAdmission = new NodeAdmission(this.queue, hub.spawnerKind, () => hub.spawnerOptions, hub.log, {
+      ownerPrefix: () => `${this.instanceId()}:`,
+      settled: () => this.knownTags(),
+      inherited: () => [...this.active.values()].some((a) => a.phase === 'spawn' && !this.viaQueue.has(a)),
+    });
   }
 
   private queueSlots(): number {
@@ -66,6 +70,22 @@ export class SpawnManager {
   /** This installation's id (the prefix of every owner tag), read once. */
   instanceId(): string {
     return (this.instance ??= this.hub.stores.servers.instanceId());
+  }
+
+  /** Spawns of this process that went through the start queue (a resumed one did not). */
+  private readonly viaQueue = new WeakSet<ActiveServer>();
+
+  /**
+   * Owner tags of the servers the start queue needs no backend report for: running or stopping,
+   * or a start of this process (it holds or awaits a slot). A start resumed after a restart is
+   * left out: the backend's view of it is what counts it on its node.
+   */
+  private knownTags(): (tag: string) => boolean {
+    const tags = new Set<string>();
+    for (const a of this.active.values()) {
+      if (a.attempt && (a.phase !== 'spawn' || this.viaQueue.has(a))) tags.add(ownerTag(this.instanceId(), a.serverId, a.attempt));
+    }
+    return (tag) => tags.has(tag);
   }
 
   get(user: string, server: string): ActiveServer | undefined {
@@ -165,6 +185,7 @@ export class SpawnManager {
     const prefix = serverPrefix(this.hub, user.name, server);
     const a = new ActiveServer(user.id, user.name, server, row.id, prefix, null);
     a.attempt = randomBytes(6).toString('hex');
+    this.viaQueue.add(a);
     this.active.set(key, a);
     this.failures.delete(key);
     this.hub.metrics.pendingSpawns.set(this.pendingCount());
@@ -243,10 +264,15 @@ export class SpawnManager {
       a.spawnEnv = env;
       a.spawnOptions = options;
       stage = 'queue';
-      release = await this.queue.acquire(a.key, a.abort.signal, (p) => {
-        a.queue = p;
-        a.emit({ progress: 3, message: queueMessage(p), queue: p });
-      });
+      release = await this.queue.acquire(
+        a.key,
+        a.abort.signal,
+        (p) => {
+          a.queue = p;
+          a.emit({ progress: 3, message: queueMessage(p), queue: p });
+        },
+        this.nodeAdmission.placementFor(options),
+      );
       if (a.queue) {
         a.queue = null;
         a.emit({ progress: 5, message: 'Your turn: starting your server' });
@@ -475,6 +501,10 @@ export class SpawnManager {
       return await restoreServers(this.hub, this);
     } finally {
       this.gate.open();
+      // Per-node counts start from what the backend shows still starting (decision 0027), read
+      // now rather than at the first click.
+      const q = this.hub.config.spawner.startQueue;
+      if (q.enabled && q.perNode > 0) void this.nodeAdmission.configure(q.perNode, q.nodeRefreshSeconds).catch(() => undefined);
     }
   }
 

@@ -28,6 +28,14 @@ export interface QueuePosition {
  */
 export type Slot = (() => void) & { readonly node?: string };
 
+/**
+ * Where one start may go when the queue admits per node: some of the listed nodes (an
+ * environment's constraints), `'unknown'` (the backend cannot tell: admitted against the whole
+ * capacity, on no particular node), or null (any listed node). Asked again at every admission
+ * pass, so a refreshed node list applies to starts already waiting.
+ */
+export type Placement = ReadonlySet<string> | 'unknown' | null;
+
 interface Waiter {
   key: string;
   enqueued: number;
@@ -35,6 +43,7 @@ interface Waiter {
   fail: (err: unknown) => void;
   onUpdate: (p: QueuePosition) => void;
   lastPosition: number;
+  place?: () => Placement;
 }
 
 /** Weight of the newest hold time in the running average (recent starts matter most). */
@@ -53,6 +62,13 @@ export class StartQueue {
   private nodes: Map<string, number> | null = null;
   private listed = new Set<string>();
   private perNode = 0;
+  /**
+   * Starts on each node that no slot of this queue holds: what the backend reports still starting
+   * there (a restarted hub's inheritance, decision 0027). Replaced with every node refresh.
+   */
+  private external = new Map<string, number>();
+  /** Starts admitted per node but on no particular node (unknown placement). */
+  private unpinned = 0;
   private avgHoldMs: number | null = null;
   private updateTimer: NodeJS.Timeout | null = null;
   private lastUpdate = 0;
@@ -73,11 +89,13 @@ export class StartQueue {
    * every refresh of the list; a node that left keeps its running starts until they release.
    * `null` turns per-node admission off again (the whole-backend `slots` rule alone).
    */
-  setNodes(nodes: readonly string[] | null, perNode = this.perNode): void {
+  setNodes(nodes: readonly string[] | null, perNode = this.perNode, external?: ReadonlyMap<string, number>): void {
     if (nodes === null) {
       this.nodes = null;
       this.listed = new Set();
+      this.external = new Map();
     } else {
+      if (external) this.external = new Map(external);
       const next = new Map<string, number>();
       for (const n of nodes) next.set(n, this.nodes?.get(n) ?? 0);
       for (const [n, used] of this.nodes ?? []) if (used > 0 && !next.has(n)) next.set(n, used);
@@ -94,6 +112,11 @@ export class StartQueue {
     return this.nodes ? new Map(this.nodes) : null;
   }
 
+  /** Starts counted on each node that this queue did not admit (see `external`), for tests and logs. */
+  externalUsage(): Map<string, number> {
+    return new Map(this.external);
+  }
+
   /** Starts that can run at once: `slots`, or nodes × per node (capped by `slots` when both are set). */
   private capacity(): number {
     if (this.nodes === null) return this.slots;
@@ -101,12 +124,23 @@ export class StartQueue {
     return this.slots > 0 ? Math.min(this.slots, nodeSlots) : nodeSlots;
   }
 
-  /** The node a start granted now would get: the listed node with the fewest starts and room. */
-  private freeNode(): string | undefined {
+  /** Starts in flight on the listed nodes (this queue's and inherited) plus the unpinned ones. */
+  private busy(): number {
+    let n = this.unpinned;
+    for (const node of this.listed) n += (this.nodes!.get(node) ?? 0) + (this.external.get(node) ?? 0);
+    return n;
+  }
+
+  /**
+   * The node a start granted now would get: the listed node (among `allowed`) with the fewest
+   * starts, its own and inherited, and room.
+   */
+  private freeNode(allowed: ReadonlySet<string> | null): string | undefined {
     let best: string | undefined;
     let bestUsed = Infinity;
     for (const n of this.listed) {
-      const used = this.nodes!.get(n) ?? 0;
+      if (allowed && !allowed.has(n)) continue;
+      const used = (this.nodes!.get(n) ?? 0) + (this.external.get(n) ?? 0);
       if (used < this.perNode && used < bestUsed) {
         best = n;
         bestUsed = used;
@@ -115,11 +149,15 @@ export class StartQueue {
     return best;
   }
 
-  /** Room for one more start now (and, per node, where). */
-  private room(): { ok: boolean; node?: string } {
+  /** Room for one more start now (and, per node, where) for a start that may go to `place`. */
+  private room(place: Placement = null): { ok: boolean; node?: string } {
     if (this.slots > 0 && this.inUse >= this.slots) return { ok: false };
     if (this.nodes === null) return { ok: true };
-    const node = this.freeNode();
+    // Whole-cluster bound: starts of unknown placement may land anywhere, so the total over the
+    // listed nodes is capped too (starts on nodes that left the list do not count against it).
+    if (this.busy() >= this.capacity()) return { ok: false };
+    if (place === 'unknown') return { ok: true };
+    const node = this.freeNode(place);
     return node === undefined ? { ok: false } : { ok: true, node };
   }
 
@@ -152,9 +190,12 @@ export class StartQueue {
    * over); rejects with the signal's reason if `signal` aborts while waiting. `onUpdate` is
    * called when the position changes (at once with the first position if the start must wait).
    */
-  acquire(key: string, signal: AbortSignal, onUpdate: (p: QueuePosition) => void): Promise<Slot> {
+  acquire(key: string, signal: AbortSignal, onUpdate: (p: QueuePosition) => void, place?: () => Placement): Promise<Slot> {
     if (signal.aborted) return Promise.reject(signal.reason ?? atriumError('ATRIUM_ERR_SPAWN_CANCELLED'));
-    const room = this.enabled && this.waiters.length === 0 ? this.room() : { ok: !this.enabled };
+    // Per node, starts for other nodes may be waiting; any room left now is room none of them can
+    // use (admit() hands out room as soon as it appears), so a newcomer may take it.
+    const mayTake = this.waiters.length === 0 || this.nodes !== null;
+    const room = this.enabled && mayTake ? this.room(place?.() ?? null) : { ok: !this.enabled };
     if (room.ok) return Promise.resolve(this.take(room.node));
     return new Promise((resolve, reject) => {
       const w: Waiter = {
@@ -164,6 +205,7 @@ export class StartQueue {
         fail: reject,
         onUpdate,
         lastPosition: this.waiters.length + 1,
+        ...(place ? { place } : {}),
       };
       this.waiters.push(w);
       this.observe.queueLength?.(this.waiters.length);
@@ -195,12 +237,15 @@ export class StartQueue {
   private take(node: string | undefined): Slot {
     this.inUse++;
     if (node !== undefined) this.nodes!.set(node, (this.nodes!.get(node) ?? 0) + 1);
+    const unpinned = node === undefined && this.nodes !== null;
+    if (unpinned) this.unpinned++;
     const started = performance.now();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.inUse--;
+      if (unpinned) this.unpinned--;
       if (node !== undefined && this.nodes?.has(node)) {
         const left = this.nodes.get(node)! - 1;
         // A node that left the backend's list is forgotten once its last start is over.
@@ -214,12 +259,23 @@ export class StartQueue {
     return node === undefined ? release : Object.assign(release, { node });
   }
 
+  /**
+   * Grant waiting starts while there is room, first come first served. Per node, a start whose
+   * nodes are all busy does not hold up later ones bound for other nodes (a GPU class waiting for
+   * its two nodes must not park everyone else); it keeps its place for the next room on its nodes.
+   */
   private admit(): void {
     let moved = false;
-    while (this.waiters.length) {
-      const room = this.enabled ? this.room() : { ok: true };
-      if (!room.ok) break;
-      const w = this.waiters.shift()!;
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i]!;
+      const room = this.enabled ? this.room(w.place?.() ?? null) : { ok: true };
+      if (!room.ok) {
+        // Whole-backend admission, or no room anywhere: nobody behind can go either.
+        if (this.nodes === null || !this.room('unknown').ok) break;
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
       this.observe.waited?.((performance.now() - w.enqueued) / 1000);
       w.grant(this.take(room.node));
       moved = true;

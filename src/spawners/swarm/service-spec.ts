@@ -2,7 +2,7 @@
  * The Swarm service for one user server, as the Docker API wants it. Pure: everything that talks to
  * Docker lives in swarm-spawner.ts, so the spec can be checked without an engine.
  */
-import { nodeConstraint } from './nodes.js';
+import { environmentConstraints, nodeConstraint } from './constraints.js';
 import { createHash } from 'node:crypto';
 import { serviceUrl, type SpawnContext } from '../spawner.js';
 import type { SwarmUserOptions } from './form.js';
@@ -106,8 +106,9 @@ export function buildServiceSpec(input: SpecInput): Record<string, unknown> {
       },
       // A server that exits stays stopped: the hub notices through poll() and the user restarts it.
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-      // The start queue's node, when it admits per node (nodes.ts): the count per node holds only if the server lands there.
-      Placement: { Constraints: ctx.node ? [...options.placementConstraints, nodeConstraint(ctx.node)] : options.placementConstraints },
+      // The admin's constraints, an environment's own (catalogue), and the start queue's node when
+      // it admits per node (nodes.ts): the count per node holds only if the server lands there.
+      Placement: { Constraints: [...options.placementConstraints, ...environmentConstraints(ctx.userOptions), ...(ctx.node ? [nodeConstraint(ctx.node)] : [])] },
       Networks: [{ Target: hostNet ? 'host' : options.network }],
     },
     Mode: { Replicated: { Replicas: 1 } },

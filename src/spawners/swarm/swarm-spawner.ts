@@ -6,7 +6,7 @@ import { isAtriumError } from '../../shared/errors.js';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpawnError, type PollResult, type ProgressEvent, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
+import { SpawnError, type PollResult, type ProgressEvent, type ResumeContext, type ShellOptions, type ShellSession, type SpawnContext, type Spawner, type SpawnerState, type SpawnUser, type StopOptions } from '../spawner.js';
 import { dockerClient, engineMessage, ignore404, statusOf } from './docker-client.js';
 import { parseSwarmOptions, type SwarmUserOptions } from './form.js';
 import { planMounts } from './mounts.js';
@@ -75,22 +75,7 @@ export class SwarmSpawner implements Spawner {
       const created = await createServiceWithLogin(this.docker, spec, userOptions.image, ctx.registryLogins);
       this.st.serviceId = created.id ?? created.ID;
       ctx.recordHandle(this.state());
-      const { task } = await watchTask({
-        docker: this.docker,
-        serviceId: this.st.serviceId!,
-        signal: ctx.signal,
-        onProgress: (ev: ProgressEvent) => this.channel.push(ev),
-        onPreparing: (t) => void this.showPull(t, userOptions.image, ctx.signal),
-        unschedulableGraceMs: this.options.unschedulableGraceSeconds * 1000,
-      });
-      const host =
-        this.options.serverHost ?? (this.options.network === 'host' ? await nodeAddress(this.docker, task.NodeID!) : serviceName);
-      await waitForListening({ docker: this.docker, serviceId: this.st.serviceId!, host, port, signal: ctx.signal });
-      this.channel.push({ progress: 95, message: 'Server is listening' });
-      const h = host.includes(':') ? `[${host}]` : host;
-      this.st.url = `http://${h}:${port}`;
-      this.log.info({ service: serviceName, url: this.st.url, node: task.NodeID }, 'swarm service running');
-      return { url: this.st.url };
+      return { url: await this.follow(ctx.signal, (t) => void this.showPull(t, userOptions.image, ctx.signal)) };
     } catch (caught) {
       // A node without the image: a refused registry login is named as such (registry-login.ts).
       const err = image ? await explainPullFailure(this.docker, caught, image, ctx.registryLogins).catch(() => caught) : caught;
@@ -104,6 +89,51 @@ export class SwarmSpawner implements Spawner {
       this.starting = false;
       this.channel.end();
     }
+  }
+
+  /**
+   * A start interrupted by a hub restart (spawner.ts, `resume`): the service exists and its task is
+   * on its way, so follow it to "listening" instead of removing it. Everything the server needs
+   * (its token in the service's environment, its port) was fixed when the service was created.
+   */
+  async resume(ctx: ResumeContext): Promise<{ url: string }> {
+    this.starting = true;
+    this.channel = new ProgressLog();
+    try {
+      if (!this.st.serviceId && this.st.serviceName) {
+        const found = (await ignore404(this.docker.getService(this.st.serviceName).inspect())) as { ID?: string; Spec?: { Labels?: Record<string, string> } } | undefined;
+        if (found?.Spec?.Labels?.[LABEL_HUB] === this.options.hubId) this.st.serviceId = found.ID;
+      }
+      if (!this.st.serviceId || this.st.port === undefined) throw new SpawnError('The server\'s service is gone', 'no service or port recorded');
+      ctx.recordHandle(this.state());
+      return { url: await this.follow(ctx.signal) };
+    } catch (err) {
+      throw isAtriumError(err) ? err : new SpawnError(`Docker refused the server: ${engineMessage(err)}`, String(err));
+    } finally {
+      this.starting = false;
+      this.channel.end();
+    }
+  }
+
+  /** From a created service to a server accepting connections: its URL. */
+  private async follow(signal: AbortSignal, onPreparing?: (t: { NodeID?: string }) => void): Promise<string> {
+    const serviceName = this.st.serviceName!;
+    const port = this.st.port!;
+    const { task } = await watchTask({
+      docker: this.docker,
+      serviceId: this.st.serviceId!,
+      signal,
+      onProgress: (ev: ProgressEvent) => this.channel.push(ev),
+      ...(onPreparing ? { onPreparing } : {}),
+      unschedulableGraceMs: this.options.unschedulableGraceSeconds * 1000,
+    });
+    const host = this.options.serverHost ?? (this.options.network === 'host' ? await nodeAddress(this.docker, task.NodeID!) : serviceName);
+    await waitForListening({ docker: this.docker, serviceId: this.st.serviceId!, host, port, signal });
+    this.channel.push({ progress: 95, message: 'Server is listening' });
+    const h = host.includes(':') ? `[${host}]` : host;
+    this.st.url = `http://${h}:${port}`;
+    this.log.info({ service: serviceName, url: this.st.url, node: task.NodeID }, 'swarm service running');
+    return this.st.url;
   }
 
   async stop(opts: StopOptions = {}): Promise<void> {

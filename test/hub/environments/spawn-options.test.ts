@@ -85,6 +85,29 @@ describe('environments on the spawn path (Swarm kind)', () => {
     expect(bad({ name: 'ok', image: 'x:1', mounts: [{ type: 'bind', source: '/srv', target: '/srv' }] })).toMatch(/administrators/);
     expect(bad({ name: 'ok', image: 'x:1', mounts: [{ type: 'bind', source: '/srv', target: '/srv' }] }, true)).toBe('accepted');
   });
+
+  it('placement constraints: Swarm syntax, set by administrators only, carried to the spawn', () => {
+    const bad = (input: Record<string, unknown>, mayBind = true, base?: Parameters<typeof checkDefinition>[1]['base']) => {
+      try { checkDefinition(input, { mayBind, base }); } catch (e) { return hasCode(e, 'ATRIUM_ERR_ENV_INVALID') ? (e as Error).message : `wrong error ${String(e)}`; }
+      return 'accepted';
+    };
+    expect(bad({ name: 'g', image: 'x:1', constraints: ['node.labels.gpu==true', 'node.role != manager'] })).toBe('accepted');
+    expect(bad({ name: 'g', image: 'x:1', constraints: ['node.labels.gpu'] })).toMatch(/^constraints: .*needs == or !=/);
+    expect(bad({ name: 'g', image: 'x:1', constraints: ['node.labels.gpu==a;b'] })).toMatch(/not a valid value/);
+    expect(bad({ name: 'g', image: 'x:1', constraints: 'node.labels.gpu==true' })).toMatch(/^constraints: must be a list/);
+    expect(bad({ name: 'g', image: 'x:1', constraints: ['node.labels.gpu==true'] }, false)).toMatch(/only administrators/);
+    // Staff editing an environment keep what an administrator set.
+    const { stores, manager, s1 } = setup();
+    const envs = environmentsOf(stores.db);
+    const gpu = envs.create(checkDefinition({ name: 'gpu', image: 'reg.example:5000/course/gpu:1', groups: ['course-x'], constraints: ['node.labels.gpu==true'] }, { mayBind: true }), 'admin');
+    expect(gpu.constraints).toEqual(['node.labels.gpu==true']);
+    expect(bad({ description: 'new words' }, false, gpu)).toBe('accepted');
+    expect(bad({ constraints: [] }, false, gpu)).toMatch(/only administrators/);
+    const out = manager.parseOptions(s1, { environment: 'gpu', environmentConstraints: ['node.id==other'] });
+    expect(out.environmentConstraints).toEqual(['node.labels.gpu==true']);
+    // A request without an environment cannot bring its own.
+    expect(manager.parseOptions(s1, { image: 'admin/base:1', environmentConstraints: ['node.id==x'] })).toEqual({ image: 'admin/base:1' });
+  });
 });
 
 describe('image references', () => {
