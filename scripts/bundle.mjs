@@ -29,6 +29,10 @@ await build({
   // Node 20 offers for scripts but not for ES modules. Dynamic import()s become lazy requires:
   // a kind the config does not use is parsed with the file but its module code never runs.
   format: 'cjs',
+  // import() of anything left outside the bundle (node: built-ins, externals) becomes a require:
+  // functions restored from V8's code cache lose vm.Script's dynamic-import callback, so an
+  // import() there throws ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING (checked below).
+  supported: { 'dynamic-import': false },
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
@@ -47,6 +51,11 @@ await build({
   legalComments: 'external',
   banner: { js: "const __atriumModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+const text = readFileSync(`${root}dist/bundle/cli.cjs`, 'latin1');
+if (/\bimport\(/.test(text)) {
+  console.error('bundle: dist/bundle/cli.cjs still contains import(); it would fail when run from the code cache (decision 0025)');
+  process.exit(1);
+}
 // One non-ASCII character makes V8 hold the whole 3 MB source as a two-byte string (6 MB) and
 // decode it at every start; esbuild escapes them except inside template literals.
 const out = readFileSync(`${root}dist/bundle/cli.cjs`);

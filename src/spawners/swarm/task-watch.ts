@@ -4,6 +4,7 @@
  * reconnect), and a spawn only lasts seconds.
  */
 import type Docker from 'dockerode';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpawnError, type ProgressEvent } from '../spawner.js';
 
@@ -122,7 +123,6 @@ export async function waitForListening(args: {
   port: number;
   signal: AbortSignal;
 }): Promise<void> {
-  const { connect } = await import('node:net');
   let lastTaskCheck = Date.now();
   for (;;) {
     if (args.signal.aborted) throw new SpawnError('The spawn was cancelled', String(args.signal.reason ?? 'aborted'));
