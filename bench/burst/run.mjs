@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Browser } from '../hub/browser.mjs';
 import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, waitHttp } from '../hub/lib.mjs';
 
 const argv = process.argv.slice(2);
@@ -129,52 +130,15 @@ const SUBJECTS = {
 
 // ---------------------------------------------------------------- one student
 
-/** A browser's cookie jar and manual redirect following, enough for both hubs. */
-class Student {
-  constructor(base, name) {
-    this.base = base;
-    this.name = name;
-    this.cookies = new Map();
-  }
-
-  async request(method, url, { body, headers = {} } = {}) {
-    const u = new URL(url, this.base);
-    const cookie = [...this.cookies.values()].filter((c) => u.pathname.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
-    const t0 = performance.now();
-    const res = await fetch(u, { method, body, redirect: 'manual', headers: { ...headers, ...(cookie ? { cookie } : {}) }, signal: AbortSignal.timeout(120_000) });
-    const text = await res.text();
-    const ms = performance.now() - t0;
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const path = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
-      const key = `${name} ${path}`;
-      if (!value || value === '""' || /max-age=0\b|expires=thu, 01 jan 1970/i.test(sc)) this.cookies.delete(key);
-      else this.cookies.set(key, { name, value, path });
-    }
-    if (process.env.BURST_DEBUG) log(this.name, method, u.pathname, res.status, res.headers.get('location') ?? '');
-    return { status: res.status, location: res.headers.get('location'), text, ms, url: u.toString() };
-  }
-
-  async follow(url, max = 12) {
-    let r = await this.request('GET', url);
-    for (let i = 0; i < max && r.status >= 300 && r.status < 400 && r.location; i++) r = await this.request('GET', new URL(r.location, r.url).toString());
-    return r;
-  }
-
+/** One student: the browser of bench/hub/browser.mjs going through the whole class-start flow. */
+class Student extends Browser {
   /** The whole flow; returns timings, or an error string. */
   async run(deadline) {
     const out = { name: this.name };
     const t0 = performance.now();
     try {
-      const page = await this.request('GET', '/hub/login');
-      const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)?.[1];
-      const form = new URLSearchParams({ username: this.name, password: 'pw', ...(xsrf ? { _xsrf: xsrf } : {}) });
-      const login = await this.request('POST', '/hub/login', { body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const login = await this.login();
       out.loginMs = login.ms;
-      if (login.status !== 302) throw new Error(`login answered ${login.status}`);
       const startRes = await this.request('GET', '/hub/spawn');
       out.startMs = startRes.ms;
       if (startRes.status >= 400) throw new Error(`Start answered ${startRes.status}: ${startRes.text.slice(0, 200)}`);

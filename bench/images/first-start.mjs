@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Browser } from '../hub/browser.mjs';
 import { alive, freePort, median, repo, start, stopPid, waitHttp } from '../hub/lib.mjs';
 import { acquireDocker, TEST_IMAGE } from '../../test/services/docker.ts';
 
@@ -35,45 +36,8 @@ const log = (...a) => console.error('[first-start]', new Date().toISOString().sl
 const docker = async (args, timeoutMs = 1_800_000) => (await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 << 20 })).stdout.trim();
 const cleanups = [];
 
-/** A browser's cookie jar with manual redirects: login, Start, pending page, notebook. */
-class Student {
-  constructor(base, name) {
-    this.base = base;
-    this.name = name;
-    this.cookies = new Map();
-  }
-
-  async request(method, url, { body, headers = {} } = {}) {
-    const u = new URL(url, this.base);
-    const cookie = [...this.cookies.values()].filter((c) => u.pathname.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
-    const res = await fetch(u, { method, body, redirect: 'manual', headers: { ...headers, ...(cookie ? { cookie } : {}) }, signal: AbortSignal.timeout(120_000) });
-    const text = await res.text();
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const path = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
-      if (!value || /max-age=0\b/i.test(sc)) this.cookies.delete(`${name} ${path}`);
-      else this.cookies.set(`${name} ${path}`, { name, value, path });
-    }
-    return { status: res.status, location: res.headers.get('location'), text, url: u.toString() };
-  }
-
-  async follow(url, max = 12) {
-    let r = await this.request('GET', url);
-    for (let i = 0; i < max && r.status >= 300 && r.status < 400 && r.location; i++) r = await this.request('GET', new URL(r.location, r.url).toString());
-    return r;
-  }
-
-  async login() {
-    const page = await this.request('GET', '/hub/login');
-    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)?.[1];
-    const form = new URLSearchParams({ username: this.name, password: 'pw', ...(xsrf ? { _xsrf: xsrf } : {}) });
-    const r = await this.request('POST', '/hub/login', { body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    if (r.status !== 302) throw new Error(`login answered ${r.status}`);
-  }
-
+/** A student (bench/hub/browser.mjs): login, then Start, pending page, notebook. */
+class Student extends Browser {
   /** Seconds from "Start" to the notebook's api/status answering; polls every 250 ms. */
   async timeToNotebook(deadlineS) {
     const t0 = performance.now();
