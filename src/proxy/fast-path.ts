@@ -330,8 +330,7 @@ class ClientConn implements UpstreamOwner {
     const path = options.includePrefix ? parsed.rawPath : stripPrefix(parsed.rawPath, route, options.hostRouting);
     const outPath = (options.prependPath ? joinPath(route.target.pathname, path) : path || '/') + parsed.search;
 
-    ctx.metrics.webRequests.inc();
-    ctx.metrics.fastPathRequests.inc();
+    ctx.metrics.leanRequests++;
     this.inFlight = true;
     this.route = route;
     this.url = target;
@@ -367,7 +366,8 @@ class ClientConn implements UpstreamOwner {
       const end = buf.indexOf(CRLFCRLF);
       if (end < 0) {
         if (buf.length > maxHeaderSize) return this.upstreamFailed(up, 502);
-        this.rbuf = buf;
+        // `chunk` is the connection's read buffer, overwritten by its next read: keep a copy
+        this.rbuf = Buffer.from(buf);
         return;
       }
       const head = this.responseHead(buf.toString('latin1', 0, end));
@@ -399,7 +399,7 @@ class ClientConn implements UpstreamOwner {
     }
     const n = this.frame(chunk);
     if (n < chunk.length) this.reusable = false;
-    if (n > 0) this.writeClient(n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n > 0) this.writeClient(n === chunk.length ? chunk : chunk.subarray(0, n), true);
     if (this.done()) this.finish();
   }
 
@@ -409,10 +409,17 @@ class ClientConn implements UpstreamOwner {
     return Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`, 'latin1'), b, Buffer.from('\r\n', 'latin1')]);
   }
 
-  private writeClient(b: Buffer): void {
+  /**
+   * `readBuffer`: `b` is (part of) the target connection's read buffer. A write the kernel did
+   * not take at once keeps referring to its bytes, so that buffer is then left to the write and
+   * the connection reads into a new one (lean-pool.ts).
+   */
+  private writeClient(b: Buffer, readBuffer = false): void {
     const { socket } = this;
     if (socket.destroyed) return;
-    if (!socket.write(b) && this.up !== null) {
+    const ok = socket.write(b);
+    if (readBuffer && socket.writableLength > 0) this.up?.releaseBuffer();
+    if (!ok && this.up !== null) {
       this.up.socket.pause();
       socket.once('drain', this.resumeUpstream);
     }
