@@ -124,11 +124,11 @@ export class UpstreamPool {
   }
 
   /** Back to the pool after a complete response. */
-  release(conn: UpstreamConn): void {
+  release(conn: UpstreamConn, now = Date.now()): void {
     conn.owner = null;
     conn.served++;
     if (conn.socket.destroyed) return;
-    conn.idleSince = Date.now();
+    conn.idleSince = now;
     let stack = this.idle.get(conn.key);
     if (stack === undefined) {
       stack = [];
