@@ -4,7 +4,7 @@
 // proxy's whole process tree from /proc, so the primary and the workers both count).
 // "atrium --no-fast-path" is the node:http + undici path alone (the figures before the lean path).
 // "--compare DIR" adds the lean path of another build (a checkout of an earlier commit with its
-// own dist/, e.g. made with `git archive`) to the same rounds, as "atrium (DIR)";
+// own dist/, e.g. made with `git archive`) to the same rounds, as "atrium, other build (DIR)";
 // "--stream-reads" adds this build with ATRIUM_PROXY_LEAN_READ=stream (target sockets read
 // through 'data' events, as before decision 0026). "--only a,b" keeps the subjects whose name
 // starts with one of the given words (chp, atrium, nginx...).
@@ -68,7 +68,7 @@ async function main() {
   // "before": the node:http server + undici client path for every request (issue 15's baseline)
   if (!args.includes('--no-before')) await launch('atrium --no-fast-path', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--no-fast-path']);
   const compare = opt('--compare', '');
-  if (compare) await launch(`atrium (${compare})`, (p, a) => [join(compare, 'bin/atrium-proxy.js'), ...flags(p, a)]);
+  if (compare) await launch(`atrium, other build (${compare})`, (p, a) => [join(compare, 'bin/atrium-proxy.js'), ...flags(p, a)]);
   if (args.includes('--stream-reads')) {
     await launch('atrium, stream reads', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)], { ATRIUM_PROXY_LEAN_READ: 'stream' });
   }

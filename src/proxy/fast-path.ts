@@ -28,7 +28,11 @@ import { UpstreamPool, type UpstreamConn, type UpstreamOwner } from './lean-pool
 import { joinPath, parseRequestUrl, stripPrefix } from './request-path.js';
 import type { Route } from './routes.js';
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
+/**
+ * Heads are looked for in a latin1 string of a buffer's first bytes rather than with
+ * Buffer#indexOf: one native call per head instead of two, and string searches stay in JS.
+ */
+const HEAD_SCAN = maxHeaderSize + 4;
 /** A request line or header line byte that is not plain visible text: let node judge it. */
 const ODD_TARGET = /[^\x21-\x7e]/;
 /**
@@ -194,15 +198,16 @@ class ClientConn implements UpstreamOwner {
   private next(): void {
     const buf = this.buf;
     if (buf === null || this.inFlight) return;
-    const end = buf.indexOf(CRLFCRLF);
+    const text = buf.toString('latin1', 0, buf.length < HEAD_SCAN ? buf.length : HEAD_SCAN);
+    const end = text.indexOf('\r\n\r\n');
     if (end < 0) {
       // incomplete head: wait, unless it is already too big or uses bare LF line ends
-      if (buf.length > maxHeaderSize || buf.indexOf('\n\n') >= 0) return this.giveAway();
+      if (buf.length > maxHeaderSize || text.indexOf('\n\n') >= 0) return this.giveAway();
       if (this.headSince === 0) this.headSince = this.lastActive;
       return;
     }
     this.headSince = 0;
-    if (end > maxHeaderSize || !this.start(buf.toString('latin1', 0, end))) return this.giveAway();
+    if (end > maxHeaderSize || !this.start(text.slice(0, end))) return this.giveAway();
     this.buf = end + 4 === buf.length ? null : buf.subarray(end + 4);
   }
 
@@ -379,14 +384,15 @@ class ClientConn implements UpstreamOwner {
     }
     let buf = this.rbuf === null ? chunk : Buffer.concat([this.rbuf, chunk]);
     for (;;) {
-      const end = buf.indexOf(CRLFCRLF);
+      const text = buf.toString('latin1', 0, buf.length < HEAD_SCAN ? buf.length : HEAD_SCAN);
+      const end = text.indexOf('\r\n\r\n');
       if (end < 0) {
         if (buf.length > maxHeaderSize) return this.upstreamFailed(up, 502);
         // `chunk` is the connection's read buffer, overwritten by its next read: keep a copy
         this.rbuf = Buffer.from(buf);
         return;
       }
-      const head = this.responseHead(buf.toString('latin1', 0, end));
+      const head = this.responseHead(text.slice(0, end));
       if (head === null) return this.upstreamFailed(up, 502);
       buf = buf.subarray(end + 4);
       if (head === '') continue; // a 1xx: the real answer follows
