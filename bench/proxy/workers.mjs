@@ -3,7 +3,13 @@
 // interleaved wrk rounds. Reports req/s, p50/p99 and proxy CPU per request (utime+stime of the
 // proxy's whole process tree from /proc, so the primary and the workers both count).
 // "atrium --no-fast-path" is the node:http + undici path alone (the figures before the lean path).
+// "--compare DIR" adds the lean path of another build (a checkout of an earlier commit with its
+// own dist/, e.g. made with `git archive`) to the same rounds, as "atrium, other build (DIR)";
+// "--stream-reads" adds this build with ATRIUM_PROXY_LEAN_READ=stream (target sockets read
+// through 'data' events, as before decision 0026). "--only a,b" keeps the subjects whose name
+// starts with one of the given words (chp, atrium, nginx...).
 // Run: npm run build && node bench/proxy/workers.mjs [--seconds 6] [--rounds 3] [--threads 1] [--workers 2] [--no-before]
+//        [--compare DIR] [--stream-reads] [--only chp,atrium,nginx]
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,15 +45,19 @@ const children = (pid) => {
 const treeCpuMs = (pid) => ((ticks(pid) + children(pid).reduce((a, c) => a + ticks(c), 0)) * 1000) / 100;
 
 async function main() {
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const upPort = await freePort();
   procs.push(start(process.execPath, [`${repo}bench/proxy/upstream.mjs`, String(upPort)]));
   await waitPort(upPort);
   const upstream = `http://127.0.0.1:${upPort}`;
   const subjects = [];
   const flags = (port, apiPort) => ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'info'];
-  const launch = async (name, argv) => {
+  const only = opt('--only', '').split(',').filter(Boolean);
+  const wanted = (name) => only.length === 0 || only.some((w) => name.startsWith(w));
+  const launch = async (name, argv, env = {}) => {
+    if (!wanted(name)) return;
     const [port, apiPort] = [await freePort(), await freePort()];
-    const p = start(process.execPath, argv(port, apiPort), { CONFIGPROXY_AUTH_TOKEN: token });
+    const p = start(process.execPath, argv(port, apiPort), { CONFIGPROXY_AUTH_TOKEN: token, ...env });
     procs.push(p);
     await waitPort(port, 60_000);
     await waitPort(apiPort, 60_000);
@@ -57,10 +67,17 @@ async function main() {
   await launch('chp', (p, a) => [`${repo}node_modules/configurable-http-proxy/bin/configurable-http-proxy`, ...flags(p, a)]);
   // "before": the node:http server + undici client path for every request (issue 15's baseline)
   if (!args.includes('--no-before')) await launch('atrium --no-fast-path', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--no-fast-path']);
+  const compare = opt('--compare', '');
+  if (compare) await launch(`atrium, other build (${compare})`, (p, a) => [join(compare, 'bin/atrium-proxy.js'), ...flags(p, a)]);
+  if (args.includes('--stream-reads')) {
+    await launch('atrium, stream reads', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)], { ATRIUM_PROXY_LEAN_READ: 'stream' });
+  }
   await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)]);
   await launch(`atrium --workers ${workers}`, (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--workers', String(workers)]);
   let nginxDir = null;
-  if (existsSync(NGINX)) {
+  if (!wanted('nginx')) {
+    // left out with --only
+  } else if (existsSync(NGINX)) {
     nginxDir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
     const port = await freePort();
     writeFileSync(join(nginxDir, 'nginx.conf'), `
@@ -80,7 +97,8 @@ http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
   for (const s of subjects) await wrk(`http://127.0.0.1:${s.port}/user/u5/warm`, { seconds: 4, threads }); // JIT warm-up
   const runs = new Map(subjects.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const s of subjects) {
+    // each round starts with a different subject, so none is always first (or last) in a round
+    for (const s of [...subjects.slice(r % subjects.length), ...subjects.slice(0, r % subjects.length)]) {
       const c0 = treeCpuMs(s.pid);
       const w = await wrk(`http://127.0.0.1:${s.port}/user/u5/small`, { seconds, threads });
       const cpu = treeCpuMs(s.pid) - c0;
@@ -91,8 +109,9 @@ http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
   }
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rng = (xs) => `${Math.min(...xs)}–${Math.max(...xs)}`;
-  const chpRps = med(runs.get('chp').map((r) => r.rps));
-  const chpP99 = med(runs.get('chp').map((r) => r.p99ms));
+  const base = runs.get('chp') ?? runs.get(subjects[0].name);
+  const chpRps = med(base.map((r) => r.rps));
+  const chpP99 = med(base.map((r) => r.p99ms));
   const lines = ['| subject | req/s median (range) | × CHP | p50 ms | p99 ms (× CHP) | proxy CPU µs/req median (range) |', '|---|---|---|---|---|---|'];
   for (const s of subjects) {
     const rs = runs.get(s.name);
@@ -100,7 +119,7 @@ http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
     const p99 = med(rs.map((r) => r.p99ms));
     lines.push(`| ${s.name} | ${Math.round(rps)} (${rng(rs.map((r) => Math.round(r.rps)))}) | ${(rps / chpRps).toFixed(2)}× | ${med(rs.map((r) => r.p50ms))} | ${p99} (${(p99 / chpP99).toFixed(2)}×) | ${med(rs.map((r) => r.cpuUsPerReq))} (${rng(rs.map((r) => r.cpuUsPerReq))}) |`);
   }
-  console.log(`\n${new Date().toISOString()}  wrk -t${threads} -c50 -d${seconds}s, ${rounds} interleaved rounds, load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
+  console.log(`\n${new Date().toISOString()}  wrk -t${threads} -c50 -d${seconds}s, ${rounds} interleaved rounds, load ${load0} → ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}${runs.has('chp') ? '' : ` (× ${subjects[0].name}, no CHP)`}\n`);
   console.log(lines.join('\n'));
   if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
 }

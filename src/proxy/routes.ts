@@ -15,6 +15,14 @@ export interface Route {
   readonly origin: string;
   /** Hub routes keep the hub cookies; every other route has them stripped. */
   readonly isHub: boolean;
+  /**
+   * The target's host (IPv6 without brackets) and port, for the lean path's raw connections;
+   * port 0 when the target is not plain http:// (the lean path leaves those to node).
+   */
+  readonly rawHost: string;
+  readonly rawPort: number;
+  /** target.pathname, cached (prepended to every proxied path). */
+  readonly targetPath: string;
   /** ms since epoch; a plain number so traffic can bump it without allocating. */
   lastActivity: number;
 }
@@ -46,6 +54,9 @@ export class RouteTable {
       target,
       origin: target.protocol === 'wss:' || target.protocol === 'https:' ? `https://${target.host}` : `http://${target.host}`,
       isHub: data.hub === true,
+      rawHost: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
+      rawPort: target.protocol === 'http:' ? Number(target.port) || 80 : 0,
+      targetPath: target.pathname,
       lastActivity: now,
     };
     this.routes.set(key, route);
