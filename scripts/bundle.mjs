@@ -36,7 +36,7 @@ await build({
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
-  // Whitespace and syntax minified, names kept (3.3 → 2.2 MB): V8 keeps every module's source for
+  // Whitespace and syntax minified, names kept (about a third smaller): V8 keeps every module's source for
   // lazy compilation, and with the heap sized for memory (decision 0022) that measured ~3.5 MB less
   // RSS, the same start CPU. Stack traces still name every function; line:column point into long
   // lines. (Decision 0017 had measured no gain, within that run's noise, without the V8 setting.)
