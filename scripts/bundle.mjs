@@ -51,14 +51,13 @@ await build({
   legalComments: 'external',
   banner: { js: "const __atriumModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-const text = readFileSync(`${root}dist/bundle/cli.cjs`, 'latin1');
-if (/\bimport\(/.test(text)) {
+const out = readFileSync(`${root}dist/bundle/cli.cjs`);
+if (/\bimport\(/.test(out.toString('latin1'))) {
   console.error('bundle: dist/bundle/cli.cjs still contains import(); it would fail when run from the code cache (decision 0025)');
   process.exit(1);
 }
 // One non-ASCII character makes V8 hold the whole 3 MB source as a two-byte string (6 MB) and
 // decode it at every start; esbuild escapes them except inside template literals.
-const out = readFileSync(`${root}dist/bundle/cli.cjs`);
 const wide = out.findIndex((b) => b > 0x7f);
 if (wide >= 0) console.warn(`bundle: warning: non-ASCII text at byte ${wide} of dist/bundle/cli.cjs (${JSON.stringify(out.subarray(Math.max(0, wide - 40), wide + 20).toString())}); write it as an escape (\\uXXXX)`);
 console.log(`bundle: dist/bundle/cli.cjs in ${Date.now() - t0} ms`);
