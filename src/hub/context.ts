@@ -19,6 +19,8 @@ export interface HubContext extends SpawnDeps {
   proxyProof: string;
   /** Configured JupyterHub services (services/registry.ts); absent in contexts built by tests. */
   services?: ServiceRegistry;
+  /** The portal's event cursor at this moment (jobs/events.ts); set when jobs are enabled. */
+  portalCursor?: () => string;
   /** Name of the Atrium version the hub reports (X-JupyterHub-Version stays 3.0.0 for compatibility). */
   version: string;
 }

@@ -16,7 +16,7 @@ import { objectBody } from '../api/body.js';
 import { authenticated, needsScope, pageOf, paged } from '../api/guard.js';
 import { jobModel } from './model.js';
 import type { JobService } from './service.js';
-import type { PortalEvent } from './events.js';
+import { PortalEvents, type PortalEvent } from './events.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -103,15 +103,29 @@ export function jobsApi(svc: JobService) {
       const everyone = q.all === '1' && !filtered;
       const groupsOf = groupsResolver(hub);
       const mayHear = (e: PortalEvent) => e.user === ident.user.name || canSee(ident.scopes, 'read:jobs', e.user, groupsOf);
+      // Where to start: a reconnecting EventSource sends the last id it saw; a page's first open
+      // names the cursor it was rendered at (events.ts). Neither: live events only.
+      const header = req.headers['last-event-id'];
+      const after = typeof header === 'string' && header !== '' ? header : q.after;
+      if (after !== undefined && after !== '' && !PortalEvents.validCursor(after)) {
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `${typeof header === 'string' && header !== '' ? 'Last-Event-ID' : 'after'} must be an event id such as "0a1b2c3d-42"`);
+      }
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
       res.write(': atrium portal events\n\n');
-      const send = (e: PortalEvent) => {
+      const send = (e: PortalEvent, id: string) => {
         if (e.type === 'session' && e.user !== ident.user.name) return; // sessions: one's own only
         if (!mayHear(e)) return;
-        res.write(`event: ${e.type}\ndata: ${JSON.stringify({ what: e.what, user: e.user, message: e.message, ...e.data })}\n\n`);
+        res.write(`id: ${id}\nevent: ${e.type}\ndata: ${JSON.stringify({ what: e.what, user: e.user, message: e.message, ...e.data })}\n\n`);
       };
+      // Replay and subscribe in the same turn, so no event falls between them.
+      if (after !== undefined && after !== '') {
+        const replay = svc.events.since(after);
+        if ('resync' in replay) res.write(`id: ${svc.events.cursor()}\nevent: resync\ndata: {}\n\n`);
+        // The same events the subscription below would have delivered: one's own, or all for '*'.
+        else for (const r of replay.events) if (everyone || r.e.user === ident.user.name) send(r.e, r.id);
+      }
       const unsubscribe = svc.events.subscribe(everyone ? '*' : ident.user.name, send);
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), 15_000);
       keepalive.unref();

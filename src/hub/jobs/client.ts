@@ -6,8 +6,8 @@
  */
 
 /** What every page of a logged-in user gets when jobs are enabled (pages/layout.ts). */
-export function portalNotifications(hubPrefix: string): string {
-  return `${TOAST_STYLE}${portalScript(hubPrefix)}`;
+export function portalNotifications(hubPrefix: string, cursor = ''): string {
+  return `${TOAST_STYLE}${portalScript(hubPrefix, cursor)}`;
 }
 
 const TOAST_STYLE = `<style>
@@ -28,8 +28,10 @@ export const PORTAL_STYLE = `<style>
 /**
  * Toasts + notifications + live rows. Rows carry data-job="ID" and cells data-f="state" etc.;
  * `window.atriumOnJob(job)` lets a page react further (the detail page's output follower).
+ * `cursor` is the event id of the moment the page was rendered: the stream opens after it, so
+ * what changed in between is replayed (events.ts); on "resync" the page re-reads its rows.
  */
-export function portalScript(hubPrefix: string): string {
+export function portalScript(hubPrefix: string, cursor = ''): string {
   return `<div id="toasts" aria-live="polite"></div>
 <script>
 (function () {
@@ -67,7 +69,22 @@ export function portalScript(hubPrefix: string): string {
     }
     if (window.atriumOnJob) window.atriumOnJob(j);
   }
-  var es = new EventSource(hub + 'api/jobs/events');
+  function resync() {
+    var seen = {};
+    var rows = document.querySelectorAll('[data-job]');
+    for (var i = 0; i < rows.length && i < 200; i++) {
+      var id = rows[i].getAttribute('data-job');
+      if (!id || seen[id]) continue;
+      seen[id] = true;
+      fetch(hub + 'api/jobs/' + encodeURIComponent(id), { credentials: 'same-origin' })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) { if (j) update(j); })
+        .catch(function () { /* the next event or reload shows it */ });
+    }
+  }
+  var cursor = ${JSON.stringify(cursor)};
+  var es = new EventSource(hub + 'api/jobs/events' + (cursor ? '?after=' + encodeURIComponent(cursor) : ''));
+  es.addEventListener('resync', resync);
   es.addEventListener('job', function (ev) {
     var j = JSON.parse(ev.data);
     update(j);

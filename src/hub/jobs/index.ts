@@ -16,6 +16,8 @@ export async function jobsFeature(app: FastifyInstance): Promise<void> {
   if (!cfg.enabled || !kind.batchJobs) return jobsDisabled(app);
   const svc = new JobService(hub, cfg, kind.batchJobs(hub.spawnerOptions), hub.log.child({ component: 'jobs' }));
   svc.start();
+  // Pages are rendered with this cursor so their event stream replays what they missed.
+  hub.portalCursor = () => svc.events.cursor();
   app.addHook('onClose', async () => svc.close());
   await app.register(jobsApi(svc));
   await app.register(jobsPages(svc));

@@ -66,7 +66,7 @@ export function layout(hub: HubContext, title: string, body: string, user?: User
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} — Atrium</title><link rel="icon" type="image/svg+xml" href="${esc(h)}favicon.ico"><style>${STYLE}</style></head>
-<body><header><a class="brand" href="${esc(h)}home">Atrium</a>${nav}</header><main>${body}</main>${user && hub.config.jobs?.enabled ? portalNotifications(h) : ''}</body></html>`;
+<body><header><a class="brand" href="${esc(h)}home">Atrium</a>${nav}</header><main>${body}</main>${user && hub.config.jobs?.enabled ? portalNotifications(h, hub.portalCursor?.() ?? '') : ''}</body></html>`;
 }
 
 export function renderPage(hub: HubContext, reply: FastifyReply, title: string, body: string, user?: UserRow | null, status = 200) {

@@ -125,6 +125,37 @@ describe('portal jobs (REST API, real Slurm)', () => {
     ctl.abort();
     await es;
 
+    // Every event has an id; a stream opened after one replays what came later (a page rendered
+    // before an event and connected after it), a reconnect's Last-Event-ID does the same.
+    const ids = [...text.matchAll(/id: ([0-9a-f]{8}-\d+)\nevent: job\ndata: \{"what":"(\w+)"/g)].map((m) => ({ id: m[1]!, what: m[2]! }));
+    const submitted = ids.find((e) => e.what === 'submitted')!;
+    const finished = ids.find((e) => e.what === 'finished')!;
+    expect(submitted && finished).toBeTruthy();
+    const replay = async (url: string, headers: Record<string, string> = {}) => {
+      const c = new AbortController();
+      const r = await fetch(`${th.url}/hub/api/jobs/events${url}`, { headers: { Authorization: `token ${token}`, ...headers }, signal: c.signal });
+      expect(r.status).toBe(200);
+      const reader = r.body!.getReader();
+      let got = '';
+      // The replay is written before any live event: read until a pause.
+      for (;;) {
+        const next = await Promise.race([reader.read(), new Promise<null>((ok) => setTimeout(() => ok(null), 500))]);
+        if (!next || next.done) break;
+        got += new TextDecoder().decode(next.value);
+      }
+      c.abort();
+      return got;
+    };
+    const after = await replay(`?after=${submitted.id}`);
+    expect(after).toContain(`id: ${finished.id}\nevent: job\ndata: {"what":"finished"`);
+    expect(after).not.toContain('"what":"submitted"');
+    expect(await replay('', { 'Last-Event-ID': finished.id })).not.toContain('event: job');
+    // A cursor of another hub start (or one older than what is kept): the page re-reads its rows.
+    expect(await replay('?after=00000000-1')).toContain('event: resync');
+    const badCursor = await fetch(`${th.url}/hub/api/jobs/events?after=..%2F1`, { headers: { Authorization: `token ${token}` } });
+    expect(badCursor.status).toBe(400);
+    expect(((await badCursor.json()) as { message: string }).message).toMatch(/after must be an event id/);
+
     const bad = await th.api('POST', '/jobs', { token, body: { template: 'hello', params: { code: 3 } } });
     const failing = await json<Job>(bad);
     const failed = await waitFor(async () => {
