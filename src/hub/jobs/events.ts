@@ -4,7 +4,9 @@
  * here; nothing polls Slurm per browser.
  *
  * Sessions are watched by diffing the spawn manager's in-memory table once a second while
- * anybody listens: cheap (no backend call), and it needs no hook inside the spawn lifecycle.
+ * anybody listens, or a page was rendered in the last minute (its stream is about to open, and a
+ * session that becomes ready in between must still make an event): cheap (no backend call), and
+ * it needs no hook inside the spawn lifecycle.
  *
  * Every event gets an id, "EPOCH-SEQ" (EPOCH changes with each hub start). A page is rendered
  * with the cursor of that moment and opens its stream "after" it; a reconnecting EventSource
@@ -32,6 +34,8 @@ type Listener = (e: PortalEvent, id: string) => void;
 /** How many recent events are kept for replay, and for how long. */
 const KEEP_EVENTS = 512;
 const KEEP_MS = 15 * 60_000;
+/** How long sessions are still watched after the last listener left or a page was rendered. */
+const LINGER_MS = 60_000;
 const CURSOR = /^([0-9a-f]{8})-(\d{1,15})$/;
 
 /** What a stream opened after a cursor must first be sent. */
@@ -47,6 +51,7 @@ export class PortalEvents {
   /** Recent events, oldest first; `lost` is the highest seq dropped from it. */
   private recent: Array<{ seq: number; at: number; e: PortalEvent }> = [];
   private lost = 0;
+  private lingerUntil = 0;
 
   constructor(private readonly spawns: SpawnManager | null) {}
 
@@ -64,12 +69,16 @@ export class PortalEvents {
     return () => {
       set!.delete(fn);
       if (set!.size === 0) this.listeners.delete(user);
-      if (this.listeners.size === 0) this.stopSessions();
+      // The watcher stops itself a minute after the last listener: the next page is on its way.
+      this.lingerUntil = Date.now() + LINGER_MS;
     };
   }
 
   /** The id of the newest event: a page rendered now has seen everything up to it. */
   cursor(): string {
+    // A page is being rendered: its stream opens soon and must hear sessions that change before.
+    this.lingerUntil = Date.now() + LINGER_MS;
+    this.watchSessions();
     return `${this.epoch}-${this.seq}`;
   }
 
@@ -124,7 +133,10 @@ export class PortalEvents {
   private watchSessions(): void {
     if (this.sessionTimer || !this.spawns) return;
     this.phases = this.snapshot();
-    this.sessionTimer = setInterval(() => this.diffSessions(), 1000);
+    this.sessionTimer = setInterval(() => {
+      this.diffSessions();
+      if (this.listeners.size === 0 && Date.now() > this.lingerUntil) this.stopSessions();
+    }, 1000);
     this.sessionTimer.unref();
   }
 

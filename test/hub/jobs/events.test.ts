@@ -1,5 +1,6 @@
 /** The portal's event ids and replay buffer (src/hub/jobs/events.ts), without a hub. */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { SpawnManager } from '../../../src/hub/spawn/manager.js';
 import { PortalEvents, type PortalEvent } from '../../../src/hub/jobs/events.js';
 
 const job = (what: string, user = 'ann'): PortalEvent => ({ type: 'job', what, user, message: what, data: {} });
@@ -45,5 +46,29 @@ describe('portal events: ids and replay', () => {
   it('cursor syntax is strict (it comes from the client)', () => {
     for (const bad of ['', '1', 'abc-1', '0123456g-1', '01234567-', '01234567-1x', '01234567-1234567890123456', '../x']) expect(PortalEvents.validCursor(bad)).toBe(false);
     expect(PortalEvents.validCursor('0a1b2c3d-0')).toBe(true);
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a session that becomes ready between a page render and its stream opening is replayed; the watcher stops a minute after', () => {
+    vi.useFakeTimers();
+    const active = new Map<string, { key: string; userName: string; serverName: string; phase: string; prefix: string }>();
+    const spawns = { active, failures: new Map() } as unknown as SpawnManager;
+    const ev = new PortalEvents(spawns);
+    active.set('ann/', { key: 'ann/', userName: 'ann', serverName: '', phase: 'spawn', prefix: '/user/ann/' });
+    const rendered = ev.cursor(); // the page is rendered: nobody listens yet
+    active.get('ann/')!.phase = 'running';
+    vi.advanceTimersByTime(1000);
+    const r = ev.since(rendered);
+    expect('events' in r && r.events.map((x) => [x.e.type, x.e.what, x.e.message])).toEqual([['session', 'started', 'Your session is ready']]);
+    // Nobody opened a stream: a minute later the watcher is off, and changes make no events.
+    vi.advanceTimersByTime(61_000);
+    active.delete('ann/');
+    vi.advanceTimersByTime(5000);
+    const later = ev.since(rendered);
+    expect('events' in later && later.events).toHaveLength(1);
+    ev.close();
   });
 });
