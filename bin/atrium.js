@@ -6,12 +6,15 @@
 // dist/bundle/cli.cjs (node scripts/bundle.mjs, run by scripts/setup) starts faster; it is used
 // only when it is at least as new as dist/cli.js, so a later tsc-only build is never shadowed by a
 // stale bundle. ATRIUM_NO_BUNDLE=1 forces the unbundled files (decisions 0017, 0025).
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { Script, constants as vmConstants } from 'node:vm';
+// CommonJS (bin/package.json): a CommonJS main script starts without node's ES-module loader,
+// ~20 ms less for every hub start and CLI call (measured with farm-bench; bench/burst/RESULTS.md).
+'use strict';
+const { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname, join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const { setFlagsFromString } = require('node:v8');
+const { Script, constants: vmConstants } = require('node:vm');
 
 // The hub runs with V8's --optimize-for-size unless ATRIUM_HUB_V8_FLAGS says otherwise (empty:
 // V8's defaults). V8 reads this flag each time it sizes the heap, so setting it here works however
@@ -23,15 +26,15 @@ if (isHub) {
   if (v8Flags.trim()) setFlagsFromString(v8Flags);
 }
 
-const entry = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const bundle = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
+const entry = join(__dirname, '../dist/cli.js');
+const bundle = join(__dirname, '../dist/bundle/cli.cjs');
 if (!existsSync(entry)) {
   process.stderr.write('atrium: dist/cli.js is missing; run "npm run build" first\n');
   process.exit(2);
 }
 const useBundle = process.env.ATRIUM_NO_BUNDLE !== '1' && existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(entry).mtimeMs;
 if (useBundle) runBundle(bundle, isHub);
-else await import(entry);
+else import(pathToFileURL(entry).href);
 
 /**
  * Run the CommonJS bundle like require() would, but compiled with V8's code cache (decision 0025):

@@ -13,6 +13,7 @@ const root = mkdtempSync(join(tmpdir(), 'atrium-bin-'));
 mkdirSync(join(root, 'bin'));
 mkdirSync(join(root, 'dist/bundle'), { recursive: true });
 copyFileSync(new URL('../bin/atrium.js', import.meta.url), join(root, 'bin/atrium.js'));
+copyFileSync(new URL('../bin/package.json', import.meta.url), join(root, 'bin/package.json'));
 writeFileSync(join(root, 'package.json'), '{"type":"module"}');
 writeFileSync(join(root, 'dist/cli.js'), "process.stdout.write('unbundled');");
 // CommonJS like the real bundle; as `hub` it announces a started hub as src/cli.ts does.

@@ -1,5 +1,5 @@
 /** Prometheus metrics of the hub, served at /hub/metrics. One registry per hub instance. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../shared/prom.js';
 
 export class Metrics {
   readonly registry = new Registry();

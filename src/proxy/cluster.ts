@@ -17,7 +17,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+// The class from its own file: prom-client's index also loads its Pushgateway (src/shared/prom.ts).
+import AggregatorRegistry from 'prom-client/lib/cluster.js';
 import { createApiHandler } from './api.js';
 import { ProxyMetrics } from './metrics.js';
 import type { ProxyOptions } from './options.js';

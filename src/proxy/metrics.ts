@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics. Label children are bound once so the request path only does an add.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from '../shared/prom.js';
 import type { RouteTable } from './routes.js';
 
 export class ProxyMetrics {

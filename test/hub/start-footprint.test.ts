@@ -58,6 +58,14 @@ describe('hub start-up footprint', () => {
       expect(f.builtins).toContain('NativeModule internal/child_process');
       for (const pkg of HEAVY) expect(f.cjs.filter((p) => p.includes(`/node_modules/${pkg}/`)), pkg).toEqual([]);
       expect(f.builtins).not.toContain(UNDICI);
+      // Loaded on first use only: prom-client's Pushgateway (and with it zlib) and ws (the web
+      // shell). The bundle holds the packages themselves, so their files show in the unbundled
+      // run; zlib shows in both.
+      expect(f.builtins).not.toContain('NativeModule zlib');
+      if (name === 'unbundled') {
+        expect(f.cjs.some((p) => p.includes('/node_modules/prom-client/lib/counter.js'))).toBe(true);
+        for (const file of ['/node_modules/prom-client/lib/pushgateway.js', '/node_modules/ws/']) expect(f.cjs.filter((p) => p.includes(file)), file).toEqual([]);
+      }
     }, 60_000);
   }
 });

@@ -1,5 +1,5 @@
 /** Prometheus metrics of the idle culler, registered in the hub's registry (served at /hub/metrics). */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../../shared/prom.js';
 
 export type CullReason = 'idle' | 'max_age' | 'inactive_user';
 

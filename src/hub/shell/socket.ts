@@ -13,7 +13,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WebSocketServer, type RawData } from 'ws';
+import type { RawData, WebSocketServer } from 'ws';
 import type { HubContext } from '../context.js';
 import type { UserRow } from '../db/index.js';
 import { sessionFromCookie } from '../auth/identity.js';
@@ -83,7 +83,9 @@ function targetOf(path: string): { user: string; server: string } | null {
 export function attachShellSocket(app: FastifyInstance): void {
   const hub = app.hub;
   const log = hub.log.child({ component: 'shell' });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 });
+  // ws (and the tls and https it loads) only once somebody opens a shell: not at every hub start.
+  let wss: Promise<WebSocketServer> | undefined;
+  const server = () => (wss ??= import('ws').then((ws) => new ws.WebSocketServer({ noServer: true, maxPayload: 256 * 1024 })));
   const open = new Map<string, Set<ShellBridge>>();
   const prefix = socketPath(hub);
   const loginPrefix = loginSocketPath(hub);
@@ -125,7 +127,7 @@ export function attachShellSocket(app: FastifyInstance): void {
       };
       // A handshake ws refuses (a bad Sec-WebSocket-Key) never reaches the callback below.
       socket.once('close', () => release(slot));
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      const upgrade = (server: WebSocketServer) => server.handleUpgrade(req, socket, head, (ws) => {
         const abort = new AbortController();
         ws.once('close', () => abort.abort());
         // Keystrokes that arrive while the backend opens the shell (docker exec takes a moment)
@@ -178,6 +180,11 @@ export function attachShellSocket(app: FastifyInstance): void {
             }
           });
       });
+      server().then(upgrade, (err: unknown) => {
+        release(slot);
+        logClassified(log, classifyError(err), 'web shell could not be opened', { ...who });
+        refuse(socket, atriumError('ATRIUM_ERR_HUB_INTERNAL'));
+      });
     } catch (err) {
       const c = classifyError(err);
       logClassified(log, c, 'web shell refused', { url: url.pathname.slice(0, 300), user: me?.name });
@@ -214,6 +221,6 @@ export function attachShellSocket(app: FastifyInstance): void {
     app.server.off('upgrade', onUpgrade);
     for (const set of open.values()) for (const b of set) if (b instanceof ShellBridge) b.close(CLOSE_HUB, 'the hub is restarting');
     open.clear();
-    wss.close();
+    (await wss)?.close();
   });
 }
