@@ -2,6 +2,7 @@
  * The hub's HTTP app: fastify plugins registered in a readable order. Everything it needs comes
  * in through `hub` (see context.ts); nothing here starts processes or touches the network.
  */
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
@@ -48,6 +49,23 @@ export async function buildApp(hub: HubContext, opts: { requestShutdown?: (o: Sh
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     trustProxy: false,
     return503OnClosing: false,
+    // HEAD is answered by the GET route instead of a HEAD twin of every GET route (fastify's
+    // default): ~60 fewer routes to build at every start. Node decided when the request arrived
+    // that a HEAD answer has no body, so only the GET answer's headers go out.
+    exposeHeadRoutes: false,
+    serverFactory: (handler, options) => {
+      const opts = options as { http?: object | null; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
+      const server = createServer(opts.http ?? {}, (req, res) => {
+        if (req.method === 'HEAD') req.method = 'GET';
+        handler(req, res);
+      });
+      // What fastify sets on a server it makes itself.
+      if (opts.keepAliveTimeout !== undefined) server.keepAliveTimeout = opts.keepAliveTimeout;
+      if (opts.requestTimeout !== undefined) server.requestTimeout = opts.requestTimeout;
+      server.setTimeout(opts.connectionTimeout ?? 0);
+      if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+      return server;
+    },
   });
   app.decorate('hub', hub);
   const hubPrefix = hub.urls.hub.replace(/\/$/, '');

@@ -260,4 +260,19 @@ describe('tokens and query strings', () => {
       for (const u of chain) expect(new URL(u).host).toBe(new URL(th.url).host);
     }
   });
+
+  it('HEAD is answered like GET, headers only: pages, the API, an unknown path; a POST-only route still says 404', async () => {
+    for (const [path, status] of [['/hub/login', 200], ['/hub/api', 200], ['/hub/api/users', 403], ['/hub/nope', 404]] as const) {
+      const get = await raw('GET', path);
+      const getBody = await get.text();
+      const head = await raw('HEAD', path);
+      expect(head.status, path).toBe(status);
+      expect(get.status, path).toBe(status);
+      expect(head.headers.get('content-type'), path).toBe(get.headers.get('content-type'));
+      expect(head.headers.get('content-length') ?? String(Buffer.byteLength(getBody)), path).toBe(String(Buffer.byteLength(getBody)));
+      expect(await head.text(), path).toBe('');
+    }
+    // The OAuth token endpoint has no GET route: HEAD is not turned into a POST.
+    expect((await raw('HEAD', '/hub/api/oauth2/token')).status).toBe(404);
+  });
 });
