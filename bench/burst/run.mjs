@@ -12,6 +12,10 @@
 // for latecomers, students who arrive one at a time while the burst's servers start.
 // Run: npm run build && node bench/burst/run.mjs [--students 60] [--only a,b] [--rounds 1] [--deadline 240]
 //      [--latecomers 12] [--latecomer-every 4]
+// --logins-only: no servers; per subject, --waves (3) waves of --students logins posted at the same
+//      moment (new users each time, after 10 sequential warm-up logins): the login POST's p50/p95/max,
+//      the hub's CPU per login (GET form + POST) and the bench client's own CPU, which shares the
+//      2 cores - what the 60 simultaneous logins of a burst cost the hub alone.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
@@ -32,6 +36,8 @@ const DEADLINE_S = Number(opt('--deadline', 240));
 const LATECOMERS = Number(opt('--latecomers', 12));
 const LATE_EVERY_S = Number(opt('--latecomer-every', 4));
 const ONLY = opt('--only', 'jupyterhub,atrium-fork,atrium').split(',');
+const LOGINS_ONLY = argv.includes('--logins-only');
+const WAVES = Number(opt('--waves', 3));
 const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
@@ -246,6 +252,24 @@ async function burst(s) {
   };
 }
 
+/** --logins-only: waves of simultaneous logins on an idle hub (no servers started). */
+async function logins(s) {
+  for (let i = 0; i < 10; i++) await new Browser(s.url, `w${i}`).login();
+  const waves = [];
+  for (let w = 0; w < WAVES; w++) {
+    const browsers = Array.from({ length: STUDENTS }, (_, i) => new Browser(s.url, `v${w}x${String(i).padStart(3, '0')}`));
+    const cpu0 = cpuMs(s.hubPid);
+    const client0 = process.cpuUsage();
+    const t0 = performance.now();
+    const posts = (await Promise.all(browsers.map((b) => b.login()))).map((r) => r.ms);
+    const wallMs = performance.now() - t0;
+    const client = process.cpuUsage(client0);
+    waves.push({ p50: Math.round(median(posts)), p95: Math.round(percentile(posts, 95)), max: Math.round(Math.max(...posts)), wallMs: Math.round(wallMs), hubCpuMsPerLogin: +((cpuMs(s.hubPid) - cpu0) / STUDENTS).toFixed(1), clientCpuMs: Math.round((client.user + client.system) / 1000) });
+    await sleep(1000);
+  }
+  return { students: STUDENTS, loadAtStart: readFileSync('/proc/loadavg', 'utf8').split(' ')[0], waves };
+}
+
 // ---------------------------------------------------------------- report
 
 function table(rows) {
@@ -270,7 +294,7 @@ async function main() {
       log(`round ${round}: starting ${name} in ${dir}`);
       const s = await startFn(dir);
       try {
-        const result = await burst(s);
+        const result = LOGINS_ONLY ? await logins(s) : await burst(s);
         log(name, JSON.stringify(result));
         rows.push({ name, label: s.label, round, result });
       } catch (err) {
@@ -286,9 +310,18 @@ async function main() {
     }
   }
   const meta = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, students: STUDENTS, loadavg: readFileSync('/proc/loadavg', 'utf8').trim() };
-  writeFileSync(join(repo, 'bench/burst/last-run.json'), JSON.stringify({ meta, rows }, null, 2) + '\n');
+  writeFileSync(join(repo, LOGINS_ONLY ? 'bench/burst/logins-last-run.json' : 'bench/burst/last-run.json'), JSON.stringify({ meta, rows }, null, 2) + '\n');
   console.log(`\n${meta.date}  ${meta.cpus} × ${meta.cpuModel}  node ${meta.node}  load ${meta.loadavg}\n`);
-  console.log(table(rows));
+  console.log(LOGINS_ONLY ? loginTable(rows) : table(rows));
+}
+
+function loginTable(rows) {
+  const lines = [`| subject | round | load | ${STUDENTS} simultaneous login POSTs, per wave: p50 / p95 / max ms | hub CPU ms per login (GET + POST) | bench client CPU ms per wave |`, '|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const w = r.result.waves;
+    lines.push(`| ${r.label} | ${r.round} | ${r.result.loadAtStart} | ${w.map((x) => `${x.p50} / ${x.p95} / ${x.max}`).join('; ')} | ${w.map((x) => x.hubCpuMsPerLogin).join(', ')} | ${w.map((x) => x.clientCpuMs).join(', ')} |`);
+  }
+  return lines.join('\n');
 }
 
 /** Atrium's servers outlive its hub by design; stop the ones this run started, by the PIDs in its database. */
