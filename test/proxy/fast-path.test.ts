@@ -8,10 +8,13 @@
  * --no-fast-path, the node:http + undici path, which must give the client the same answers.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, Agent, type IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../services/util.js';
+import { freePort, startProcess } from '../services/util.js';
 import { ensureBuilt, startProxy, type ProxyHandle } from './helpers.js';
 
 beforeAll(ensureBuilt);
@@ -108,6 +111,18 @@ async function startRawTarget(): Promise<RawTarget> {
         sock.write(body.subarray(at, at + 1024));
         at += 1024;
       }, 1);
+    } else if (p.startsWith('/pace/')) {
+      // /pace/SEED/SIZE: the head, then the body 1 KB per millisecond from the first byte on:
+      // slow enough that the proxy reads each write on its own
+      const [, , seed, size] = p.split('/');
+      const body = seeded(Number(seed), Number(size));
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+      let at = 0;
+      const t = setInterval(() => {
+        if (sock.destroyed || at >= body.length) return clearInterval(t);
+        sock.write(body.subarray(at, at + 1024));
+        at += 1024;
+      }, 1);
     } else if (p.startsWith('/drip/')) {
       // /drip/SEED/SIZE: the head in three writes, then a chunked body in uneven chunks, each
       // chunk's size line, data and CRLF written separately, a macrotask apart
@@ -183,6 +198,67 @@ function slowGet(agent: Agent, port: number, path: string, waitMs = 0): Promise<
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * A client whose connection holds little: a 4 KB receive buffer and a 536-byte MSS, both set
+ * before it connects (node can set neither, python can). The small window keeps the proxy's
+ * kernel from sending much; the small MSS keeps the proxy's send buffer from growing (Linux
+ * sizes it by segments in flight times segment size): the proxy's writes then stay pending
+ * once some 50 KB are queued, rather than after the megabytes a loopback connection holds
+ * otherwise (measured here: ~2.8 MB with the small buffer alone, ~3.9 MB with neither). It sends a GET, reads nothing for `quietMs`, then 1 KB every 2 ms for `slowMs`, then
+ * the rest at once, and writes the body to `out`.
+ */
+const TINY_WINDOW_CLIENT = `
+import re, socket, sys, time
+port, path, quiet_ms, slow_ms, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+s.settimeout(15)
+s.connect(('127.0.0.1', port))
+s.sendall(('GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' % path).encode('latin1'))
+time.sleep(quiet_ms / 1000)
+slow_until = time.monotonic() + slow_ms / 1000
+raw = bytearray()
+at, size, status = -1, -1, 0
+while at < 0 or len(raw) - at < size:
+    slow = time.monotonic() < slow_until
+    d = s.recv(1024 if slow else 1 << 20)
+    if not d:
+        break
+    raw += d
+    if at < 0 and raw.find(b'\\r\\n\\r\\n') >= 0:
+        end = raw.find(b'\\r\\n\\r\\n')
+        head = raw[:end].decode('latin1')
+        status = int(head.split(' ')[1])
+        size = int(re.search(r'\\r\\ncontent-length: *(\\d+)', head, re.I).group(1))
+        at = end + 4
+    if slow:
+        time.sleep(0.002)
+open(out, 'wb').write(raw[at:] if at >= 0 else b'')
+print(status)
+`;
+
+async function tinyWindowGet(port: number, path: string, quietMs: number, slowMs: number): Promise<{ status: number; body: Buffer }> {
+  const dir = mkdtempSync(join(tmpdir(), 'atrium-tiny-'));
+  const out = join(dir, 'body');
+  const proc = startProcess('python3', ['-c', TINY_WINDOW_CLIENT, String(port), path, String(quietMs), String(slowMs), out]);
+  try {
+    // the client gives up by itself after 15 s without bytes; past 18 s the finally kills it
+    let timer: NodeJS.Timeout | undefined;
+    const code = await new Promise<number | null | 'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 18_000);
+      if (proc.child.exitCode !== null) resolve(proc.child.exitCode);
+      else proc.child.once('exit', (c) => resolve(c));
+    });
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`client exited with ${code}: ${proc.output()}`);
+    return { status: Number(proc.output().trim()), body: readFileSync(out) };
+  } finally {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Raw bytes in, everything the proxy sent until it has been quiet for `quietMs`. */
@@ -392,6 +468,8 @@ describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as con
 
   // The case the lifetime rule is for: small reads from the target while the client's kernel
   // buffers are full, so each write to the client stays pending while the next read comes.
+  // (On loopback the kernel's autotuned buffers can take the trickle's small writes at once, so
+  // this one may never reach that state; the tiny-window test below does.)
   it('an answer trickling in while the client reads slowly arrives intact', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const size = (6 << 20) + 600 * 1024;
@@ -418,6 +496,24 @@ describe.each([['lean path', []], ['--no-fast-path', ['--no-fast-path']]] as con
     expect(sha(body)).toBe(sha(seeded(5, size)));
     agent.destroy();
   });
+
+  // The same case where it cannot be missed: the client's connection holds ~50 KB (see
+  // TINY_WINDOW_CLIENT) and the target sends 1 KB per write, so every read is small. Once the
+  // kernel is full each write stays pending while it is small (under the 16 KB high-water mark
+  // write() returns true and the proxy reads on): the next read must not land in the bytes that
+  // write still refers to.
+  it('small reads while a small write to a slow client is pending arrive intact', async () => {
+    const size = (1 << 20) + 3_000;
+    const r = await tinyWindowGet(proxy.port, `/user/a/pace/6/${size}`, 400, 300);
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBe(size);
+    const want = seeded(6, size);
+    if (!r.body.equals(want)) {
+      let i = 0;
+      while (r.body[i] === want[i]) i++;
+      expect.fail(`body differs from byte ${i} on (sha ${sha(r.body)}, expected ${sha(want)})`);
+    }
+  }, 25_000);
 
   it('pipelined GETs with answers larger than the read buffer come back whole and in order', async () => {
     const sizes = [70_000, 200_000, 5, 131_072];
