@@ -6,8 +6,8 @@
 // dist/bundle/cli.cjs (node scripts/bundle.mjs, run by scripts/setup) starts faster; it is used
 // only when it is at least as new as dist/cli.js, so a later tsc-only build is never shadowed by a
 // stale bundle. ATRIUM_NO_BUNDLE=1 forces the unbundled files (decisions 0017, 0025).
-// CommonJS (bin/package.json): a CommonJS main script starts without node's ES-module loader,
-// ~20 ms less for every hub start and CLI call (measured with farm-bench; bench/burst/RESULTS.md).
+// CommonJS (bin/package.json): a CommonJS main script starts without node's ES-module loader
+// (`atrium --version` 273 vs 285 ms median with farm-bench; decision 0029).
 'use strict';
 const { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');

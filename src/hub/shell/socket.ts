@@ -83,7 +83,7 @@ function targetOf(path: string): { user: string; server: string } | null {
 export function attachShellSocket(app: FastifyInstance): void {
   const hub = app.hub;
   const log = hub.log.child({ component: 'shell' });
-  // ws (and the tls and https it loads) only once somebody opens a shell: not at every hub start.
+  // ws is loaded once somebody opens a shell, not at every hub start (decision 0029).
   let wss: Promise<WebSocketServer> | undefined;
   const server = () => (wss ??= import('ws').then((ws) => new ws.WebSocketServer({ noServer: true, maxPayload: 256 * 1024 })));
   const open = new Map<string, Set<ShellBridge>>();
@@ -180,7 +180,7 @@ export function attachShellSocket(app: FastifyInstance): void {
             }
           });
       });
-      server().then(upgrade, (err: unknown) => {
+      server().then(upgrade).catch((err: unknown) => {
         release(slot);
         logClassified(log, classifyError(err), 'web shell could not be opened', { ...who });
         refuse(socket, atriumError('ATRIUM_ERR_HUB_INTERNAL'));
