@@ -44,9 +44,9 @@ export function start(cmd, args, env = {}) {
 }
 
 /** wrk: returns { rps, p99ms, p50ms, errors }. */
-export function wrk(url, { connections = 50, seconds = 8, threads = 1 } = {}) {
+export function wrk(url, { connections = 50, seconds = 8, threads = 1, headers = [] } = {}) {
   return new Promise((resolve, reject) => {
-    execFile('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], (err, stdout) => {
+    execFile('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url], (err, stdout) => {
       if (err) return reject(err);
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
       const unit = (v, u) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);

@@ -8,8 +8,14 @@
 // "--stream-reads" adds this build with ATRIUM_PROXY_LEAN_READ=stream (target sockets read
 // through 'data' events, as before decision 0026). "--only a,b" keeps the subjects whose name
 // starts with one of the given words (chp, atrium, nginx...).
+// --tls: the proxies terminate TLS (a self-signed RSA 2048 certificate made with openssl) and wrk
+// sends "Connection: close", so every request is a new connection with a full handshake. The
+// handshake costs the server (an RSA signature) far more than the client or the target, so the
+// proxy itself is the bottleneck even on 2 cores: the one setting here where --workers can show
+// whether one atrium-proxy uses more than one core (CHP cannot). nginx is left out in this mode.
 // Run: npm run build && node bench/proxy/workers.mjs [--seconds 6] [--rounds 3] [--threads 1] [--workers 2] [--no-before]
-//        [--compare DIR] [--stream-reads] [--only chp,atrium,nginx]
+//        [--compare DIR] [--stream-reads] [--only chp,atrium,nginx] [--tls]
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +30,7 @@ const workers = Number(opt('--workers', 2));
 const token = 'bench-token';
 const procs = [];
 const NGINX = '/usr/sbin/nginx';
+const TLS = args.includes('--tls');
 
 const ticks = (pid) => {
   try {
@@ -51,7 +58,16 @@ async function main() {
   await waitPort(upPort);
   const upstream = `http://127.0.0.1:${upPort}`;
   const subjects = [];
-  const flags = (port, apiPort) => ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'info'];
+  let tlsDir = null;
+  const tlsFlags = [];
+  if (TLS) {
+    tlsDir = mkdtempSync(join(tmpdir(), 'bench-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tlsDir, 'key.pem'), '-out', join(tlsDir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    tlsFlags.push('--ssl-key', join(tlsDir, 'key.pem'), '--ssl-cert', join(tlsDir, 'cert.pem'));
+  }
+  const scheme = TLS ? 'https' : 'http';
+  const wrkHeaders = TLS ? ['Connection: close'] : [];
+  const flags = (port, apiPort) => ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), '--log-level', 'info', ...tlsFlags];
   const only = opt('--only', '').split(',').filter(Boolean);
   const wanted = (name) => only.length === 0 || only.some((w) => name.startsWith(w));
   const launch = async (name, argv, env = {}) => {
@@ -75,7 +91,7 @@ async function main() {
   await launch('atrium', (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a)]);
   await launch(`atrium --workers ${workers}`, (p, a) => [`${repo}bin/atrium-proxy.js`, ...flags(p, a), '--workers', String(workers)]);
   let nginxDir = null;
-  if (!wanted('nginx')) {
+  if (!wanted('nginx') || TLS) {
     // left out with --only
   } else if (existsSync(NGINX)) {
     nginxDir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
@@ -94,15 +110,16 @@ http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
     console.error(`[workers] ${NGINX} not installed: no nginx row (apt-get install nginx-light to add it)`);
   }
 
-  for (const s of subjects) await wrk(`http://127.0.0.1:${s.port}/user/u5/warm`, { seconds: 4, threads }); // JIT warm-up
+  for (const s of subjects) await wrk(`${scheme}://127.0.0.1:${s.port}/user/u5/warm`, { seconds: 4, threads, headers: wrkHeaders }); // JIT warm-up
   const runs = new Map(subjects.map((s) => [s.name, []]));
   for (let r = 0; r < rounds; r++) {
     // each round starts with a different subject, so none is always first (or last) in a round
     for (const s of [...subjects.slice(r % subjects.length), ...subjects.slice(0, r % subjects.length)]) {
       const c0 = treeCpuMs(s.pid);
-      const w = await wrk(`http://127.0.0.1:${s.port}/user/u5/small`, { seconds, threads });
+      const w = await wrk(`${scheme}://127.0.0.1:${s.port}/user/u5/small`, { seconds, threads, headers: wrkHeaders });
       const cpu = treeCpuMs(s.pid) - c0;
-      const res = { ...w, cpuUsPerReq: +((cpu * 1000) / (w.rps * seconds)).toFixed(1) };
+      // cores: the proxy's CPU time over the round's wall time (> 1 only for several processes)
+      const res = { ...w, cpuUsPerReq: +((cpu * 1000) / (w.rps * seconds)).toFixed(1), cores: +(cpu / (seconds * 1000)).toFixed(2) };
       runs.get(s.name).push(res);
       console.error(`[workers] round ${r + 1} ${s.name}: ${JSON.stringify(res)}`);
     }
@@ -112,16 +129,17 @@ http { access_log off; upstream up { server 127.0.0.1:${upPort}; keepalive 64; }
   const base = runs.get('chp') ?? runs.get(subjects[0].name);
   const chpRps = med(base.map((r) => r.rps));
   const chpP99 = med(base.map((r) => r.p99ms));
-  const lines = ['| subject | req/s median (range) | × CHP | p50 ms | p99 ms (× CHP) | proxy CPU µs/req median (range) |', '|---|---|---|---|---|---|'];
+  const lines = ['| subject | req/s median (range) | × CHP | p50 ms | p99 ms (× CHP) | proxy CPU µs/req median (range) | proxy cores used median (range) |', '|---|---|---|---|---|---|---|'];
   for (const s of subjects) {
     const rs = runs.get(s.name);
     const rps = med(rs.map((r) => r.rps));
     const p99 = med(rs.map((r) => r.p99ms));
-    lines.push(`| ${s.name} | ${Math.round(rps)} (${rng(rs.map((r) => Math.round(r.rps)))}) | ${(rps / chpRps).toFixed(2)}× | ${med(rs.map((r) => r.p50ms))} | ${p99} (${(p99 / chpP99).toFixed(2)}×) | ${med(rs.map((r) => r.cpuUsPerReq))} (${rng(rs.map((r) => r.cpuUsPerReq))}) |`);
+    lines.push(`| ${s.name} | ${Math.round(rps)} (${rng(rs.map((r) => Math.round(r.rps)))}) | ${(rps / chpRps).toFixed(2)}× | ${med(rs.map((r) => r.p50ms))} | ${p99} (${(p99 / chpP99).toFixed(2)}×) | ${med(rs.map((r) => r.cpuUsPerReq))} (${rng(rs.map((r) => r.cpuUsPerReq))}) | ${med(rs.map((r) => r.cores))} (${rng(rs.map((r) => r.cores))}) |`);
   }
-  console.log(`\n${new Date().toISOString()}  wrk -t${threads} -c50 -d${seconds}s, ${rounds} interleaved rounds, load ${load0} → ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}${runs.has('chp') ? '' : ` (× ${subjects[0].name}, no CHP)`}\n`);
+  console.log(`\n${new Date().toISOString()}  wrk -t${threads} -c50 -d${seconds}s${TLS ? ' over TLS, a new connection per request' : ''}, ${rounds} interleaved rounds, load ${load0} → ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}${runs.has('chp') ? '' : ` (× ${subjects[0].name}, no CHP)`}\n`);
   console.log(lines.join('\n'));
   if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
+  if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
 }
 
 try {
