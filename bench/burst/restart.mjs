@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, cpuMs, freePort, median, repo, start, stopPid } from '../hub/lib.mjs';
+import { alive, cpuMs, freePort, median, repo, start, stopPid, writeJupyterHubConfig } from '../hub/lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
@@ -41,7 +41,6 @@ if (COMPARE) VARIANTS.push(parseVariant('bundle'), parseVariant('unbundled|ATRIU
 if (!VARIANTS.length) VARIANTS.push(parseVariant('default'));
 const LATE_RSS_S = Number(opt('--late-rss', 0));
 const WITH_JH = argv.includes('--jupyterhub');
-const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const log = (...a) => console.error('[restart]', ...a);
 
 // The stand-in: this same file, run with --stand-in PORT..., answers 200 on every port.
@@ -270,27 +269,15 @@ async function jupyterHubSubject(dir, ports, standInPid) {
   mkdirSync(jdir);
   const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const token = randomBytes(16).toString('hex'); // the bench service's token (admin role)
-  writeFileSync(join(jdir, 'jupyterhub_config.py'), `
-c = get_config()  # noqa
-c.JupyterHub.ip = '127.0.0.1'
-c.JupyterHub.port = ${port}
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = ${hubPort}
-c.JupyterHub.db_url = 'sqlite:///${jdir}/jupyterhub.sqlite'
-c.JupyterHub.cookie_secret_file = '${jdir}/cookie_secret'
-c.JupyterHub.pid_file = '${jdir}/jupyterhub.pid'
-c.JupyterHub.log_level = 'INFO'
-c.JupyterHub.cleanup_servers = False
-c.JupyterHub.cleanup_proxy = False
-c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
-c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
-c.JupyterHub.services = [{'name': 'bench', 'api_token': '${token}'}]
-c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]
-c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
-c.ConfigurableHTTPProxy.pid_file = '${jdir}/proxy.pid'
-c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
-`);
+  writeJupyterHubConfig(jdir, {
+    port, hubPort, apiPort, logLevel: 'INFO',
+    lines: [
+      'c.JupyterHub.cleanup_servers = False',
+      'c.JupyterHub.cleanup_proxy = False',
+      `c.JupyterHub.services = [{'name': 'bench', 'api_token': '${token}'}]`,
+      "c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]",
+    ],
+  });
   let proc = null;
   let n = 0;
   const self = {

@@ -17,12 +17,11 @@
 //      the hub's CPU per login (GET form + POST) and the bench client's own CPU, which shares the
 //      2 cores - what the 60 simultaneous logins of a burst cost the hub alone.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Browser } from '../hub/browser.mjs';
-import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, waitHttp } from '../hub/lib.mjs';
+import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, waitHttp, writeJupyterHubConfig } from '../hub/lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
@@ -38,7 +37,6 @@ const LATE_EVERY_S = Number(opt('--latecomer-every', 4));
 const ONLY = opt('--only', 'jupyterhub,atrium-fork,atrium').split(',');
 const LOGINS_ONLY = argv.includes('--logins-only');
 const WAVES = Number(opt('--waves', 3));
-const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 const SINGLEUSER = '/usr/bin/jupyterhub-singleuser';
 // The node flags the shipped launcher and systemd unit use (bin/atrium.js shebang); --node-flags '' drops them.
 const HUB_NODE_FLAGS = opt('--node-flags', '--max-semi-space-size=1').split(' ').filter(Boolean);
@@ -52,29 +50,17 @@ const cleanups = [];
 async function startJupyterHub(dir) {
   const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   mkdirSync(join(dir, 'home'));
-  writeFileSync(join(dir, 'jupyterhub_config.py'), `
-c = get_config()  # noqa
-c.JupyterHub.ip = '127.0.0.1'
-c.JupyterHub.port = ${port}
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = ${hubPort}
-c.JupyterHub.db_url = 'sqlite:///${dir}/jupyterhub.sqlite'
-c.JupyterHub.cookie_secret_file = '${dir}/cookie_secret'
-c.JupyterHub.pid_file = '${dir}/jupyterhub.pid'
-c.JupyterHub.log_level = 'WARN'
-c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
-c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
-c.SimpleLocalProcessSpawner.home_dir_template = '${dir}/home/{username}'
-c.Spawner.cmd = ['${SINGLEUSER}']
-c.Spawner.args = ['--allow-root']
-c.Spawner.start_timeout = ${DEADLINE_S}
-c.Spawner.http_timeout = ${DEADLINE_S}
-c.JupyterHub.concurrent_spawn_limit = 0
-c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
-c.ConfigurableHTTPProxy.pid_file = '${dir}/proxy.pid'
-c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
-`);
+  writeJupyterHubConfig(dir, {
+    port, hubPort, apiPort,
+    lines: [
+      `c.SimpleLocalProcessSpawner.home_dir_template = '${dir}/home/{username}'`,
+      `c.Spawner.cmd = ['${SINGLEUSER}']`,
+      "c.Spawner.args = ['--allow-root']",
+      `c.Spawner.start_timeout = ${DEADLINE_S}`,
+      `c.Spawner.http_timeout = ${DEADLINE_S}`,
+      'c.JupyterHub.concurrent_spawn_limit = 0',
+    ],
+  });
   const hub = start('/usr/bin/jupyterhub', ['-f', join(dir, 'jupyterhub_config.py'), '--no-ssl'], { cwd: dir, logFile: join(dir, 'hub.log') });
   const stop = async () => {
     await hub.stop(60_000);

@@ -1,12 +1,45 @@
 // Helpers for the hub benchmark: processes started and stopped by PID, free loopback ports,
 // wrk, /proc CPU time, and the stub's own start time.
 import { execFile, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const repo = new URL('../../', import.meta.url).pathname;
 export const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts in these ticks
+const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
+
+/**
+ * Writes DIR/jupyterhub_config.py for JupyterHub 3.0 (Debian) with what every bench needs: its
+ * ports on 127.0.0.1, state files in DIR, the dummy authenticator, SimpleLocalProcessSpawner and
+ * configurable-http-proxy from node_modules; `lines` are the bench's own settings (Python lines).
+ * Returns the config file's path.
+ */
+export function writeJupyterHubConfig(dir, { port, hubPort, apiPort, logLevel = 'WARN', lines = [] }) {
+  const file = join(dir, 'jupyterhub_config.py');
+  writeFileSync(file, [
+    'c = get_config()  # noqa',
+    "c.JupyterHub.ip = '127.0.0.1'",
+    `c.JupyterHub.port = ${port}`,
+    "c.JupyterHub.hub_ip = '127.0.0.1'",
+    `c.JupyterHub.hub_port = ${hubPort}`,
+    `c.JupyterHub.db_url = 'sqlite:///${dir}/jupyterhub.sqlite'`,
+    `c.JupyterHub.cookie_secret_file = '${dir}/cookie_secret'`,
+    `c.JupyterHub.pid_file = '${dir}/jupyterhub.pid'`,
+    `c.JupyterHub.log_level = '${logLevel}'`,
+    "c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'",
+    "c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'",
+    `c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']`,
+    `c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'`,
+    `c.ConfigurableHTTPProxy.pid_file = '${dir}/proxy.pid'`,
+    `c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'`,
+    ...lines,
+    '',
+  ].join('\n'));
+  return file;
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, stubStartMs, waitHttp, wrk } from './lib.mjs';
+import { alive, cpuMs, freePort, median, percentile, repo, start, stopPid, stubStartMs, waitHttp, wrk, writeJupyterHubConfig } from './lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
@@ -25,7 +25,6 @@ const CPU_PROF = opt('--cpu-prof', '');
 const POLL_MS = 100;
 const STUB_NODE = join(repo, 'test/fixtures/stub-singleuser.mjs');
 const STUB_PY = join(repo, 'test/fixtures/stub-singleuser.py');
-const CHP = join(repo, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 
 const cleanups = [];
 const log = (...a) => console.error('[bench]', ...a);
@@ -36,31 +35,19 @@ async function startJupyterHub(dir) {
   const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const token = randomBytes(16).toString('hex');
   mkdirSync(join(dir, 'home'));
-  writeFileSync(join(dir, 'jupyterhub_config.py'), `
-c = get_config()  # noqa
-c.JupyterHub.ip = '127.0.0.1'
-c.JupyterHub.port = ${port}
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = ${hubPort}
-c.JupyterHub.db_url = 'sqlite:///${dir}/jupyterhub.sqlite'
-c.JupyterHub.cookie_secret_file = '${dir}/cookie_secret'
-c.JupyterHub.pid_file = '${dir}/jupyterhub.pid'
-c.JupyterHub.log_level = 'WARN'
-c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'
-c.JupyterHub.spawner_class = 'jupyterhub.spawner.SimpleLocalProcessSpawner'
-c.SimpleLocalProcessSpawner.home_dir_template = '${dir}/home/{username}'
-c.Spawner.cmd = ['python3', '${STUB_PY}']
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 120
-c.JupyterHub.concurrent_spawn_limit = ${Math.max(200, SPAWNS * 2)}
-c.JupyterHub.active_server_limit = 0
-c.JupyterHub.services = [{'name': 'bench', 'api_token': '${token}'}]
-c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]
-c.ConfigurableHTTPProxy.command = ['${process.execPath}', '${CHP}']
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
-c.ConfigurableHTTPProxy.pid_file = '${dir}/proxy.pid'
-c.ConfigurableHTTPProxy.auth_token = '${randomBytes(16).toString('hex')}'
-`);
+  writeJupyterHubConfig(dir, {
+    port, hubPort, apiPort,
+    lines: [
+      `c.SimpleLocalProcessSpawner.home_dir_template = '${dir}/home/{username}'`,
+      `c.Spawner.cmd = ['python3', '${STUB_PY}']`,
+      'c.Spawner.start_timeout = 120',
+      'c.Spawner.http_timeout = 120',
+      `c.JupyterHub.concurrent_spawn_limit = ${Math.max(200, SPAWNS * 2)}`,
+      'c.JupyterHub.active_server_limit = 0',
+      `c.JupyterHub.services = [{'name': 'bench', 'api_token': '${token}'}]`,
+      "c.JupyterHub.load_roles = [{'name': 'admin', 'services': ['bench']}]",
+    ],
+  });
   const hub = start('/usr/bin/jupyterhub', ['-f', join(dir, 'jupyterhub_config.py'), '--no-ssl'], { cwd: dir, logFile: join(dir, 'jupyterhub.log') });
   cleanups.push(async () => {
     await hub.stop(30_000);
