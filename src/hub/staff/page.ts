@@ -105,7 +105,8 @@ export async function staffPages(app: FastifyInstance): Promise<void> {
     const envRows = envs.map((e) => {
       const r = preloads?.readiness(e.image);
       const window = e.startsAt || e.endsAt ? `${e.startsAt ? esc(e.startsAt) : '…'} → ${e.endsAt ? esc(e.endsAt) : '…'}` : '<span class="muted">always</span>';
-      return `<tr><td>${esc(e.name)}<br><span class="muted">${esc(e.description)}</span></td><td><code>${esc(e.image)}</code>${r ? `<br><span class="muted">ready on ${r.ready}/${r.total} nodes</span>` : ''}</td>
+      const placed = e.constraints.length ? `<br><span class="muted" data-f="constraints">only on ${esc(e.constraints.join(', '))}</span>` : '';
+      return `<tr><td>${esc(e.name)}<br><span class="muted">${esc(e.description)}</span></td><td><code>${esc(e.image)}</code>${r ? `<br><span class="muted">ready on ${r.ready}/${r.total} nodes</span>` : ''}${placed}</td>
         <td>${esc([...e.groups, ...e.users.map((u) => `user ${u}`)].join(', '))}</td><td>${window}</td>
         <td><form class="inline" method="post" action="${esc(h)}staff/environments/${esc(encodeURIComponent(e.name))}/delete">${hidden}<button class="danger">Delete</button></form></td></tr>`;
     }).join('');
@@ -120,6 +121,8 @@ export async function staffPages(app: FastifyInstance): Promise<void> {
       <label for="env-groups">Groups</label><select id="env-groups" name="groups" multiple>${groups.map((g) => `<option>${esc(g)}</option>`).join('')}</select>
       <label for="env-from">From (ISO time, optional)</label><input id="env-from" name="startsAt" placeholder="2026-09-01T08:00:00Z">
       <label for="env-to">Until (ISO time, optional)</label><input id="env-to" name="endsAt">
+      ${me.admin ? `<label for="env-constraints">Swarm placement constraints (administrators only; one per line, e.g. node.labels.gpu==true)</label>
+      <textarea id="env-constraints" name="constraints" rows="2" style="width:100%"></textarea>` : ''}
       <p><button class="primary" type="submit">Create</button></p></form></div>`;
 
     const serverRows = groups.map((g) => {
@@ -160,7 +163,10 @@ export async function staffPages(app: FastifyInstance): Promise<void> {
 
   app.post('/staff/environments', async (req, reply) => action(req, reply, (_me, ident, body) => {
     const list = (v: unknown) => (Array.isArray(v) ? v : v === undefined || v === '' ? [] : [v]).map(String);
-    saveEnvironment(hub, ident, { ...body, groups: list(body.groups), users: list(body.users), mounts: [] });
+    // Constraints: one per line from the administrators' field; a forged one from staff is refused
+    // by the catalogue's own check (only administrators may set them).
+    const constraints = typeof body.constraints === 'string' ? body.constraints.split('\n').map((c) => c.trim()).filter(Boolean) : [];
+    saveEnvironment(hub, ident, { ...body, groups: list(body.groups), users: list(body.users), mounts: [], constraints });
   }));
 
   app.post<{ Params: { name: string } }>('/staff/environments/:name/delete', async (req, reply) => action(req, reply, (_me, ident) => {

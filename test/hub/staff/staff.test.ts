@@ -69,6 +69,37 @@ describe('environment catalogue, teaching staff, warm servers', () => {
     expect(((await badWin.json()) as { message: string }).message).toMatch(/startsAt/);
   });
 
+  it('the Staff page: administrators set placement constraints in the form; teaching staff get no field and a forged one is refused', async () => {
+    const post = async (b: Browser, fields: Record<string, string | string[]>) => {
+      const page = await (await b.request('GET', '/hub/staff')).text();
+      const form = new URLSearchParams({ _xsrf: /name="_xsrf" value="([^"]+)"/.exec(page)?.[1] ?? '' });
+      for (const [k, v] of Object.entries(fields)) for (const x of [v].flat()) form.append(k, x);
+      return b.request('POST', '/hub/staff/environments', { body: form.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    };
+    const a = new Browser(th.url);
+    await a.login('admin');
+    expect(await (await a.request('GET', '/hub/staff')).text()).toContain('name="constraints"');
+    const ok = await post(a, { name: 'gpu-lab', image: 'cuda:12', groups: 'course-y', constraints: 'node.labels.gpu==true\r\n  node.role != manager \r\n' });
+    expect(ok.status).toBe(303);
+    const env = (await (await th.api('GET', '/environments/gpu-lab', { token: admin })).json()) as { constraints: string[] };
+    expect(env.constraints).toEqual(['node.labels.gpu==true', 'node.role != manager']);
+    expect(await (await a.request('GET', '/hub/staff')).text()).toContain('only on node.labels.gpu==true, node.role != manager');
+    const badSyntax = await post(a, { name: 'gpu-bad', image: 'cuda:12', groups: 'course-y', constraints: 'node.labels.gpu=true' });
+    expect(badSyntax.status).toBe(400);
+    const badText = await badSyntax.text();
+    expect(badText).toContain('constraints:');
+    expect(badText).toContain('needs == or !=');
+
+    const t = new Browser(th.url);
+    await t.login('teach');
+    expect(await (await t.request('GET', '/hub/staff')).text()).not.toContain('name="constraints"');
+    const forged = await post(t, { name: 'sneaky', image: 'cuda:12', groups: 'course-x', constraints: 'node.labels.gpu==true' });
+    expect(forged.status).toBe(400);
+    expect(await forged.text()).toContain('only administrators may set placement constraints');
+    expect((await th.api('GET', '/environments/sneaky', { token: admin })).status).toBe(404);
+    expect((await th.api('DELETE', '/environments/gpu-lab', { token: admin })).status).toBeLessThan(300);
+  });
+
   it('an environment outside its window is neither offered nor accepted (API and form)', async () => {
     const s1 = th.token('s1');
     const offered = (await (await th.api('GET', '/users/s1/environments', { token: s1 })).json()) as { environments: { name: string }[] };
