@@ -103,6 +103,9 @@ describe.skipIf(!HAVE_ALL)('home and admin pages in Chromium with 10,000 users',
     await page.fill('#displayname', 'GPU work');
     await Promise.all([page.waitForNavigation({ waitUntil: 'domcontentloaded' }), page.click('text=Create and start')]);
     await waitFor(() => hub().spawns.get('alice', 'gpu-1')?.phase === 'running', 60_000, 200);
+    // The pending page sends the browser on to the server once it is ready: let that navigation
+    // land first, or it interrupts the next goto.
+    await page.waitForURL(/\/user\/alice\/gpu-1\//, { timeout: 30_000 });
     await page.goto(`${th.url}/hub/home`);
     const row = page.locator('tr[data-server="gpu-1"]');
     expect(await row.locator('td').first().innerText()).toBe('GPU work (gpu-1)');

@@ -319,7 +319,14 @@ describe.skipIf(!existsSync(CHROMIUM))('portal jobs in Chromium', () => {
       await page.goto(`${th.url}/hub/my-work`);
       await page.locator('text=No session running').waitFor();
       expect((await th.api('POST', '/users/erin/server', { token: th.token('erin') })).status).toBeLessThan(300);
-      await page.locator('#toasts .toast').filter({ hasText: 'Your session is ready' }).waitFor({ timeout: 60_000 });
+      // The session is a Slurm job: it may wait for the CPUs of jobs just cancelled (COMPLETING).
+      await page.locator('#toasts .toast').filter({ hasText: 'Your session is ready' }).waitFor({ timeout: 120_000 }).catch(async (err: Error) => {
+        // Say what the hub and Slurm knew when the toast did not show.
+        const phase = th.running.hub.spawns.get('erin', '')?.phase ?? 'none';
+        const queue = await slurm.client('squeue', ['-h', '-o', '%i %T %r %j']).catch((e: Error) => e.message);
+        const toasts = await page.locator('#toasts').textContent().catch(() => '?');
+        throw new Error(`${err.message}\nsession phase: ${phase}\nsqueue: ${queue}\ntoasts: ${toasts}`);
+      });
       const session = page.locator('tr[data-session=""]');
       await session.waitFor({ timeout: 10_000 });
       expect(await session.locator('a').textContent()).toBe('/user/erin/');
@@ -330,5 +337,5 @@ describe.skipIf(!existsSync(CHROMIUM))('portal jobs in Chromium', () => {
     } finally {
       await ctx.close();
     }
-  }, 180_000);
+  }, 300_000);
 });
