@@ -41,6 +41,16 @@ interface RawTarget {
 }
 
 /** A target that answers by path with exact bytes; bodies (Content-Length only) are skipped. */
+/** Writes `body` from byte `from` on, 1 KB per millisecond, until it is all sent or the socket is gone. */
+function paced(sock: Socket, body: Buffer, from: number): void {
+  let at = from;
+  const t = setInterval(() => {
+    if (sock.destroyed || at >= body.length) return clearInterval(t);
+    sock.write(body.subarray(at, at + 1024));
+    at += 1024;
+  }, 1);
+}
+
 async function startRawTarget(): Promise<RawTarget> {
   const t: RawTarget = { url: '', server: undefined as unknown as Server, heads: [], connections: 0, closed: 0, close: async () => undefined };
   const sockets = new Set<Socket>();
@@ -105,24 +115,14 @@ async function startRawTarget(): Promise<RawTarget> {
       const [, , seed, size] = p.split('/');
       const body = seeded(Number(seed), Number(size));
       sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body.subarray(0, 6 << 20)]));
-      let at = 6 << 20;
-      const t = setInterval(() => {
-        if (sock.destroyed || at >= body.length) return clearInterval(t);
-        sock.write(body.subarray(at, at + 1024));
-        at += 1024;
-      }, 1);
+      paced(sock, body, 6 << 20);
     } else if (p.startsWith('/pace/')) {
       // /pace/SEED/SIZE: the head, then the body 1 KB per millisecond from the first byte on:
       // slow enough that the proxy reads each write on its own
       const [, , seed, size] = p.split('/');
       const body = seeded(Number(seed), Number(size));
       sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
-      let at = 0;
-      const t = setInterval(() => {
-        if (sock.destroyed || at >= body.length) return clearInterval(t);
-        sock.write(body.subarray(at, at + 1024));
-        at += 1024;
-      }, 1);
+      paced(sock, body, 0);
     } else if (p.startsWith('/drip/')) {
       // /drip/SEED/SIZE: the head in three writes, then a chunked body in uneven chunks, each
       // chunk's size line, data and CRLF written separately, a macrotask apart
@@ -206,8 +206,9 @@ function slowGet(agent: Agent, port: number, path: string, waitMs = 0): Promise<
  * kernel from sending much; the small MSS keeps the proxy's send buffer from growing (Linux
  * sizes it by segments in flight times segment size): the proxy's writes then stay pending
  * once some 50 KB are queued, rather than after the megabytes a loopback connection holds
- * otherwise (measured here: ~2.8 MB with the small buffer alone, ~3.9 MB with neither). It sends a GET, reads nothing for `quietMs`, then 1 KB every 2 ms for `slowMs`, then
- * the rest at once, and writes the body to `out`.
+ * otherwise (measured here: ~2.8 MB with the small buffer alone, ~3.9 MB with neither). It
+ * sends a GET, reads nothing for `quietMs`, then 1 KB every 2 ms for `slowMs`, then the rest at
+ * once, and writes the body to `out`.
  */
 const TINY_WINDOW_CLIENT = `
 import re, socket, sys, time

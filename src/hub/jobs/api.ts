@@ -106,9 +106,10 @@ export function jobsApi(svc: JobService) {
       // Where to start: a reconnecting EventSource sends the last id it saw; a page's first open
       // names the cursor it was rendered at (events.ts). Neither: live events only.
       const header = req.headers['last-event-id'];
-      const after = typeof header === 'string' && header !== '' ? header : q.after;
+      const fromHeader = typeof header === 'string' && header !== '';
+      const after = fromHeader ? header : q.after;
       if (after !== undefined && after !== '' && !PortalEvents.validCursor(after)) {
-        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `${typeof header === 'string' && header !== '' ? 'Last-Event-ID' : 'after'} must be an event id such as "0a1b2c3d-42"`);
+        throw atriumError('ATRIUM_ERR_HTTP_BAD_REQUEST', `${fromHeader ? 'Last-Event-ID' : 'after'} must be an event id such as "0a1b2c3d-42"`);
       }
       reply.hijack();
       const res = reply.raw;
